@@ -1,0 +1,21 @@
+"""plastix: sparse spiking neural networks whose connectivity changes while they run.
+
+Describe a :class:`Network` of populations and projections with models written as Python functions,
+then run it with :class:`Simulation` on the CPU (numba) or an NVIDIA GPU (numba-cuda).
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import connect, init, neurons, postsynaptic, weight_update
+from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
+from .model.network import Network, Population, Projection
+from .model.specs import NeuronModel, PostsynapticModel, Var, WeightUpdateModel
+from .runtime.simulation import Simulation
+
+__all__ = [
+    "__version__", "Network", "Population", "Projection", "Simulation",
+    "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "Var",
+    "neurons", "postsynaptic", "weight_update", "connect", "init",
+    "PlastixError", "ModelError", "NetworkError", "StateError", "CapacityError", "BackendError",
+]

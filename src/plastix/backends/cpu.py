@@ -1,0 +1,63 @@
+"""CPU backend: generated numba.njit kernels operating in place on the host state arrays."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..codegen import cpu as cpu_emit
+from ..codegen.cache import load_module
+from ..codegen.plan import Plan
+
+#: Below these sizes the parallel runtime's per-step fork/join costs more than it saves.
+PARALLEL_MIN_SYNAPSES = 1_000_000
+PARALLEL_MIN_NEURONS = 100_000
+
+
+def wants_parallel(plan: Plan, state: dict) -> bool:
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        return False
+    n_syn = sum(int(state[f"{q.prefix}_rowlen"].sum()) for q in plan.projs)
+    n_neu = sum(pp.pop.size for pp in plan.pops)
+    return n_syn >= PARALLEL_MIN_SYNAPSES or n_neu >= PARALLEL_MIN_NEURONS
+
+
+class CpuBackend:
+    name = "cpu"
+    host_resident = True
+
+    def __init__(self, parallel: bool | str = "auto", threads: int | None = None):
+        if parallel not in (True, False, "auto"):
+            raise ValueError(f"parallel must be True, False or 'auto', got {parallel!r}")
+        max_threads = numba.config.NUMBA_NUM_THREADS
+        if threads is not None and not (isinstance(threads, int) and 1 <= threads <= max_threads):
+            raise ValueError(f"threads must be an integer in [1, {max_threads}], got {threads!r}")
+        self.parallel_option = parallel
+        self.threads = threads
+        self.parallel = False
+        self.module = None
+        self.run_args: list[str] = []
+
+    def compile(self, plan: Plan, state: dict) -> None:
+        self.parallel = wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option)
+        source, self.run_args = cpu_emit.emit_module(plan, self.parallel)
+        self.source = source
+        self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
+
+    @property
+    def thread_count(self) -> int:
+        if not self.parallel:
+            return 1
+        return self.threads or numba.config.NUMBA_NUM_THREADS
+
+    def push(self, state: dict, names=None) -> None:
+        """Host arrays are the kernels' arrays: nothing to copy."""
+
+    def pull(self, state: dict, names=None) -> None:
+        """Host arrays are the kernels' arrays: nothing to copy."""
+
+    def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
+        if self.parallel:
+            numba.set_num_threads(self.thread_count)
+        args = [state[a] for a in self.run_args]
+        self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
+                        np.int64(rec_every), *args)

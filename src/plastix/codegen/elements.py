@@ -1,0 +1,177 @@
+"""Per-element kernel bodies shared by the CPU and CUDA emitters.
+
+A body is the code for one neuron or one synapse: load state into locals, call the transformed phase
+functions, store what they wrote.  Loops, parallelisation and atomics are the emitters' business; the
+``atomic_add`` callback lets the same body accumulate into ``in_syn`` with ``+=`` on the CPU (where
+parallel loops are partitioned by target and never race) and with atomics on the GPU.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from ..runtime import rng as rng_mod
+from .plan import Plan, PopPlan, ProjPlan
+from .transform import ScalarFunction
+
+
+class Names:
+    """Collects the global (kernel-argument) names a kernel body refers to."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def __call__(self, name: str) -> str:
+        self.used.add(name)
+        return name
+
+
+def call(sf: ScalarFunction, mapping: dict, scalars: dict, ret: str | None = None,
+         to_post: str | None = None) -> str:
+    """One line calling ``sf``; outputs go to ``mapping`` locals, ``ret`` and ``to_post``."""
+    args = [mapping[(ns, f)] if ns else scalars[f] for ns, f in sf.inputs]
+    outs = []
+    for ns, f in sf.outputs:
+        if ns:
+            outs.append(mapping[(ns, f)])
+        elif f == "_return":
+            outs.append(ret)
+        else:
+            outs.append(to_post)
+    expr = f"{sf.name}({', '.join(args)})"
+    if not outs:
+        return expr
+    return f"{', '.join(outs)}, = {expr}"
+
+
+def rng_scalars(elem: str, stream: int) -> dict:
+    return {"_seed": "seed", "_elem": elem, "_step": "step", "_stream": str(stream), "dt": "dt", "t": "t"}
+
+
+def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i") -> list[str]:
+    """Body of the neuron update for neuron ``i``; leaves the spike decision in local ``_spk``."""
+    pfx, model = pp.prefix, pp.pop.model
+    L = []
+    nmap = {}
+    for v in model.vars:
+        nmap[("n", v)] = f"nv_{v}"
+        L.append(f"nv_{v} = {names(f'{pfx}_{v}')}[{i}]")
+    for p in pp.param_names:
+        nmap[("p", p)] = names(f"{pfx}_p_{p}")
+    for e in model.egps:
+        nmap[("g", e)] = names(f"{pfx}_g_{e}")
+    L.append("i_syn = _T(0.0)")
+    stores: list[str] = []
+    # postsynaptic models of incoming projections
+    for q in plan.incoming(pp):
+        qp, psm = q.prefix, q.proj.postsynaptic
+        m = {("s", v): f"{qp}psm_{v}" for v in psm.vars}
+        m.update({("p", p): names(f"{qp}_pp_{p}") for p in q.psm_param_names})
+        m.update({("n", v): f"nv_{v}" for v in model.vars})
+        for v in psm.vars:
+            L.append(f"{qp}psm_{v} = {names(f'{qp}_psm_{v}')}[{i}]")
+        sc = rng_scalars(i, q.streams["apply"])
+        L.append(call(q.funcs["apply"], m, sc, ret="_cur"))
+        L.append("i_syn += _cur")
+        for ns, v in q.funcs["apply"].writes:
+            L.append(f"{names(f'{qp}_psm_{v}')}[{i}] = {qp}psm_{v}")
+    # trace dynamics of attached weight-update models
+    trace_phases = []
+    for q in plan.outgoing(pp):
+        trace_phases.append((q, "pre", q.proj.weight_update.pre_vars))
+    for q in plan.incoming(pp):
+        trace_phases.append((q, "post", q.proj.weight_update.post_vars))
+    tmaps = []
+    for q, side, tvars in trace_phases:
+        if not tvars:
+            continue
+        qp = q.prefix
+        m = {(side, v): f"{qp}{side}_{v}" for v in tvars}
+        m.update({("p", p): names(f"{qp}_p_{p}") for p in q.wu_param_names})
+        for v in tvars:
+            L.append(f"{qp}{side}_{v} = {names(f'{qp}_{side}_{v}')}[{i}]")
+        if f"{side}_dynamics" in q.funcs:
+            L.append(call(q.funcs[f"{side}_dynamics"], m, rng_scalars(i, q.streams[f"{side}_dynamics"])))
+        tmaps.append((q, side, tvars, m))
+        stores += [f"{names(f'{qp}_{side}_{v}')}[{i}] = {qp}{side}_{v}" for v in tvars]
+    sc = rng_scalars(i, 0)
+    sc["i_syn"] = "i_syn"
+    if "sim" in pp.funcs:
+        L.append(call(pp.funcs["sim"], nmap, dict(sc, _stream=str(pp.streams["sim"]))))
+    if "threshold" in pp.funcs:
+        L.append(call(pp.funcs["threshold"], nmap, dict(sc, _stream=str(pp.streams["threshold"])), ret="_spk"))
+        L.append("if _spk:")
+        if "reset" in pp.funcs:
+            L.append("    " + call(pp.funcs["reset"], nmap, dict(sc, _stream=str(pp.streams["reset"]))))
+        for q, side, tvars, m in tmaps:
+            if f"{side}_spike" in q.funcs:
+                L.append("    " + call(q.funcs[f"{side}_spike"], m, rng_scalars(i, q.streams[f"{side}_spike"])))
+    else:
+        L.append("_spk = False")
+    written = set()
+    for ph in pp.funcs.values():
+        written |= {f for ns, f in ph.writes}
+    stores += [f"{names(f'{pfx}_{v}')}[{i}] = nv_{v}" for v in model.vars if v in written]
+    return L + stores
+
+
+def synapse_body(q: ProjPlan, phase: str, names: Names, atomic_add: Callable[[str, str, str], str],
+                 i: str = "i", k: str = "k", j: str = "j", stride: str = "stride") -> list[str]:
+    """Body running ``phase`` on synapse (row ``i``, slot ``k``, target ``j``)."""
+    qp, wu = q.prefix, q.proj.weight_update
+    sf = q.funcs[phase]
+    m = {}
+    L = []
+    for v in wu.vars:
+        m[("s", v)] = f"sv_{v}"
+    for ns, v in sf.inputs:
+        if ns == "s":
+            L.append(f"sv_{v} = {names(f'{qp}_s_{v}')}[{i}, {k}]")
+    m.update({("pre", v): f"{names(f'{qp}_pre_{v}')}[{i}]" for v in wu.pre_vars})
+    m.update({("post", v): f"{names(f'{qp}_post_{v}')}[{j}]" for v in wu.post_vars})
+    m.update({("p", p): names(f"{qp}_p_{p}") for p in q.wu_param_names})
+    sc = rng_scalars(f"{i} * {stride} + {k}", q.streams[phase])
+    L.append(call(sf, m, sc, to_post="_to_post"))
+    for ns, v in sf.writes:
+        L.append(f"{names(f'{qp}_s_{v}')}[{i}, {k}] = sv_{v}")
+    if any(o == ("", "_to_post") for o in sf.outputs):
+        L.append(atomic_add(names(f"{qp}_psm_in_syn"), j, "_to_post"))
+    return L
+
+
+def header(backend: str, precision: str) -> list[str]:
+    """Imports, the float type and the counter-based RNG, decorated for ``backend``."""
+    dev = "@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)"
+    L = [
+        "# Generated by plastix.codegen; do not edit: regenerated when the model changes.",
+        "import math",
+        "import numpy as np",
+    ]
+    L.append("from numba import njit, prange, get_num_threads" if backend == "cpu" else "from numba import cuda")
+    L += [f"_T = np.{precision}", "_sqrt = math.sqrt", "_log = math.log", "_cos = math.cos",
+          "exp = math.exp", "log = math.log", "sqrt = math.sqrt", "tanh = math.tanh", "floor = math.floor",
+          "ceil = math.ceil", ""]
+    for c in rng_mod.KERNEL_CONSTANTS:
+        val = getattr(rng_mod, c)
+        L.append(f"{c} = np.uint64({int(val)})" if hasattr(val, "dtype") else f"{c} = {val!r}")
+    L.append("")
+    for fname in rng_mod.KERNEL_FUNCTIONS:
+        L.append(dev)
+        L.append(inspect.getsource(getattr(rng_mod, fname)))
+    L += ["_rand_uniform = uniform", "_rand_normal = normal", "", dev, "def clip(x, lo, hi):",
+          "    return min(max(x, lo), hi)", ""]
+    return L
+
+
+def scalar_functions(plan: Plan, backend: str) -> list[str]:
+    dev = "@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)"
+    L = []
+    for group in list(plan.pops) + list(plan.projs):
+        for sf in group.funcs.values():
+            L += [dev, sf.source]
+    return L
+
+
+def indent(lines: list[str], n: int) -> list[str]:
+    pad = " " * (4 * n)
+    return [pad + line for line in lines]

@@ -1,0 +1,113 @@
+"""Lowering a Network to a *plan*: transformed phase functions plus the names of every array and scalar
+the kernels use.  Backends allocate state under exactly these names; emitters write kernels over them.
+
+Naming (a = population index, b = projection index):
+
+* ``pa_<var>`` neuron vars, ``pa_p_<param>`` params, ``pa_g_<egp>`` extra global arrays,
+  ``pa_spk`` / ``pa_spkcnt`` the spike ring buffer, ``pa_flag`` per-step spike flags,
+  ``pa_nspk`` total spikes, ``pa_rec_step`` / ``pa_rec_idx`` / ``pa_rec_n`` spike recording.
+* ``qb_ind`` / ``qb_rowlen`` ragged connectivity, ``qb_s_<var>`` per-synapse vars, ``qb_pre_<var>`` /
+  ``qb_post_<var>`` trace vars, ``qb_psm_<var>`` postsynaptic-model vars (``in_syn`` included),
+  ``qb_p_<param>`` / ``qb_pp_<param>`` weight-update / postsynaptic params, ``qb_collen`` /
+  ``qb_colsyn`` the column view (incoming synapses per target, as flat slot ids ``i * row_stride + k``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model.network import Network, Population, Projection
+from ..runtime.rng import stream_id
+from .transform import Field, ScalarFunction, transform
+
+
+def _fields(vars_, kind_of=None) -> dict[str, Field]:
+    return {n: Field("scalar" if v.dtype == "scalar" else "int") for n, v in vars_.items()}
+
+
+def _param_fields(model, params, dt) -> dict[str, Field]:
+    return {n: Field("scalar") for n in model.derive(params, dt)}
+
+
+@dataclass
+class PopPlan:
+    pop: Population
+    prefix: str
+    funcs: dict[str, ScalarFunction]
+    param_names: list[str]
+    streams: dict[str, int]
+
+
+@dataclass
+class ProjPlan:
+    proj: Projection
+    prefix: str
+    funcs: dict[str, ScalarFunction]  # weight-update phases + "apply" of the postsynaptic model
+    wu_param_names: list[str]
+    psm_param_names: list[str]
+    streams: dict[str, int]
+
+    @property
+    def needs_columns(self) -> bool:
+        return "on_post" in self.funcs and not self.proj.dense
+
+
+@dataclass
+class Plan:
+    network: Network
+    pops: list[PopPlan] = field(default_factory=list)
+    projs: list[ProjPlan] = field(default_factory=list)
+    recorded_vars: tuple[tuple[str, str], ...] = ()  # (population name, var name)
+
+    def pop_plan(self, pop: Population) -> PopPlan:
+        return self.pops[pop.index]
+
+    def incoming(self, pp: PopPlan) -> list[ProjPlan]:
+        return [q for q in self.projs if q.proj.post is pp.pop]
+
+    def outgoing(self, pp: PopPlan) -> list[ProjPlan]:
+        return [q for q in self.projs if q.proj.pre is pp.pop]
+
+    def source_key(self) -> str:
+        """Everything that determines generated code (not sizes or values)."""
+        parts = [self.network.precision, repr(self.recorded_vars)]
+        for pp in self.pops:
+            parts.append(f"pop {pp.prefix} spikes={pp.pop.model.spikes}")
+            parts += [f.source for f in pp.funcs.values()]
+        for q in self.projs:
+            parts.append(f"proj {q.prefix} {q.proj.pre.index}->{q.proj.post.index} dense={q.proj.dense} "
+                         f"delay={q.proj.delay}")
+            parts += [f.source for f in q.funcs.values()]
+        return "\n".join(parts)
+
+
+def build_plan(net: Network, recorded_vars=()) -> Plan:
+    plan = Plan(net, recorded_vars=tuple(recorded_vars))
+    dt = net.dt
+    for pop in net.populations.values():
+        m = pop.model
+        prefix = f"p{pop.index}"
+        ns = {"n": _fields(m.vars), "p": _param_fields(m, pop.params, dt),
+              "g": {e: Field("array") for e in m.egps}}
+        funcs = {}
+        for phase, fn in m.phase_functions().items():
+            where = f"population {pop.name!r} (neuron model {m.name!r}), {phase}"
+            funcs[phase] = transform(fn, phase, f"{prefix}_{phase}", where, ns)
+        plan.pops.append(PopPlan(pop, prefix, funcs, list(m.derive(pop.params, dt)),
+                                 {ph: stream_id(prefix, ph) for ph in funcs}))
+    for proj in net.projections.values():
+        wu, psm = proj.weight_update, proj.postsynaptic
+        prefix = f"q{proj.index}"
+        wu_params = _param_fields(wu, proj.wu_params, dt)
+        ns = {"s": _fields(wu.vars), "p": wu_params, "pre": _fields(wu.pre_vars), "post": _fields(wu.post_vars)}
+        funcs = {}
+        for phase, fn in wu.phase_functions().items():
+            where = f"projection {proj.name!r} (weight-update model {wu.name!r}), {phase}"
+            funcs[phase] = transform(fn, phase, f"{prefix}_{phase}", where, ns)
+        psm_ns = {"s": _fields(psm.vars), "p": _param_fields(psm, proj.psm_params, dt),
+                  "n": _fields(proj.post.model.vars)}
+        where = f"projection {proj.name!r} (postsynaptic model {psm.name!r}), apply"
+        funcs["apply"] = transform(psm.apply, "apply", f"{prefix}_apply", where, psm_ns)
+        plan.projs.append(ProjPlan(proj, prefix, funcs, list(wu.derive(proj.wu_params, dt)),
+                                   list(psm.derive(proj.psm_params, dt)),
+                                   {ph: stream_id(prefix, ph) for ph in funcs}))
+    return plan

@@ -1,0 +1,215 @@
+"""Model descriptions: neuron, postsynaptic and weight-update models as plain Python functions.
+
+A model is a schema (params, vars, derived params, extra global arrays) plus one Python function per
+phase.  Phase functions are written *per element* (one neuron, one synapse) and reach state through
+namespaces named by their arguments, e.g. ``def sim(n, p, i_syn, dt): n.v += ...``.  Which argument
+names a phase accepts, and which namespaces it may write, is fixed by :data:`PHASES`; code generation
+(:mod:`plastix.codegen`) turns the functions into CPU and CUDA kernels.  This module never imports numba.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from ..errors import ModelError
+
+#: Integer dtypes a variable may have besides the network's float ("scalar") type.
+INT_DTYPES = ("int32", "int64")
+
+
+@dataclass(frozen=True)
+class Var:
+    """A state variable: ``init`` is its default initial value; ``dtype`` "scalar" follows the network
+    precision, or one of :data:`INT_DTYPES`."""
+
+    init: float = 0.0
+    dtype: str = "scalar"
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.dtype != "scalar" and self.dtype not in INT_DTYPES:
+            raise ModelError(f"Var dtype must be 'scalar' or one of {INT_DTYPES}, got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What a phase function may see.  ``namespaces`` maps argument name -> (role, writable)."""
+
+    namespaces: Mapping[str, tuple[str, bool]]
+    scalars: tuple[str, ...]
+    returns: str | None = None  # "bool" or "scalar" when the function must return a value
+    rng: bool = True
+    add_to_post: bool = False
+
+
+_COMMON = ("dt", "t")
+#: Phase name -> Phase.  Roles: "vars" (the model's own vars), "params", "egps", "pre", "post", "target".
+PHASES: dict[str, Phase] = {
+    # neuron models
+    "sim": Phase({"n": ("vars", True), "p": ("params", False), "g": ("egps", False)}, _COMMON + ("i_syn",)),
+    "threshold": Phase({"n": ("vars", False), "p": ("params", False), "g": ("egps", False)}, _COMMON, "bool"),
+    "reset": Phase({"n": ("vars", True), "p": ("params", False), "g": ("egps", False)}, _COMMON),
+    # postsynaptic models: s = the model's per-target vars (in_syn included), n = target neuron (read-only)
+    "apply": Phase({"s": ("vars", True), "p": ("params", False), "n": ("target", False)}, _COMMON, "scalar"),
+    # weight-update models, per synapse
+    "on_pre": Phase({"s": ("vars", True), "p": ("params", False), "pre": ("pre", False), "post": ("post", False)},
+                    _COMMON, add_to_post=True),
+    "on_post": Phase({"s": ("vars", True), "p": ("params", False), "pre": ("pre", False), "post": ("post", False)},
+                     _COMMON),
+    "dynamics": Phase({"s": ("vars", True), "p": ("params", False), "pre": ("pre", False), "post": ("post", False)},
+                      _COMMON, add_to_post=True),
+    # weight-update models, per pre / post neuron (traces), run inside the neuron update
+    "pre_dynamics": Phase({"pre": ("pre", True), "p": ("params", False)}, _COMMON),
+    "pre_spike": Phase({"pre": ("pre", True), "p": ("params", False)}, _COMMON),
+    "post_dynamics": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
+    "post_spike": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
+}
+
+
+def _as_vars(vars_: Mapping[str, float | Var] | None, what: str) -> dict[str, Var]:
+    out = {}
+    for name, v in (vars_ or {}).items():
+        _check_name(name, what)
+        out[name] = v if isinstance(v, Var) else Var(float(v))
+    return out
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise ModelError(f"{what} name {name!r} must be a Python identifier not starting with '_'")
+
+
+@dataclass(frozen=True)
+class _Model:
+    name: str
+    params: Mapping[str, float] = field(default_factory=dict)
+    vars: Mapping[str, Var] = field(default_factory=dict)
+    derived: Mapping[str, Callable] = field(default_factory=dict)
+    doc: str = ""
+
+    _phase_names: tuple[str, ...] = ()
+
+    def _validate(self) -> None:
+        for n in self.params:
+            _check_name(n, "param")
+        for n in self.derived:
+            _check_name(n, "derived param")
+        clash = (set(self.params) | set(self.derived)) & set(self.vars)
+        if clash:
+            raise ModelError(f"model {self.name!r}: names used both as param and var: {sorted(clash)}")
+
+    def derive(self, params: Mapping[str, float], dt: float) -> dict[str, float]:
+        """All params plus derived params (computed in float64 on the host)."""
+        out = {k: float(v) for k, v in params.items()}
+        for name, fn in self.derived.items():
+            out[name] = float(fn(out, dt))
+        return out
+
+    def phase_functions(self) -> dict[str, Callable]:
+        return {ph: getattr(self, ph) for ph in self._phase_names if getattr(self, ph) is not None}
+
+    def with_params(self, **params: float):
+        """A copy of the model with other default parameter values."""
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise ModelError(f"model {self.name!r} has no params {sorted(unknown)}; known: {sorted(self.params)}")
+        new = dict(self.params)
+        new.update({k: float(v) for k, v in params.items()})
+        return _replace(self, params=new)
+
+
+def _replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+@dataclass(frozen=True)
+class NeuronModel(_Model):
+    """A neuron model.
+
+    ``sim(n, p, g, i_syn, dt, t, rng)`` advances one neuron by one step; ``threshold(...)`` returns True
+    when it spikes; ``reset(...)`` runs after a spike.  ``egps`` names extra global arrays (e.g. spike
+    times) readable as ``g.name[index]``.  Any argument subset may be used, by name.
+    """
+
+    sim: Callable | None = None
+    threshold: Callable | None = None
+    reset: Callable | None = None
+    egps: tuple[str, ...] = ()
+    _phase_names: tuple[str, ...] = ("sim", "threshold", "reset")
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        object.__setattr__(self, "vars", _as_vars(self.vars, "var"))
+        self._validate()
+        if self.reset is not None and self.threshold is None:
+            raise ModelError(f"neuron model {self.name!r} has reset code but no threshold")
+
+    @property
+    def spikes(self) -> bool:
+        return self.threshold is not None
+
+
+@dataclass(frozen=True)
+class PostsynapticModel(_Model):
+    """How a projection's per-target input accumulator ``in_syn`` becomes a current.
+
+    ``apply(s, p, n, dt)`` returns the current (nA) for this step and updates ``s.in_syn`` (and any other
+    vars of ``s``); ``n`` is the target neuron's state (read-only).
+    """
+
+    apply: Callable | None = None
+    _phase_names: tuple[str, ...] = ("apply",)
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        vs = _as_vars(self.vars, "var")
+        vs.setdefault("in_syn", Var(0.0, doc="input accumulated from presynaptic spikes"))
+        object.__setattr__(self, "vars", vs)
+        self._validate()
+        if self.apply is None:
+            raise ModelError(f"postsynaptic model {self.name!r} needs an apply function")
+
+
+@dataclass(frozen=True)
+class WeightUpdateModel(_Model):
+    """Per-synapse learning and transmission.
+
+    ``vars`` are per synapse; ``pre_vars`` / ``post_vars`` are per presynaptic / postsynaptic neuron
+    (e.g. traces).  Phases: ``on_pre`` (per synapse of a spiking row, may call ``add_to_post(x)``),
+    ``on_post`` (per incoming synapse of a spiking target), ``dynamics`` (every synapse, every step),
+    and the trace phases ``pre_dynamics``, ``pre_spike``, ``post_dynamics``, ``post_spike``.
+    """
+
+    pre_vars: Mapping[str, Var] = field(default_factory=dict)
+    post_vars: Mapping[str, Var] = field(default_factory=dict)
+    on_pre: Callable | None = None
+    on_post: Callable | None = None
+    dynamics: Callable | None = None
+    pre_dynamics: Callable | None = None
+    pre_spike: Callable | None = None
+    post_dynamics: Callable | None = None
+    post_spike: Callable | None = None
+    _phase_names: tuple[str, ...] = ("on_pre", "on_post", "dynamics", "pre_dynamics", "pre_spike",
+                                     "post_dynamics", "post_spike")
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        object.__setattr__(self, "vars", _as_vars(self.vars, "synapse var"))
+        object.__setattr__(self, "pre_vars", _as_vars(self.pre_vars, "pre var"))
+        object.__setattr__(self, "post_vars", _as_vars(self.post_vars, "post var"))
+        self._validate()
+
+
+def decay(tau_param: str) -> Callable:
+    """Derived-param helper: ``exp(-dt / p[tau_param])``."""
+
+    def fn(p, dt):
+        tau = p[tau_param]
+        if not tau > 0:
+            raise ModelError(f"param {tau_param} must be > 0 ms, got {tau}")
+        return math.exp(-dt / tau)
+
+    return fn

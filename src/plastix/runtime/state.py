@@ -1,0 +1,148 @@
+"""Host-side state: every array and scalar a plan's kernels use, allocated and initialised from the
+network description (names as documented in :mod:`plastix.codegen.plan`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen.plan import Plan
+from ..errors import NetworkError, StateError
+from ..model import connectivity as conn
+from ..model.init import resolve
+from ..model.network import Network
+from .columns import build_columns, in_degree
+
+
+def var_dtype(var, precision: str):
+    return np.dtype(precision if var.dtype == "scalar" else var.dtype)
+
+
+def _init_vars(state, prefix, vars_, given, n, rng, precision, what):
+    for name, var in vars_.items():
+        values = resolve(given.get(name, var.init), rng, n, f"{what} var {name!r}")
+        state[f"{prefix}_{name}"] = np.ascontiguousarray(values, dtype=var_dtype(var, precision))
+
+
+def set_params(state, prefix: str, model, params: dict, dt: float, precision: str) -> None:
+    for name, value in model.derive(params, dt).items():
+        state[f"{prefix}_{name}"] = np.dtype(precision).type(value)
+
+
+def build_connectivity(proj, rng: np.random.Generator):
+    """(ind, rowlen, pre, slot, order) for a sparse projection; ``order`` reorders user-given
+    per-synapse arrays into row order (None when they already are)."""
+    n_pre, n_post = proj.pre.size, proj.post.size
+    init = proj.connectivity
+    order = None
+    try:
+        stride = conn.row_stride_for(init, n_pre, n_post, proj.row_stride, proj.headroom)
+        if isinstance(init, conn.FromArrays):
+            pre, post, order = init.build_with_order(n_pre, n_post)
+        else:
+            pre, post = init.build(n_pre, n_post, rng)
+        ind, rowlen, slot = conn.to_ragged(pre, post, n_pre, stride, num_post=n_post, name=proj.name)
+    except ValueError as e:
+        raise NetworkError(f"projection {proj.name!r}: {e}") from None
+    return ind, rowlen, pre, slot, order
+
+
+def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, np.ndarray]:
+    """Fresh state for ``plan``, initialised with the network's seed (host numpy generator)."""
+    prec = net.precision
+    rng = np.random.default_rng(net.seed)
+    state: dict[str, np.ndarray] = {}
+    for pp in plan.pops:
+        pop, pfx = pp.pop, pp.prefix
+        n = pop.size
+        _init_vars(state, pfx, pop.model.vars, pop.init, n, rng, prec, f"population {pop.name!r}")
+        set_params(state, f"{pfx}_p", pop.model, pop.params, net.dt, prec)
+        for e in pop.model.egps:
+            state[f"{pfx}_g_{e}"] = np.zeros(0, np.float64)
+        slots = net.spike_slots(pop)
+        state[f"{pfx}_spk"] = np.zeros((slots, n), np.int32)
+        state[f"{pfx}_spkcnt"] = np.zeros(slots, np.int32)
+        state[f"{pfx}_flag"] = np.zeros(n, np.uint8)
+        state[f"{pfx}_nspk"] = np.zeros(1, np.int64)
+        state[f"{pfx}_rec_step"] = np.zeros(0, np.int32)
+        state[f"{pfx}_rec_idx"] = np.zeros(0, np.int32)
+        state[f"{pfx}_rec_n"] = np.zeros(1, np.int64)
+    for q in plan.projs:
+        proj, qp = q.proj, q.prefix
+        wu, psm = proj.weight_update, proj.postsynaptic
+        n_pre, n_post = proj.pre.size, proj.post.size
+        what = f"projection {proj.name!r}"
+        if proj.dense:
+            state[f"{qp}_ind"] = np.zeros((0, n_post), np.int32)  # implicit j = k; shape[1] is the stride
+            state[f"{qp}_rowlen"] = np.full(n_pre, n_post, np.int32)
+            n_syn = n_pre * n_post
+            pre_idx = np.repeat(np.arange(n_pre), n_post)
+            slot = np.tile(np.arange(n_post), n_pre)
+            order = None
+            stride = n_post
+        else:
+            ind, rowlen, pre_idx, slot, order = build_connectivity(proj, rng)
+            state[f"{qp}_ind"], state[f"{qp}_rowlen"] = ind, rowlen
+            n_syn, stride = pre_idx.size, ind.shape[1]
+        for name, var in wu.vars.items():
+            values = resolve(proj.init.get(name, var.init), rng, n_syn, f"{what} synapse var {name!r}")
+            if order is not None and np.ndim(proj.init.get(name, 0)) == 1:
+                values = values[order]  # user arrays follow their own (pre, post) order
+            arr = np.zeros((n_pre, stride), var_dtype(var, prec))
+            arr[pre_idx, slot] = values
+            state[f"{qp}_s_{name}"] = arr
+        _init_vars(state, f"{qp}_pre", wu.pre_vars, proj.pre_init, n_pre, rng, prec, what + " pre")
+        _init_vars(state, f"{qp}_post", wu.post_vars, proj.post_init, n_post, rng, prec, what + " post")
+        _init_vars(state, f"{qp}_psm", psm.vars, proj.psm_init, n_post, rng, prec, what + " postsynaptic")
+        set_params(state, f"{qp}_p", wu, proj.wu_params, net.dt, prec)
+        set_params(state, f"{qp}_pp", psm, proj.psm_params, net.dt, prec)
+        if q.needs_columns:
+            allocate_columns(state, qp, n_post, col_headroom, what)
+    return state
+
+
+def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str) -> None:
+    ind, rowlen = state[f"{qp}_ind"], state[f"{qp}_rowlen"]
+    deg = in_degree(ind, rowlen, n_post)
+    cap = max(1, int(np.ceil(deg.max(initial=0) * headroom)))
+    state[f"{qp}_collen"] = np.zeros(n_post, np.int32)
+    state[f"{qp}_colsyn"] = np.zeros((n_post, cap), np.int32)
+    build_columns(ind, rowlen, state[f"{qp}_collen"], state[f"{qp}_colsyn"], what)
+
+
+def check_finite(state: dict, plan: Plan, step: int) -> None:
+    """Raise :class:`StateError` naming the first non-finite neuron or synapse variable."""
+    for pp in plan.pops:
+        for v, var in pp.pop.model.vars.items():
+            if var.dtype != "scalar":
+                continue
+            bad = np.flatnonzero(~np.isfinite(state[f"{pp.prefix}_{v}"]))
+            if bad.size:
+                raise StateError(f"population {pp.pop.name!r}: variable {v!r} is not finite at neuron {bad[0]} "
+                                 f"({bad.size} neurons) after step {step - 1}; check parameters and inputs")
+    for q in plan.projs:
+        rowlen = state[f"{q.prefix}_rowlen"]
+        for v in q.proj.weight_update.vars:
+            arr = state[f"{q.prefix}_s_{v}"]
+            if arr.dtype.kind != "f" or np.isfinite(arr).all():  # fast path: padding is finite too
+                continue
+            valid = np.arange(arr.shape[1])[None, :] < rowlen[:, None]
+            bad = np.argwhere(~np.isfinite(arr) & valid)
+            if bad.size:
+                i, k = bad[0]
+                raise StateError(f"projection {q.proj.name!r}: synapse variable {v!r} is not finite at row {i}, "
+                                 f"slot {k} after step {step - 1}")
+        for v in q.proj.postsynaptic.vars:
+            bad = np.flatnonzero(~np.isfinite(state[f"{q.prefix}_psm_{v}"]))
+            if bad.size:
+                raise StateError(f"projection {q.proj.name!r}: postsynaptic variable {v!r} is not finite at "
+                                 f"target {bad[0]} after step {step - 1}")
+
+
+def validate_values(values, shape, dtype, what: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = np.full(shape, arr.item())
+    if arr.shape != tuple(shape):
+        raise StateError(f"{what}: expected shape {tuple(shape)}, got {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise StateError(f"{what}: values must be finite (found NaN or inf)")
+    return np.ascontiguousarray(arr, dtype=dtype)
