@@ -18,7 +18,7 @@ def cuda_available() -> bool:
         return False
 
 
-def make_backend(name: str = "auto", *, parallel="auto", threads=None):
+def make_backend(name: str = "auto", *, parallel="auto", threads=None, partitions=None):
     if name not in BACKENDS:
         raise BackendError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "auto":
@@ -26,7 +26,7 @@ def make_backend(name: str = "auto", *, parallel="auto", threads=None):
     if name == "cpu":
         from .cpu import CpuBackend
 
-        return CpuBackend(parallel=parallel, threads=threads)
+        return CpuBackend(parallel=parallel, threads=threads, partitions=partitions)
     if not cuda_available():
         raise BackendError("backend 'cuda' needs numba-cuda (pip install plastix[cuda]) and an NVIDIA GPU "
                            "(or NUMBA_ENABLE_CUDASIM=1 for the simulator)")

@@ -25,12 +25,16 @@ class CpuBackend:
     name = "cpu"
     host_resident = True
 
-    def __init__(self, parallel: bool | str = "auto", threads: int | None = None):
+    def __init__(self, parallel: bool | str = "auto", threads: int | None = None, partitions: int | None = None):
         if parallel not in (True, False, "auto"):
             raise ValueError(f"parallel must be True, False or 'auto', got {parallel!r}")
         max_threads = numba.config.NUMBA_NUM_THREADS
         if threads is not None and not (isinstance(threads, int) and 1 <= threads <= max_threads):
             raise ValueError(f"threads must be an integer in [1, {max_threads}], got {threads!r}")
+        if partitions is not None and not (isinstance(partitions, int) and 1 <= partitions <= 1024):
+            raise ValueError(f"partitions must be an integer in [1, 1024], got {partitions!r}")
+        # fixed per machine, not per thread count: results never depend on `threads`
+        self.partitions = partitions or max_threads
         self.parallel_option = parallel
         self.threads = threads
         self.parallel = False
@@ -40,6 +44,11 @@ class CpuBackend:
     def compile(self, plan: Plan, state: dict) -> None:
         self.parallel = wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option)
         source, self.run_args = cpu_emit.emit_module(plan, self.parallel)
+        for q in plan.projs:  # private accumulation buffers of the partitioned parallel kernels
+            name = f"{q.prefix}_accbuf"
+            if name in self.run_args:
+                n_post = state[f"{q.prefix}_psm_in_syn"].shape[0]
+                state[name] = np.zeros((self.partitions, n_post), state[f"{q.prefix}_psm_in_syn"].dtype)
         self.source = source
         self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
 

@@ -1,9 +1,14 @@
 """CPU (numba.njit) module emitter: one kernel per phase and group, and ``run`` with the time loop.
 
-Parallel variants use ``prange`` without races or order dependence: spike delivery (and any synapse code
-that accumulates into targets) is partitioned by *target range* — every thread scans the spiking rows in
-the same order and handles only the synapses whose target it owns — so each target's input is summed in
-exactly the serial order and results are bit-identical for every thread count.
+Parallel variants use ``prange`` without races and without dependence on the thread count: the spiking
+rows of a step are split into a fixed number P of contiguous partitions (``Simulation(partitions=...)``,
+not the thread count), each partition accumulates its synapses' input into its own buffer
+``qb_accbuf[c]`` in serial order, and the buffers are then added to ``in_syn`` in partition order.  Each
+synapse belongs to exactly one row, so per-synapse writes never race either.  Serial variants add
+directly in spike order (the order the plain-numpy references use).
+
+Numba cannot cache a function that calls ``parallel=True`` functions, so the parallel variant is compiled
+once per process (its generated source is still cached); the serial variant is cached on disk entirely.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
 def _kernel(name: str, names: Names, body: list[str], parallel: bool, extra_args=()) -> list[str]:
     args = _LOOP_SCALARS + list(extra_args) + sorted(names.used)
-    deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
+    deco = "@njit(parallel=True)" if parallel else "@njit(cache=True)"
     return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
 
 
@@ -55,11 +60,30 @@ def _neuron_kernel(plan: Plan, pp: PopPlan, parallel: bool):
     return _kernel(f"{pfx}_neuron_update", names, body, parallel)
 
 
-def _target_partition(parallel: bool, n_targets: str) -> list[str]:
-    if parallel:
-        return ["nth = get_num_threads()", f"chunk = ({n_targets} + nth - 1) // nth",
-                "for c in prange(nth):", "    lo = c * chunk", f"    hi = min({n_targets}, lo + chunk)"]
-    return ["for c in range(1):", "    lo = 0", f"    hi = {n_targets}"]
+def _partitioned(rows: str, count: str, acc: str, inner: list[str]) -> list[str]:
+    """Loop over ``count`` rows (``i = <rows expression of r>``) split into P partitions with private
+    accumulation buffers, then add the buffers to the target in partition order (deterministic)."""
+    return ([f"P = {acc}.shape[0]", f"chunk = ({count} + P - 1) // P", "for c in prange(P):",
+             "    buf = " + acc + "[c]", f"    for r in range(c * chunk, min({count}, (c + 1) * chunk)):",
+             f"        i = {rows}"] + indent(inner, 2))
+
+
+def _buffer_add(arr: str, idx: str, val: str) -> str:
+    return f"buf[{idx}] += {val}"
+
+
+def _reduce(acc: str, insyn: str, count: str) -> list[str]:
+    return [f"if {count} > 0:", f"    for j in prange({insyn}.shape[0]):", f"        x = {insyn}[j]",
+            "        for c in range(P):", f"            x += {acc}[c, j]", f"            {acc}[c, j] = 0.0",
+            f"        {insyn}[j] = x"]
+
+
+def _row_loop(q: ProjPlan, names: Names, syn: list[str]) -> list[str]:
+    qp = q.prefix
+    if q.proj.dense:
+        return ["for k in range(n_post):", "    j = k"] + indent(syn, 1)
+    ind, rl = names(f"{qp}_ind"), names(f"{qp}_rowlen")
+    return [f"for k in range({rl}[i]):", f"    j = {ind}[i, k]"] + indent(syn, 1)
 
 
 def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
@@ -70,19 +94,14 @@ def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     insyn = names(f"{qp}_psm_in_syn")
     body = [f"slot = (step - {1 + proj.delay}) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
             f"n_post = {insyn}.shape[0]", f"stride = {names(f'{qp}_ind')}.shape[1]"]
-    body += _target_partition(parallel, "n_post")
-    inner = ["for s in range(nspk):", f"    i = {spk}[slot, s]"]
-    syn = synapse_body(q, "on_pre", names, _plain_add)
-    if proj.dense:
-        inner += ["    for k in range(lo, hi):", "        j = k"] + indent(syn, 2)
+    if parallel:
+        acc = names(f"{qp}_accbuf")
+        syn = synapse_body(q, "on_pre", names, _buffer_add)
+        body += _partitioned(f"{spk}[slot, r]", "nspk", acc, _row_loop(q, names, syn))
+        body += _reduce(acc, insyn, "nspk")
     else:
-        ind, rl = names(f"{qp}_ind"), names(f"{qp}_rowlen")
-        inner += [f"    for k in range({rl}[i]):", f"        j = {ind}[i, k]"]
-        if parallel:
-            inner += ["        if j >= lo and j < hi:"] + indent(syn, 3)
-        else:
-            inner += indent(syn, 2)
-    body += indent(inner, 1)
+        syn = synapse_body(q, "on_pre", names, _plain_add)
+        body += ["for s in range(nspk):", f"    i = {spk}[slot, s]"] + indent(_row_loop(q, names, syn), 1)
     return _kernel(f"{qp}_propagate", names, body, parallel)
 
 
@@ -106,21 +125,18 @@ def _post_learn_kernel(plan: Plan, q: ProjPlan, parallel: bool):
 
 def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     names = Names()
-    qp, proj = q.prefix, q.proj
-    rl = names(f"{qp}_rowlen")
+    qp = q.prefix
+    rl, insyn = names(f"{qp}_rowlen"), names(f"{qp}_psm_in_syn")
     accumulates = any(o == ("", "_to_post") for o in q.funcs["dynamics"].outputs)
-    body = [f"stride = {names(f'{qp}_ind')}.shape[1]", f"n_pre = {rl}.shape[0]",
-            f"n_post = {names(f'{qp}_psm_in_syn')}.shape[0]"]
-    syn = synapse_body(q, "dynamics", names, _plain_add)
-    row = (["for k in range(n_post):", "    j = k"] if proj.dense else
-           [f"for k in range({rl}[i]):", f"    j = {names(f'{qp}_ind')}[i, k]"])
-    if accumulates and parallel:  # partition by target, as in propagation
-        body += _target_partition(True, "n_post")
-        body += indent(["for i in range(n_pre):"] + indent(row, 1)
-                       + indent(["    if j >= lo and j < hi:"] + indent(syn, 2), 1), 1)
+    body = [f"stride = {names(f'{qp}_ind')}.shape[1]", f"n_pre = {rl}.shape[0]", f"n_post = {insyn}.shape[0]"]
+    if parallel and accumulates:
+        acc = names(f"{qp}_accbuf")
+        syn = synapse_body(q, "dynamics", names, _buffer_add)
+        body += _partitioned("r", "n_pre", acc, _row_loop(q, names, syn)) + _reduce(acc, insyn, "n_pre")
     else:
-        loop = "prange" if parallel else "range"
-        body += [f"for i in {loop}(n_pre):"] + indent(row + indent(syn, 1), 1)
+        syn = synapse_body(q, "dynamics", names, _plain_add)
+        loop = "prange" if parallel else "range"  # no accumulation: rows are independent
+        body += [f"for i in {loop}(n_pre):"] + indent(_row_loop(q, names, syn), 1)
     return _kernel(f"{qp}_dynamics", names, body, parallel)
 
 
@@ -152,7 +168,7 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
         all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
         rec_lines += [f"        rec_var{r}[row, :] = {pfx}_{var}"]
     run_args = sorted(all_args)
-    L += ["@njit(cache=True)",
+    L += ["@njit" if parallel else "@njit(cache=True)",
           f"def run(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",
           "    dt = _T(dt64)",
           "    for step in range(step0, step0 + n_steps):",

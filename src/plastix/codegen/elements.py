@@ -101,6 +101,7 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i") -> list[str
     if "threshold" in pp.funcs:
         L.append(call(pp.funcs["threshold"], nmap, dict(sc, _stream=str(pp.streams["threshold"])), ret="_spk"))
         L.append("if _spk:")
+        L.append("    pass")
         if "reset" in pp.funcs:
             L.append("    " + call(pp.funcs["reset"], nmap, dict(sc, _stream=str(pp.streams["reset"]))))
         for q, side, tvars, m in tmaps:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [
     "OVERFLOW_PROBABILITY",
@@ -120,44 +119,50 @@ def _overflow_alpha(num_pre: int) -> float:
 # quantiles
 
 
+def _binom_upper_cut(n: int, p: float) -> int:
+    """A count above which Binomial(n, p) has no mass representable in float64 (Bernstein bound:
+    P(X >= mean + t) <= exp(-t^2 / (2 (var + t / 3))) < exp(-750))."""
+    mean, var = n * p, n * p * (1.0 - p)
+    t = 250.0 + math.sqrt(250.0**2 + 1500.0 * var)
+    return int(min(n, math.ceil(mean + t)))
+
+
+def _binom_pmf_range(n: int, p: float, k0: int, k1: int) -> np.ndarray:
+    """P(Binomial(n, p) = k) for k = k0 .. k1 (0 <= k0 <= k1 <= n, 0 < p < 1), in log space."""
+    log_c0 = math.lgamma(n + 1.0) - math.lgamma(k0 + 1.0) - math.lgamma(n - k0 + 1.0)
+    k = np.arange(k0 + 1, k1 + 1, dtype=np.float64)
+    log_c = np.empty(k1 - k0 + 1)
+    log_c[0] = log_c0
+    # log C(n, k) - log C(n, k - 1) = log(n - k + 1) - log(k)
+    np.cumsum(np.log(n - k + 1.0) - np.log(k), out=log_c[1:])
+    log_c[1:] += log_c0
+    kk = np.arange(k0, k1 + 1, dtype=np.float64)
+    return np.exp(log_c + kk * math.log(p) + (n - kk) * math.log1p(-p))
+
+
 def _binom_isf(alpha: float, n: int, p: float) -> int:
     """Smallest c with P(Binomial(n, p) > c) <= alpha."""
     if n == 0 or p <= 0.0:
         return 0
     if p >= 1.0:
         return n
-    lo, hi = 0, n  # sf(n) == 0 <= alpha, so the answer is in [lo, hi]
-    guess = stats.binom.isf(alpha, n, p)
-    if np.isfinite(guess):
-        g = int(min(max(guess, 0), n))
-        # bracket around scipy's answer, then bisect (scipy's isf can be off by one in far tails)
-        if stats.binom.sf(g, n, p) <= alpha:
-            hi = g
-            lo = max(g - 2, 0)
-            if lo > 0 and stats.binom.sf(lo - 1, n, p) <= alpha:
-                lo = 0
-        else:
-            lo = g + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if stats.binom.sf(mid, n, p) <= alpha:
-            hi = mid
-        else:
-            lo = mid + 1
-    return int(lo)
+    # for alpha < 1/2 the answer is at least the median >= floor(mean)
+    start = min(int(math.floor(n * p)), n) if alpha < 0.5 else 0
+    top = max(_binom_upper_cut(n, p), start)
+    pmf = _binom_pmf_range(n, p, start, top)
+    # tail[i] = P(X > start + i) (mass above `top` is below float64 resolution)
+    tail = np.append(np.cumsum(pmf[::-1])[::-1][1:], 0.0)
+    return start + int(np.argmax(tail <= alpha))
 
 
-def _binom_pmf_head(m: int, v: float, length: int) -> np.ndarray:
-    """P(Binomial(m, v) = k) for k = 0 .. length - 1 (length <= m + 1)."""
-    k = np.arange(length, dtype=np.float64)
-    logpmf = (
-        special.gammaln(m + 1.0)
-        - special.gammaln(k + 1.0)
-        - special.gammaln(m - k + 1.0)
-        + k * math.log(v)
-        + (m - k) * math.log1p(-v)
-    )
-    return np.exp(logpmf)
+def _binom_pmf_head(m: int, v: float, length: int) -> tuple[np.ndarray, float]:
+    """(P(X = k) for k = 0 .. length - 1, P(X >= length)) for X ~ Binomial(m, v), 1 <= length <= m + 1."""
+    head = _binom_pmf_range(m, v, 0, length - 1)
+    if length > m:
+        return head, 0.0
+    top = _binom_upper_cut(m, v)
+    tail = float(_binom_pmf_range(m, v, length, top).sum()) if top >= length else 0.0
+    return head, tail
 
 
 def _group_probabilities(p: np.ndarray, rel_step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +210,7 @@ def _poisson_binomial_isf(probs, alpha: float) -> int:
         pmf[0] = 1.0
         for v, m in zip(values.tolist(), counts.tolist()):
             length = min(m, m_cap + 1) + 1
-            g = _binom_pmf_head(m, v, length)
-            g_tail = float(stats.binom.sf(length - 1, m, v)) if length <= m else 0.0
+            g, g_tail = _binom_pmf_head(m, v, length)
             total = pmf.sum()
             new = np.convolve(pmf, g)
             over = new[m_cap + 1 :].sum() + total * g_tail
@@ -230,13 +234,18 @@ def _poisson_binomial_isf(probs, alpha: float) -> int:
 class Connectivity:
     """Base class of connectivity initialisers."""
 
-    #: True when ``build`` uses the random generator (``max_row_length`` is then a quantile).
+    #: True when ``build`` draws from the random generator.
     is_random: ClassVar[bool] = False
 
     @property
     def allows_duplicates(self) -> bool:
         """True when a (pre, post) pair may occur more than once (rows may exceed ``num_post``)."""
         return False
+
+    @property
+    def exact_row_lengths(self) -> bool:
+        """True when ``max_row_length`` is the exact longest row (not a quantile of a random length)."""
+        return True
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
         raise NotImplementedError
@@ -261,6 +270,10 @@ class FixedProbability(Connectivity):
     def __post_init__(self):
         object.__setattr__(self, "p", _check_probability("p", self.p))
         object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
+
+    @property
+    def exact_row_lengths(self) -> bool:
+        return self.p in (0.0, 1.0)
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
         num_pre, num_post = _check_sizes(num_pre, num_post)
@@ -341,10 +354,8 @@ class FixedNumberPost(Connectivity):
             limit, what = num_post - 1, f"num_post - 1 ({num_post - 1})"
         if self.replace:
             if limit < 1:
-                raise ValueError(
-                    f"k > 0 needs at least one possible target per row, but {what} is {limit}"
-                    + ("" if self.allow_self else " with allow_self=False")
-                )
+                cond = "replace=True" + ("" if self.allow_self else " and allow_self=False")
+                raise ValueError(f"k > 0 needs {what} >= 1 possible targets per row for {cond}, got k={self.k}")
         elif self.k > limit:
             cond = "replace=False" + ("" if self.allow_self else " and allow_self=False")
             raise ValueError(f"k must be <= {what} for {cond}, got {self.k}")
@@ -564,6 +575,10 @@ class GaussianGrid2D(Connectivity):
         object.__setattr__(self, "periodic", _check_bool("periodic", self.periodic))
         object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
 
+    @property
+    def exact_row_lengths(self) -> bool:
+        return self.p_peak == 0.0
+
     def shapes(self, num_pre: int, num_post: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The (pre_shape, post_shape) used for these population sizes."""
         num_pre, num_post = _check_sizes(num_pre, num_post)
@@ -661,14 +676,12 @@ def _as_index_array(name: str, values) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _check_range(name: str, arr: np.ndarray, limit: int, limit_name: str) -> None:
+def _check_range(name: str, arr: np.ndarray, limit: int, limit_name: str | None) -> None:
     bad = np.nonzero((arr < 0) | (arr >= limit))[0]
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
-            f"{name}[{i}] = {int(arr[i])} is out of range [0, {limit_name}) with {limit_name} = {limit}"
-            f" ({bad.size} out-of-range entries)"
-        )
+        where = f"[0, {limit})" if limit_name is None else f"[0, {limit_name}) with {limit_name} = {limit}"
+        raise ValueError(f"{name}[{i}] = {int(arr[i])} is out of range {where} ({bad.size} out-of-range entries)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -705,7 +718,8 @@ class FromArrays(Connectivity):
     def allows_duplicates(self) -> bool:
         return True
 
-    def __len__(self) -> int:
+    @property
+    def num_synapses(self) -> int:
         return int(self.pre.size)
 
     def _check(self, num_pre, num_post) -> tuple[int, int]:
@@ -758,7 +772,7 @@ def to_ragged(pre, post, num_pre: int, row_stride: int, *, num_post: int | None 
         num_post = _check_size("num_post", num_post)
         _check_range("post", post, num_post, "num_post")
     else:
-        _check_range("post", post, 2**31 - 1, "2**31 - 1")
+        _check_range("post", post, 2**31 - 1, None)  # must fit the int32 index array
     counts = np.bincount(pre, minlength=num_pre)
     over = np.nonzero(counts > row_stride)[0]
     if over.size:
@@ -791,8 +805,8 @@ def row_stride_for(init: Connectivity, num_pre: int, num_post: int, row_stride: 
     """The row stride for a projection built with ``init``.
 
     With ``row_stride`` given it is validated and returned: it must be >= 1, at most ``num_post`` for
-    rules that cannot create duplicate synapses, and, for deterministic rules, at least the exact
-    longest row.  Otherwise ``ceil(init.max_row_length(num_pre, num_post) * headroom)`` (at least 1;
+    rules that cannot create duplicate synapses, and, where row lengths are not random
+    (``init.exact_row_lengths``), at least the longest row.  Otherwise ``ceil(init.max_row_length(num_pre, num_post) * headroom)`` (at least 1;
     capped at ``num_post`` for rules without duplicates).
     """
     num_pre, num_post = _check_sizes(num_pre, num_post)
@@ -813,7 +827,7 @@ def row_stride_for(init: Connectivity, num_pre: int, num_post: int, row_stride: 
             upper = "" if cap == math.inf else f", num_post ({cap})"
             why = "" if cap == math.inf else f" ({rule} creates no duplicate synapses)"
             raise ValueError(f"row_stride must be in [1{upper}]{why}, got {stride}")
-        if not init.is_random:
+        if init.exact_row_lengths:
             need = init.max_row_length(num_pre, num_post)
             if stride < need:
                 raise ValueError(

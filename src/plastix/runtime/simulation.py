@@ -36,19 +36,22 @@ class Simulation:
         CPU only: multi-threaded kernels (race-free, bit-identical to serial).  "auto" uses them for large
         networks only.
     threads : int, optional
-        CPU threads for parallel kernels (default: all numba threads).
+        CPU threads for parallel kernels (default: all numba threads).  Results do not depend on it.
+    partitions : int, optional
+        CPU parallel kernels split each step's spikes into this many fixed partitions (default: the
+        machine's numba thread count); pin it to reproduce parallel runs bit for bit across machines.
     check_finite : bool
         After every ``run``, raise :class:`~plastix.errors.StateError` if a state variable became NaN/inf.
     """
 
     def __init__(self, network: Network, backend: str = "auto", *, parallel: bool | str = "auto",
-                 threads: int | None = None, check_finite: bool = True):
+                 threads: int | None = None, partitions: int | None = None, check_finite: bool = True):
         if not isinstance(network, Network):
             raise NetworkError(f"network must be a plastix.Network, got {type(network).__name__}")
         if not network.populations:
             raise NetworkError("the network has no populations")
         self.network = network
-        self.backend = make_backend(backend, parallel=parallel, threads=threads)
+        self.backend = make_backend(backend, parallel=parallel, threads=threads, partitions=partitions)
         self.check_finite_after_run = check_finite
         self._spike_rec: dict[str, int | None] = {}  # pop name -> max spikes per run (None: default)
         self._var_rec: dict[tuple[str, str], int] = {}  # (pop, var) -> every n steps
@@ -75,10 +78,12 @@ class Simulation:
         if self.state is not None and self._built_key == recorded:
             return self
         self.plan = build_plan(self.network, recorded)
-        if self.state is None:
+        fresh = self.state is None
+        if fresh:
             self.state = st.allocate(self.network, self.plan)
+        self.backend.compile(self.plan, self.state)  # may add backend scratch arrays to the state
+        if fresh:
             self._initial = copy.deepcopy(self.state)
-        self.backend.compile(self.plan, self.state)
         self.backend.push(self.state)
         self._built_key = recorded
         return self
@@ -371,7 +376,9 @@ class Simulation:
         self._ensure_state()
         self.backend.pull(self.state)
         meta = {"format": FORMAT_VERSION, "step": self.step, "fingerprint": self._fingerprint()}
-        arrays = {k: v for k, v in self.state.items() if not k.startswith("rec_var") and "_rec_" not in k}
+        scratch = ("_accbuf", "_flag")
+        arrays = {k: v for k, v in self.state.items()
+                  if not k.startswith("rec_var") and "_rec_" not in k and not k.endswith(scratch)}
         with open(path, "wb") as f:
             np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
 
@@ -388,7 +395,7 @@ class Simulation:
             meta = json.loads(str(data["__meta__"]))
             if meta.get("format") != FORMAT_VERSION:
                 raise StateError(f"{path}: state format {meta.get('format')} is not supported ({FORMAT_VERSION})")
-            if meta["fingerprint"] != self._fingerprint():
+            if meta["fingerprint"] != self._fingerprint():  # noqa: SIM102
                 raise StateError(f"{path} was saved from a different network (models, sizes, names, dt or seed "
                                  "differ)")
             for k in data.files:

@@ -40,8 +40,8 @@ def build_connectivity(proj, rng: np.random.Generator):
         else:
             pre, post = init.build(n_pre, n_post, rng)
         ind, rowlen, slot = conn.to_ragged(pre, post, n_pre, stride, num_post=n_post, name=proj.name)
-    except ValueError as e:
-        raise NetworkError(f"projection {proj.name!r}: {e}") from None
+    except ValueError as e:  # messages already name the projection
+        raise NetworkError(str(e)) from None
     return ind, rowlen, pre, slot, order
 
 

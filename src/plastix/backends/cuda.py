@@ -1,0 +1,111 @@
+"""CUDA backend: generated numba-cuda kernels operating on device copies of the host state.
+
+The host ``state`` dict stays the authoritative description of the simulation between calls: every array
+has a device twin (allocated by :meth:`CudaBackend.push`), numpy scalars (parameters) are passed by value
+at each ``run`` and are never copied.  :class:`~plastix.Simulation` pulls what it reads and pushes what it
+changes.  Works on an NVIDIA GPU and under numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen import cuda as cuda_emit
+from ..codegen.cache import load_module
+from ..codegen.plan import Plan
+
+#: Spike-recording buffers: written only by the kernels, so a push just (re)allocates them and a pull
+#: copies only the recorded prefix (they can be hundreds of MB).
+_REC_BUFFERS = ("_rec_step", "_rec_idx")
+
+
+def _cuda():
+    from numba import cuda
+
+    return cuda
+
+
+class CudaBackend:
+    name = "cuda"
+    host_resident = False
+    parallel = True
+    #: Host threads driving the GPU (kernels themselves run ``threads_per_block``-thread blocks).
+    thread_count = 1
+
+    def __init__(self):
+        self.module = None
+        self.run_args: list[str] = []
+        self.source = ""
+        self.dev: dict = {}
+        self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
+
+    @property
+    def simulator(self) -> bool:
+        from numba.cuda import config
+
+        return bool(config.ENABLE_CUDASIM)
+
+    def compile(self, plan: Plan, state: dict) -> None:
+        source, self.run_args = cuda_emit.emit_module(plan)
+        self.source = source
+        self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
+        self.module = load_module(source, "cuda_sim" if self.simulator else "cuda")
+
+    # -- host <-> device ---------------------------------------------------------------------------------
+    @staticmethod
+    def _names(state: dict, names) -> list[str]:
+        keys = state.keys() if names is None else names
+        return [k for k in keys if isinstance(state[k], np.ndarray)]
+
+    def push(self, state: dict, names=None) -> None:
+        """Copy host arrays ``names`` (all when None) to the device; scalars are read at each run."""
+        cuda = _cuda()
+        for k in self._names(state, names):
+            host = state[k]
+            dev = self.dev.get(k)
+            same = dev is not None and dev.shape == host.shape and dev.dtype == host.dtype
+            if k.endswith(_REC_BUFFERS):
+                if not same:
+                    self.dev[k] = cuda.device_array(host.shape, host.dtype)
+                continue
+            if not host.flags.c_contiguous:
+                host = np.ascontiguousarray(host)
+            if same and host.size:
+                dev.copy_to_device(host)
+            elif not same:
+                self.dev[k] = cuda.to_device(host)
+
+    def pull(self, state: dict, names=None) -> None:
+        """Copy device arrays ``names`` (all when None) into the host state."""
+        names = self._names(state, names)
+        rec_n = {}
+        for k in names:
+            dev = self.dev.get(k)
+            if dev is None:
+                continue
+            host = state[k]
+            if k.endswith(_REC_BUFFERS):
+                pfx = k.rsplit("_rec_", 1)[0]
+                if pfx not in rec_n:
+                    rec_n[pfx] = int(self.dev[f"{pfx}_rec_n"].copy_to_host()[0])
+                m = min(rec_n[pfx], dev.shape[0])
+                if host.shape != dev.shape or host.dtype != dev.dtype or not host.flags.writeable:
+                    host = state[k] = np.empty(dev.shape, dev.dtype)
+                if m:
+                    host[:m] = dev[:m].copy_to_host()
+                continue
+            if (host.shape == dev.shape and host.dtype == dev.dtype and host.flags.c_contiguous
+                    and host.flags.writeable):
+                if host.size:
+                    dev.copy_to_host(host)
+            else:
+                state[k] = dev.copy_to_host()
+
+    # -- running -----------------------------------------------------------------------------------------
+    def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
+        missing = [a for a in self.run_args if isinstance(state[a], np.ndarray) and a not in self.dev]
+        if missing:
+            self.push(state, missing)
+        args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in self.run_args]
+        self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
+                        np.int64(rec_every), *args)
+        _cuda().synchronize()  # kernel errors surface here, and wall-clock timings mean something

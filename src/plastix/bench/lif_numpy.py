@@ -1,0 +1,48 @@
+"""Plain-numpy implementation of the bench network (deterministic mode), for ``--reference numpy``.
+
+Arithmetic mirrors the compiled kernels operation by operation in float32 (derived constants computed
+in float64 then cast; spikes delivered in ascending presynaptic order, ``np.add.at`` being sequential),
+so spike trains must match exactly."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .lif_network import PARAMS
+
+
+def simulate(values: dict, neurons: int, steps: int, on_spikes=None) -> tuple[int, np.ndarray]:
+    """Returns (total spikes, spikes per step); ``on_spikes(step, indices)`` sees every step's spikes."""
+    f = np.float32
+    dt = PARAMS["dt_ms"]
+    tau, c = PARAMS["tau_m_ms"], PARAMS["c_nf"]
+    alpha = f(math.exp(-dt / tau))
+    gain = f((1.0 - math.exp(-dt / tau)) * tau / c)
+    v_rest, v_reset, v_th = f(PARAMS["v_rest_mv"]), f(PARAMS["v_reset_mv"]), f(PARAMS["v_thresh_mv"])
+    t_ref, dt32 = f(PARAMS["tau_refrac_ms"]), f(dt)
+    i_off = values["i_offset"].astype(f)
+    pre, post, w = values["pre"], values["post"].astype(np.int64), values["w"].astype(f)
+    starts = np.searchsorted(pre, np.arange(neurons + 1))
+    v = np.full(neurons, v_rest, f)
+    refrac = np.zeros(neurons, f)
+    in_syn = np.zeros(neurons, f)
+    spiking = np.zeros(0, np.int64)
+    counts = np.zeros(steps, np.int64)
+    for s in range(steps):
+        if spiking.size:
+            sel = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in spiking])
+            np.add.at(in_syn, post[sel], w[sel])
+        i_syn = in_syn.copy()
+        in_syn[:] = 0
+        active = refrac <= f(0)
+        refrac = np.where(active, refrac, refrac - dt32)
+        v = np.where(active, v_rest + alpha * (v - v_rest) + gain * (i_syn + i_off), v)
+        spk = (refrac <= f(0)) & (v >= v_th)
+        v[spk] = v_reset
+        refrac[spk] = t_ref
+        spiking = np.flatnonzero(spk)
+        counts[s] = spiking.size
+        if on_spikes is not None:
+            on_spikes(s, spiking)
+    return int(counts.sum()), counts

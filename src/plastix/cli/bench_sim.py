@@ -1,0 +1,91 @@
+"""``plastix bench sim``: event-driven simulation speed on the bench LIF network."""
+from __future__ import annotations
+
+import time
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--neurons", type=int, default=10_000, help="number of LIF neurons (default 10000)")
+    p.add_argument("--row-length", type=int, default=1_000, help="synapses per presynaptic neuron (default 1000)")
+    p.add_argument("--steps", type=int, default=1_000, help="1 ms time steps to simulate (default 1000)")
+    p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--parallel", choices=("auto", "on", "off"), default="auto", help="CPU: multi-threaded kernels")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for parallel kernels")
+    p.add_argument("--reference", choices=("numpy",), default=None,
+                   help="also run a plain-numpy implementation in this process and compare")
+    p.add_argument("--deterministic", action="store_true", help="no current noise (exact spike comparison)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=1, help="timed runs (best is reported)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args) -> dict:
+    from ..bench import lif_network
+    from ..runtime.simulation import Simulation
+
+    if args.steps < 1 or args.repeats < 1:
+        raise SystemExit("--steps and --repeats must be >= 1")
+    net, values = lif_network.build(args.neurons, args.row_length, args.seed, args.deterministic)
+    parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]
+    kwargs = {"parallel": parallel, "threads": args.threads} if args.backend == "cpu" else {}
+    sim = Simulation(net, backend=args.backend, **kwargs)
+    t0 = time.perf_counter()
+    sim.build()
+    sim.run(1)  # compile (or load from the cache) outside the timed region
+    warmup_s = time.perf_counter() - t0
+    best = None
+    for _ in range(args.repeats):
+        sim.reset()
+        t0 = time.perf_counter()
+        sim.run(args.steps)
+        wall = time.perf_counter() - t0
+        best = wall if best is None else min(best, wall)
+    spikes = sim.spike_count("lif")
+    n_syn = len(values["pre"])
+    events = spikes * args.row_length
+    out = {
+        "neurons": args.neurons, "synapses": n_syn, "steps": args.steps, "backend": sim.backend.name,
+        "threads": sim.backend.thread_count, "parallel": bool(sim.backend.parallel),
+        "deterministic": bool(args.deterministic), "wall_s": best, "steps_per_s": args.steps / best,
+        "spikes": spikes, "firing_fraction_per_step": spikes / (args.neurons * args.steps),
+        "synaptic_events_per_s": events / best, "compile_or_cache_load_s": warmup_s, "repeats": args.repeats,
+    }
+    if args.reference == "numpy":
+        from ..bench import lif_numpy
+
+        if not args.deterministic:
+            out["reference_note"] = "spike equality is only asserted with --deterministic (noise differs)"
+        t0 = time.perf_counter()
+        ref_spikes, _ = lif_numpy.simulate(values, args.neurons, args.steps)
+        out["numpy_wall_s"] = time.perf_counter() - t0
+        out["numpy_spikes"] = ref_spikes
+        out["speedup_vs_numpy"] = out["numpy_wall_s"] / best
+        if args.deterministic:
+            sim.reset()
+            sim.record_spikes("lif")
+            sim.run(args.steps)
+            t, i = sim.spikes("lif")
+            out["spikes_match"] = _match(values, args, t, i)
+    return out
+
+
+def _match(values, args, t, i) -> bool:
+    """Exact spike-train equality with the numpy reference (every (step, neuron) pair)."""
+    import numpy as np
+
+    from ..bench import lif_numpy
+
+    ref = _reference_trains(values, args.neurons, args.steps)
+    got = set(zip((np.round(t / 1.0)).astype(np.int64).tolist(), i.astype(np.int64).tolist()))
+    return got == ref
+
+
+def _reference_trains(values, neurons, steps):
+    """Spike set {(step, neuron)} of the numpy reference (re-run recording spikes)."""
+    import numpy as np
+
+    from ..bench import lif_numpy
+
+    trains = set()
+    _, _ = lif_numpy.simulate(values, neurons, steps, on_spikes=lambda s, idx: trains.update((s, int(j)) for j in idx))
+    return trains

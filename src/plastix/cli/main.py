@@ -1,0 +1,44 @@
+"""``plastix`` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .. import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
+    p.add_argument("--version", action="version", version=f"plastix {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="benchmarks")
+    bsub = bench.add_subparsers(dest="bench", required=True)
+    from . import bench_sim
+
+    bs = bsub.add_parser("sim", help="event-driven simulation speed (recurrent LIF network)")
+    bench_sim.add_arguments(bs)
+    bs.set_defaults(func=bench_sim.run)
+    return p
+
+
+def _print_human(out: dict) -> None:
+    width = max(len(k) for k in out)
+    for k, v in out.items():
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        print(f"{k:<{width}}  {v}")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    out = args.func(args)
+    if getattr(args, "json", False):
+        print(json.dumps(out))
+    else:
+        _print_human(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""CUDA (numba-cuda) module emitter: one ``@cuda.jit`` kernel per phase and group, and a host-side ``run``
+that loops over the steps and launches them in the order of docs/semantics.md.
+
+Kernels and their parallel decomposition:
+
+* **neuron update** (``pa_neuron_update``): one thread per neuron.  Spikes are appended to the ring slot
+  ``step % S`` with one atomic per *block* on ``spkcnt[slot]`` (threads first count their block's spikes in
+  shared memory), likewise for the total ``nspk`` and the recording cursor ``rec_n`` (always counted, written
+  only below the capacity, so the host detects overflow).  Thread 0 zeroes the count of slot
+  ``(step + 1) % S``, the slot the next step writes: no propagation reads it any more, because the ring
+  has ``S = max_delay + 2`` slots (see ``Network.spike_slots``).  Spike order within a slot is therefore
+  not deterministic on the GPU.
+* **propagation** (``qb_propagate``): 2-D grid; x over the row slots ``k`` (for dense projections over
+  the targets), y striding over the spikes of the slot read at this step; ``add_to_post`` is an atomic
+  add into ``in_syn``.
+* **post learning** (``qb_post_learn``): x over the column view of each spiking target (dense: over the
+  presynaptic rows), y striding over the target's population spikes of the previous step.
+* **synapse dynamics** (``qb_dynamics``): x over row slots, y striding over rows; atomics when the model
+  adds to the target.
+* **variable recording** (``rec_varR_copy``): one thread per neuron copies into row ``(step - step0) //
+  rec_every`` of the recording array.
+
+The spike counts stay on the device: ``run`` never reads anything back, so the steps are launched without
+any device-to-host synchronisation; launch configurations depend only on array shapes and are computed once
+per ``run`` call.
+"""
+from __future__ import annotations
+
+from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
+from .plan import Plan, PopPlan, ProjPlan
+
+#: Threads per block of every kernel (tests shrink it so tiny networks still use several blocks).
+THREADS_PER_BLOCK = 128
+#: Upper bound on the blocks launched along the spike / row axis (y); more spikes or rows are strided.
+MAX_SPIKE_BLOCKS = 4096
+#: Kernel decorator.  ``cache=True`` stores compiled kernels beside the generated module on a real GPU;
+#: the simulator accepts and ignores it.
+KERNEL_DECORATOR = "@cuda.jit(cache=True)"
+
+_LOOP_SCALARS = ["step", "t", "dt", "seed"]
+
+
+def _kernel(name: str, names: Names, body: list[str], extra_args=()) -> tuple[list[str], list[str]]:
+    args = _LOOP_SCALARS + list(extra_args) + sorted(names.used)
+    return [KERNEL_DECORATOR, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
+
+
+def _atomic_add(arr: str, idx: str, val: str) -> str:
+    return f"cuda.atomic.add({arr}, {idx}, {val})"
+
+
+def _xy() -> list[str]:
+    """Thread coordinates of the 2-D kernels: ``_x`` along rows / columns, ``_y0`` / ``_ys`` the start and
+    stride along spikes or rows."""
+    return ["_x = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
+            "_y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
+            "_ys = cuda.gridDim.y * cuda.blockDim.y"]
+
+
+def _neuron_kernel(plan: Plan, pp: PopPlan):
+    names = Names()
+    pfx = pp.prefix
+    flag = names(f"{pfx}_flag")
+    body = ["i = cuda.grid(1)", f"n = {flag}.shape[0]", "_spk = False", "if i < n:"]
+    body += indent(neuron_body(plan, pp, names), 1)
+    body += indent([f"{flag}[i] = _spk"], 1)
+    if pp.pop.model.spikes:
+        spk, cnt, nspk = names(f"{pfx}_spk"), names(f"{pfx}_spkcnt"), names(f"{pfx}_nspk")
+        rs, ri, rn = names(f"{pfx}_rec_step"), names(f"{pfx}_rec_idx"), names(f"{pfx}_rec_n")
+        body += [
+            f"_S = {cnt}.shape[0]",
+            "slot = step % _S",
+            "if i == 0:  # the slot the next step writes: nothing reads it any more (S = max_delay + 2)",
+            f"    {cnt}[(step + 1) % _S] = 0",
+            f"cap = {rs}.shape[0]",
+            "# block-aggregated append: one global atomic per block and counter",
+            "_bcount = cuda.shared.array(1, _I32)",
+            "_bbase = cuda.shared.array(2, _I64)",
+            "if cuda.threadIdx.x == 0:",
+            "    _bcount[0] = 0",
+            "cuda.syncthreads()",
+            "_pos = 0",
+            "if _spk:",
+            "    _pos = cuda.atomic.add(_bcount, 0, 1)",
+            "cuda.syncthreads()",
+            "if cuda.threadIdx.x == 0:",
+            "    _c = _bcount[0]",
+            "    if _c > 0:",
+            f"        _bbase[0] = cuda.atomic.add({cnt}, slot, _c)",
+            f"        cuda.atomic.add({nspk}, 0, _I64(_c))",
+            "        if cap > 0:  # recording on: always count, so the host can detect overflow",
+            f"            _bbase[1] = cuda.atomic.add({rn}, 0, _I64(_c))",
+            "cuda.syncthreads()",
+            "if _spk:",
+            f"    {spk}[slot, _bbase[0] + _pos] = i",
+            "    if cap > 0:",
+            "        _r = _bbase[1] + _pos",
+            "        if _r < cap:",
+            f"            {rs}[_r] = step",
+            f"            {ri}[_r] = i",
+        ]
+    return _kernel(f"{pfx}_neuron_update", names, body)
+
+
+def _propagate_kernel(plan: Plan, q: ProjPlan):
+    names = Names()
+    qp, proj = q.prefix, q.proj
+    pre = plan.pop_plan(proj.pre).prefix
+    spk, cnt = names(f"{pre}_spk"), names(f"{pre}_spkcnt")
+    insyn = names(f"{qp}_psm_in_syn")
+    body = [f"slot = (step - {1 + proj.delay}) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
+            f"n_post = {insyn}.shape[0]", f"stride = {names(f'{qp}_ind')}.shape[1]"] + _xy()
+    syn = synapse_body(q, "on_pre", names, _atomic_add)
+    if proj.dense:
+        body += ["k = _x", "if k < n_post:", "    j = k", "    for s in range(_y0, nspk, _ys):",
+                 f"        i = {spk}[slot, s]"] + indent(syn, 2)
+    else:
+        ind, rl = names(f"{qp}_ind"), names(f"{qp}_rowlen")
+        body += ["k = _x", "for s in range(_y0, nspk, _ys):", f"    i = {spk}[slot, s]",
+                 f"    if k < {rl}[i]:", f"        j = {ind}[i, k]"] + indent(syn, 2)
+    return _kernel(f"{qp}_propagate", names, body)
+
+
+def _post_learn_kernel(plan: Plan, q: ProjPlan):
+    names = Names()
+    qp, proj = q.prefix, q.proj
+    post = plan.pop_plan(proj.post).prefix
+    spk, cnt = names(f"{post}_spk"), names(f"{post}_spkcnt")
+    body = [f"slot = (step - 1) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
+            f"stride = {names(f'{qp}_ind')}.shape[1]"] + _xy()
+    syn = synapse_body(q, "on_post", names, _atomic_add)
+    if proj.dense:
+        body += ["i = _x", f"if i < {names(f'{qp}_rowlen')}.shape[0]:", "    for s in range(_y0, nspk, _ys):",
+                 f"        j = {spk}[slot, s]", "        k = j"] + indent(syn, 2)
+    else:
+        cl, cs = names(f"{qp}_collen"), names(f"{qp}_colsyn")
+        body += ["c = _x", "for s in range(_y0, nspk, _ys):", f"    j = {spk}[slot, s]",
+                 f"    if c < {cl}[j]:", f"        syn = {cs}[j, c]", "        i = syn // stride",
+                 "        k = syn - i * stride"] + indent(syn, 2)
+    return _kernel(f"{qp}_post_learn", names, body)
+
+
+def _dynamics_kernel(plan: Plan, q: ProjPlan):
+    names = Names()
+    qp, proj = q.prefix, q.proj
+    rl = names(f"{qp}_rowlen")
+    body = [f"stride = {names(f'{qp}_ind')}.shape[1]", f"n_pre = {rl}.shape[0]",
+            f"n_post = {names(f'{qp}_psm_in_syn')}.shape[0]"] + _xy() + ["k = _x"]
+    syn = synapse_body(q, "dynamics", names, _atomic_add)
+    if proj.dense:
+        body += ["if k < n_post:", "    j = k", "    for i in range(_y0, n_pre, _ys):"] + indent(syn, 2)
+    else:
+        body += ["for i in range(_y0, n_pre, _ys):", f"    if k < {rl}[i]:",
+                 f"        j = {names(f'{qp}_ind')}[i, k]"] + indent(syn, 2)
+    return _kernel(f"{qp}_dynamics", names, body)
+
+
+def _record_kernel(r: int) -> list[str]:
+    return [KERNEL_DECORATOR, f"def rec_var{r}_copy(row, src, dst):", "    i = cuda.grid(1)",
+            "    if i < src.shape[0]:", "        dst[row, i] = src[i]", ""]
+
+
+_HOST_HELPERS = [
+    "def _cdiv(a, b):",
+    "    return -(-int(a) // int(b))",
+    "",
+    "",
+    "def _cfg1(n):",
+    "    \"\"\"(grid, block) of a 1-D kernel over n elements.\"\"\"",
+    "    return max(1, _cdiv(n, TPB)), TPB",
+    "",
+    "",
+    "def _cfg2(width, n_y):",
+    "    # (grid, block) of a 2-D kernel: x covers width (row slots, columns or targets), y strides over",
+    "    # up to n_y spikes or rows",
+    "    bx = 1",
+    "    while bx < width and bx < TPB:",
+    "        bx *= 2",
+    "    by = max(1, TPB // bx)",
+    "    gx = max(1, _cdiv(width, bx))",
+    "    gy = max(1, min(_cdiv(max(1, n_y), by), max(1, MAX_SPIKE_BLOCKS // gx), 65535))",
+    "    return (gx, gy), (bx, by)",
+    "",
+    "",
+    KERNEL_DECORATOR,
+    "def _clear_slot(cnt, step):",
+    "    if cuda.grid(1) == 0:",
+    "        cnt[step % cnt.shape[0]] = 0",
+    "",
+]
+
+
+def emit_module(plan: Plan) -> tuple[str, list[str]]:
+    """Source of the CUDA module and the argument names of its ``run`` function (after the scalars
+    ``step0, n_steps, dt64, seed, rec_every``)."""
+    L = header("cuda", plan.network.precision)
+    L += ["from numba import int32 as _I32, int64 as _I64", "",
+          f"TPB = {int(THREADS_PER_BLOCK)}", f"MAX_SPIKE_BLOCKS = {int(MAX_SPIKE_BLOCKS)}", ""]
+    L += scalar_functions(plan, "cuda")
+    L += _HOST_HELPERS
+    calls = {"dynamics": [], "propagate": [], "post_learn": [], "neuron": []}
+    configs: list[str] = []
+    all_args: set[str] = set()
+
+    def add(kernel_lines_args, phase, name, cfg, *cfg_arrays):
+        lines, args = kernel_lines_args
+        L.extend(lines)
+        configs.append(f"_k_{name} = {name}[{cfg.format(*cfg_arrays)}]")
+        calls[phase].append(f"_k_{name}({', '.join(args)})")
+        all_args.update(a for a in args if a not in _LOOP_SCALARS)
+        all_args.update(cfg_arrays)
+
+    for q in plan.projs:
+        qp, proj = q.prefix, q.proj
+        pre, post = plan.pop_plan(proj.pre).prefix, plan.pop_plan(proj.post).prefix
+        # x: the row stride (dense: n_post), the column capacity (dense: n_pre); y: rows or spikes
+        if "dynamics" in q.funcs:
+            add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
+                f"{qp}_ind", f"{qp}_rowlen")
+        if "on_pre" in q.funcs:
+            add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[1])",
+                f"{qp}_ind", f"{pre}_spk")
+        if "on_post" in q.funcs:
+            cols = "{}.shape[0]" if proj.dense else "{}.shape[1]"
+            add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[1])",
+                f"{qp}_rowlen" if proj.dense else f"{qp}_colsyn", f"{post}_spk")
+    spiking = []
+    for pp in plan.pops:
+        add(_neuron_kernel(plan, pp), "neuron", f"{pp.prefix}_neuron_update", "_cfg1({}.shape[0])",
+            f"{pp.prefix}_flag")
+        if pp.pop.model.spikes:
+            spiking.append(pp.prefix)
+            all_args.add(f"{pp.prefix}_spkcnt")
+    rec_lines = []
+    for r, (pop_name, var) in enumerate(plan.recorded_vars):
+        pfx = f"p{plan.network.populations[pop_name].index}"
+        all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
+        L += _record_kernel(r)
+        configs.append(f"_k_rec_var{r}_copy = rec_var{r}_copy[_cfg1({pfx}_{var}.shape[0])]")
+        rec_lines.append(f"_k_rec_var{r}_copy(row, {pfx}_{var}, rec_var{r})")
+    run_args = sorted(all_args)
+    L += ["def run(step0, n_steps, dt64, seed, rec_every, " + ", ".join(run_args) + "):",
+          "    \"\"\"Launch steps step0 .. step0 + n_steps - 1 (asynchronously: no device-to-host copies).\"\"\"",
+          "    if n_steps <= 0:",
+          "        return",
+          "    step0 = int(step0)",
+          "    rec_every = int(rec_every)",
+          "    dt = _T(dt64)",
+          "    seed = np.uint64(seed)"]
+    L += ["    " + c for c in configs]
+    # a state saved by another backend may hold a stale count in the slot this run writes first
+    L += [f"    _clear_slot[1, 1]({p}_spkcnt, np.int64(step0))" for p in spiking]
+    L += ["    for _s in range(step0, step0 + int(n_steps)):",
+          "        step = np.int64(_s)",
+          "        t = _T(_s * dt64)"]
+    for phase in ("dynamics", "propagate", "post_learn", "neuron"):
+        L += ["        " + c for c in calls[phase]]
+    if rec_lines:
+        L += ["        if (_s - step0) % rec_every == 0:", "            row = np.int64((_s - step0) // rec_every)"]
+        L += ["            " + line for line in rec_lines]
+    L += ["    return", ""]
+    return "\n".join(L), run_args
