@@ -10,6 +10,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+# CUDA kernels are tested on numba-cuda's simulator unless a real GPU run is asked for
+# (PLASTIX_TEST_REAL_CUDA=1).  Must be set before numba is first imported.
+if os.environ.get("PLASTIX_TEST_REAL_CUDA") != "1":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 import plastix as px  # noqa: E402
 
 #: CPU modes: serial kernels, and parallel kernels with two fixed partitions (multi-partition code paths

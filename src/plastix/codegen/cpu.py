@@ -137,7 +137,7 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
         syn = synapse_body(q, "dynamics", names, _plain_add)
         loop = "prange" if parallel else "range"  # no accumulation: rows are independent
         body += [f"for i in {loop}(n_pre):"] + indent(_row_loop(q, names, syn), 1)
-    return _kernel(f"{qp}_dynamics", names, body, parallel)
+    return _kernel(f"{qp}_syn_dynamics", names, body, parallel)
 
 
 def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
@@ -155,7 +155,7 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
 
     for q in plan.projs:
         if "dynamics" in q.funcs:
-            add(_dynamics_kernel(plan, q, parallel), "dynamics", f"{q.prefix}_dynamics")
+            add(_dynamics_kernel(plan, q, parallel), "dynamics", f"{q.prefix}_syn_dynamics")
         if "on_pre" in q.funcs:
             add(_propagate_kernel(plan, q, parallel), "propagate", f"{q.prefix}_propagate")
         if "on_post" in q.funcs:

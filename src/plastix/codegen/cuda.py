@@ -15,7 +15,7 @@ Kernels and their parallel decomposition:
   add into ``in_syn``.
 * **post learning** (``qb_post_learn``): x over the column view of each spiking target (dense: over the
   presynaptic rows), y striding over the target's population spikes of the previous step.
-* **synapse dynamics** (``qb_dynamics``): x over row slots, y striding over rows; atomics when the model
+* **synapse dynamics** (``qb_syn_dynamics``; ``qb_dynamics`` is the model's scalar function): x over row slots, y striding over rows; atomics when the model
   adds to the target.
 * **variable recording** (``rec_varR_copy``): one thread per neuron copies into row ``(step - step0) //
   rec_every`` of the recording array.
@@ -152,7 +152,7 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan):
     else:
         body += ["for i in range(_y0, n_pre, _ys):", f"    if k < {rl}[i]:",
                  f"        j = {names(f'{qp}_ind')}[i, k]"] + indent(syn, 2)
-    return _kernel(f"{qp}_dynamics", names, body)
+    return _kernel(f"{qp}_syn_dynamics", names, body)
 
 
 def _record_kernel(r: int) -> list[str]:
@@ -215,7 +215,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
         pre, post = plan.pop_plan(proj.pre).prefix, plan.pop_plan(proj.post).prefix
         # x: the row stride (dense: n_post), the column capacity (dense: n_pre); y: rows or spikes
         if "dynamics" in q.funcs:
-            add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
+            add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_syn_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
                 f"{qp}_ind", f"{qp}_rowlen")
         if "on_pre" in q.funcs:
             add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[1])",

@@ -40,8 +40,9 @@ def build_connectivity(proj, rng: np.random.Generator):
         else:
             pre, post = init.build(n_pre, n_post, rng)
         ind, rowlen, slot = conn.to_ragged(pre, post, n_pre, stride, num_post=n_post, name=proj.name)
-    except ValueError as e:  # messages already name the projection
-        raise NetworkError(str(e)) from None
+    except ValueError as e:
+        msg = str(e)
+        raise NetworkError(msg if repr(proj.name) in msg else f"projection {proj.name!r}: {msg}") from None
     return ind, rowlen, pre, slot, order
 
 
