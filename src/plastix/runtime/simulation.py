@@ -292,6 +292,47 @@ class Simulation:
             return pre, np.nonzero(mask)[1]
         return pre, self.state[names[0]][mask].astype(np.int64)
 
+    def set_connectivity(self, proj: str, pre, post, **values) -> None:
+        """Replace the synapses of sparse ``proj`` by the list (``pre[s]``, ``post[s]``) within the existing
+        row stride (no reallocation).  ``values`` give per-synapse vars in the same order (scalar or array);
+        vars not given start at their model defaults.  The column view is rebuilt."""
+        from ..model import connectivity as conn
+
+        self._ensure_state()
+        q = self._proj(proj)
+        if q.dense:
+            raise StateError(f"projection {proj!r} is dense: its connectivity is fixed; set its weights instead")
+        unknown = set(values) - set(q.weight_update.vars)
+        if unknown:
+            raise StateError(f"projection {proj!r}: unknown synapse variables {sorted(unknown)}; "
+                             f"known: {sorted(q.weight_update.vars)}")
+        qp = f"q{q.index}"
+        stride = self.state[f"{qp}_ind"].shape[1]
+        try:
+            ind, rowlen, slot = conn.to_ragged(pre, post, q.pre.size, stride, num_post=q.post.size, name=proj)
+        except ValueError as e:
+            raise CapacityError(str(e)) from None
+        pre = np.asarray(pre, np.int64)
+        names = [f"{qp}_ind", f"{qp}_rowlen"]
+        self.state[names[0]], self.state[names[1]] = ind, rowlen
+        for name, var in q.weight_update.vars.items():
+            arr = self.state[f"{qp}_s_{name}"]
+            arr[...] = 0
+            vals = values.get(name, var.init)
+            arr[pre, slot] = st.validate_values(vals, (pre.size,), arr.dtype, f"{proj}.{name}")
+            names.append(f"{qp}_s_{name}")
+        if f"{qp}_collen" in self.state:
+            from .columns import in_degree
+
+            deg = int(in_degree(ind, rowlen, q.post.size).max(initial=0))
+            if deg > self.state[f"{qp}_colsyn"].shape[1]:  # grow the column view rather than fail
+                self.state[f"{qp}_colsyn"] = np.zeros((q.post.size, deg), np.int32)
+            from .columns import build_columns
+
+            build_columns(ind, rowlen, self.state[f"{qp}_collen"], self.state[f"{qp}_colsyn"], f"projection {proj!r}")
+            names += [f"{qp}_collen", f"{qp}_colsyn"]
+        self.backend.push(self.state, names)
+
     def ragged(self, proj: str, var: str | None = None) -> dict[str, np.ndarray]:
         """Raw ragged arrays of ``proj``: ``ind``, ``row_length`` and, if given, ``var`` [num_pre, row_stride]."""
         self._ensure_state()
