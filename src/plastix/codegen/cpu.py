@@ -3,7 +3,7 @@
 Parallel variants use ``prange`` without races and without dependence on the thread count: the spiking
 rows of a step are split into a fixed number P of contiguous partitions (``Simulation(partitions=...)``,
 not the thread count), each partition accumulates its synapses' input into its own buffer
-``qb_accbuf[c]`` in serial order, and the buffers are then added to ``in_syn`` in partition order.  Each
+``qb_accbuf[c]`` in serial order, and the neuron update adds the buffers to ``in_syn`` in partition order.  Each
 synapse belongs to exactly one row, so per-synapse writes never race either.  Serial variants add
 directly in spike order (the order the plain-numpy references use).
 
@@ -33,7 +33,8 @@ def _neuron_kernel(plan: Plan, pp: PopPlan, parallel: bool):
     pfx = pp.prefix
     loop = "prange" if parallel else "range"
     body = [f"n = {names(f'{pfx}_flag')}.shape[0]", f"for i in {loop}(n):"]
-    body += indent(neuron_body(plan, pp, names), 1)
+    partitioned = {q.prefix for q in plan.incoming(pp) if _accumulates(q)} if parallel else set()
+    body += indent(neuron_body(plan, pp, names, partitioned=partitioned), 1)
     body += indent([f"{names(f'{pfx}_flag')}[i] = _spk"], 1)
     if pp.pop.model.spikes:
         # serial compaction keeps spikes in ascending neuron order whatever the thread count
@@ -60,6 +61,11 @@ def _neuron_kernel(plan: Plan, pp: PopPlan, parallel: bool):
     return _kernel(f"{pfx}_neuron_update", names, body, parallel)
 
 
+def _accumulates(q: ProjPlan) -> bool:
+    """Does the projection add input in the partitioned kernels (and so own ``qb_accbuf``)?"""
+    return any(o == ("", "_to_post") for ph in ("on_pre", "dynamics") if ph in q.funcs for o in q.funcs[ph].outputs)
+
+
 def _partitioned(rows: str, count: str, acc: str, inner: list[str]) -> list[str]:
     """Loop over ``count`` rows (``i = <rows expression of r>``) split into P partitions with private
     accumulation buffers, then add the buffers to the target in partition order (deterministic)."""
@@ -70,12 +76,6 @@ def _partitioned(rows: str, count: str, acc: str, inner: list[str]) -> list[str]
 
 def _buffer_add(arr: str, idx: str, val: str) -> str:
     return f"buf[{idx}] += {val}"
-
-
-def _reduce(acc: str, insyn: str, count: str) -> list[str]:
-    return [f"if {count} > 0:", f"    for j in prange({insyn}.shape[0]):", f"        x = {insyn}[j]",
-            "        for c in range(P):", f"            x += {acc}[c, j]", f"            {acc}[c, j] = 0.0",
-            f"        {insyn}[j] = x"]
 
 
 def _row_loop(q: ProjPlan, names: Names, syn: list[str]) -> list[str]:
@@ -97,8 +97,8 @@ def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     if parallel:
         acc = names(f"{qp}_accbuf")
         syn = synapse_body(q, "on_pre", names, _buffer_add)
+        # the buffers are added to in_syn by the neuron update (no extra pass over the targets)
         body += _partitioned(f"{spk}[slot, r]", "nspk", acc, _row_loop(q, names, syn))
-        body += _reduce(acc, insyn, "nspk")
     else:
         syn = synapse_body(q, "on_pre", names, _plain_add)
         body += ["for s in range(nspk):", f"    i = {spk}[slot, s]"] + indent(_row_loop(q, names, syn), 1)
@@ -132,7 +132,7 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     if parallel and accumulates:
         acc = names(f"{qp}_accbuf")
         syn = synapse_body(q, "dynamics", names, _buffer_add)
-        body += _partitioned("r", "n_pre", acc, _row_loop(q, names, syn)) + _reduce(acc, insyn, "n_pre")
+        body += _partitioned("r", "n_pre", acc, _row_loop(q, names, syn))
     else:
         syn = synapse_body(q, "dynamics", names, _plain_add)
         loop = "prange" if parallel else "range"  # no accumulation: rows are independent

@@ -48,8 +48,11 @@ def rng_scalars(elem: str, stream: int) -> dict:
     return {"_seed": "seed", "_elem": elem, "_step": "step", "_stream": str(stream), "dt": "dt", "t": "t"}
 
 
-def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i") -> list[str]:
-    """Body of the neuron update for neuron ``i``; leaves the spike decision in local ``_spk``."""
+def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned: set | None = None) -> list[str]:
+    """Body of the neuron update for neuron ``i``; leaves the spike decision in local ``_spk``.
+
+    ``partitioned`` names projections whose input arrives in per-partition buffers ``qb_accbuf`` (CPU
+    parallel kernels): they are added to ``in_syn`` here, in partition order, and cleared."""
     pfx, model = pp.prefix, pp.pop.model
     L = []
     nmap = {}
@@ -70,6 +73,12 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i") -> list[str
         m.update({("n", v): f"nv_{v}" for v in model.vars})
         for v in psm.vars:
             L.append(f"{qp}psm_{v} = {names(f'{qp}_psm_{v}')}[{i}]")
+        if partitioned and qp in partitioned:
+            acc = names(f"{qp}_accbuf")
+            L += [f"for _c in range({acc}.shape[0]):", f"    {qp}psm_in_syn += {acc}[_c, {i}]",
+                  f"    {acc}[_c, {i}] = 0.0"]
+            if ("s", "in_syn") not in [(ns, v) for ns, v in q.funcs["apply"].writes]:
+                L.append(f"{names(f'{qp}_psm_in_syn')}[{i}] = {qp}psm_in_syn")
         sc = rng_scalars(i, q.streams["apply"])
         L.append(call(q.funcs["apply"], m, sc, ret="_cur"))
         L.append("i_syn += _cur")
