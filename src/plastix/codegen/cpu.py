@@ -7,10 +7,13 @@ not the thread count), each partition accumulates its synapses' input into its o
 synapse belongs to exactly one row, so per-synapse writes never race either.  Serial variants add
 directly in spike order (the order the plain-numpy references use).
 
-Numba cannot cache a function that calls ``parallel=True`` functions, so the parallel variant is compiled
-once per process (its generated source is still cached); the serial variant is cached on disk entirely.
+Numba cannot cache a function that calls ``parallel=True`` functions, so in the parallel variant the
+kernel bodies are inlined (locals renamed per kernel) into one ``parallel=True`` ``run``, which is cached
+on disk like the serial variant.
 """
 from __future__ import annotations
+
+import ast
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
 from .plan import Plan, PopPlan, ProjPlan
@@ -140,6 +143,23 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     return _kernel(f"{qp}_syn_dynamics", names, body, parallel)
 
 
+def _inline_body(kernel_lines: list[str], args: list[str], tag: str) -> list[str]:
+    """The body of a generated kernel, its locals suffixed with ``__tag`` so that kernels inlined into
+    one function never share a variable (its arguments are ``run``'s variables of the same names)."""
+    fdef = ast.parse("\n".join(kernel_lines[1:])).body[0]
+    args = set(args)
+    local = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - args
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in local:
+                node.id = f"{node.id}__{tag}"
+            return node
+
+    body = [Rename().visit(st) for st in fdef.body]
+    return [f"# {tag}"] + ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
+
+
 def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
     """Source of the CPU module and the argument names of its ``run`` function (after the scalars
     ``step0, n_steps, dt64, seed, rec_every``)."""
@@ -149,8 +169,11 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
 
     def add(kernel_lines_args, phase, name):
         lines, args = kernel_lines_args
-        L.extend(lines)
-        calls[phase].append(f"{name}({', '.join(args)})")
+        if parallel:
+            calls[phase].append(_inline_body(lines, args, name))
+        else:
+            L.extend(lines)
+            calls[phase].append([f"{name}({', '.join(args)})"])
         all_args.update(a for a in args if a not in _LOOP_SCALARS)
 
     for q in plan.projs:
@@ -168,13 +191,14 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
         all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
         rec_lines += [f"        rec_var{r}[row, :] = {pfx}_{var}"]
     run_args = sorted(all_args)
-    L += ["@njit" if parallel else "@njit(cache=True)",
+    L += ["@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)",
           f"def run(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",
           "    dt = _T(dt64)",
           "    for step in range(step0, step0 + n_steps):",
           "        t = _T(step * dt64)"]
     for phase in ("dynamics", "propagate", "post_learn", "neuron"):
-        L += ["        " + c for c in calls[phase]]
+        for block in calls[phase]:
+            L += ["        " + c for c in block]
     if rec_lines:
         L += ["        if (step - step0) % rec_every == 0:", "            row = (step - step0) // rec_every"]
         L += ["    " + line for line in rec_lines]
