@@ -10,12 +10,12 @@ __version__ = "0.1.0"
 from . import connect, init, neurons, postsynaptic, weight_update
 from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
 from .model.network import Network, Population, Projection
-from .model.specs import NeuronModel, PostsynapticModel, Var, WeightUpdateModel
+from .model.specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, Var, WeightUpdateModel
 from .runtime.simulation import Simulation
 
 __all__ = [
     "__version__", "Network", "Population", "Projection", "Simulation",
-    "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "Var",
+    "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "ConnectivityUpdateModel", "Var",
     "neurons", "postsynaptic", "weight_update", "connect", "init",
     "PlastixError", "ModelError", "NetworkError", "StateError", "CapacityError", "BackendError",
 ]

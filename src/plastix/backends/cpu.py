@@ -44,6 +44,8 @@ class CpuBackend:
     def compile(self, plan: Plan, state: dict) -> None:
         self.parallel = wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option)
         source, self.run_args = cpu_emit.emit_module(plan, self.parallel)
+        self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
+        self.precision = plan.network.precision
         for q in plan.projs:  # private accumulation buffers of the partitioned parallel kernels
             name = f"{q.prefix}_accbuf"
             if name in self.run_args:
@@ -70,3 +72,11 @@ class CpuBackend:
         args = [state[a] for a in self.run_args]
         self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
                         np.int64(rec_every), *args)
+
+    def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
+        """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``)."""
+        if self.parallel:
+            numba.set_num_threads(self.thread_count)
+        scalar = np.dtype(self.precision).type
+        args = [state[a] for a in self.update_args[prefix][4:]]  # after step, t, dt, seed
+        getattr(self.module, f"{prefix}_row")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed), *args)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
-from .plan import Plan, PopPlan, ProjPlan
+from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
@@ -143,6 +143,31 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     return _kernel(f"{qp}_syn_dynamics", names, body, parallel)
 
 
+def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
+    """Row kernel of a connectivity update: rows are independent (each owns its slots), so the
+    parallel variant is a plain ``prange``.  Counters accumulate into ``cu<k>_stats``: removed, added,
+    full-row adds (errors), failed adds (handled by the rule), out-of-range targets, column overflows."""
+    names = Names()
+    names.used |= set(u.code.names)
+    q = u.proj
+    ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
+    post = names(f"p{q.proj.post.index}_flag")
+    stats = names(f"{u.prefix}_stats")
+    loop = "prange" if parallel else "range"
+    body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
+            "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", f"for i in {loop}(n_pre):"]
+    body += indent(u.code.body, 1)
+    body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]
+    deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
+    args = _LOOP_SCALARS + sorted(names.used)
+    return [deco, f"def {u.prefix}_row({', '.join(args)}):"] + indent(body, 1) + [""], args
+
+
+def update_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
+    """Argument names of each update's row kernel (``cu<k>_row``), for calls from Python."""
+    return {u.prefix: _update_kernel(plan, u, parallel)[1] for u in plan.updates}
+
+
 def _inline_body(kernel_lines: list[str], args: list[str], tag: str) -> list[str]:
     """The body of a generated kernel, its locals suffixed with ``__tag`` so that kernels inlined into
     one function never share a variable (its arguments are ``run``'s variables of the same names)."""
@@ -185,6 +210,18 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
             add(_post_learn_kernel(plan, q, parallel), "post_learn", f"{q.prefix}_post_learn")
     for pp in plan.pops:
         add(_neuron_kernel(plan, pp, parallel), "neuron", f"{pp.prefix}_neuron_update")
+    for u in plan.updates:
+        lines, args = _update_kernel(plan, u, parallel)
+        L.extend(lines)  # callable from Python (Simulation.custom_update) in both variants
+        if u.update.every is not None:  # scheduled: also runs at the end of every `every`-th step
+            block = _inline_body(lines, args, u.prefix) if parallel else [f"{u.prefix}_row({', '.join(args)})"]
+            q = u.proj
+            if q.needs_columns:  # keep the column view consistent before the next step's learning
+                cols = [f"{q.prefix}_ind", f"{q.prefix}_rowlen", f"{q.prefix}_collen", f"{q.prefix}_colsyn"]
+                block += [f"if _fill_cols({', '.join(cols)}) >= 0:", f"    {u.prefix}_stats[5] += 1"]
+                all_args.update(cols)
+            calls["neuron"].append([f"if (step + 1) % {u.update.every} == 0:"] + ["    " + b for b in block])
+            all_args.update(a for a in args if a not in _LOOP_SCALARS)
     rec_lines = []
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
         pfx = f"p{plan.network.populations[pop_name].index}"

@@ -11,6 +11,7 @@ import inspect
 from typing import Callable
 
 from ..runtime import rng as rng_mod
+from ..runtime import sampling
 from .plan import Plan, PopPlan, ProjPlan
 from .transform import ScalarFunction
 
@@ -158,6 +159,8 @@ def header(backend: str, precision: str) -> list[str]:
         "import numpy as np",
     ]
     L.append("from numba import njit, prange, get_num_threads" if backend == "cpu" else "from numba import cuda")
+    if backend == "cpu":
+        L.append("from plastix.runtime.columns import _fill as _fill_cols")
     L += [f"_T = np.{precision}", "_sqrt = math.sqrt", "_log = math.log", "_cos = math.cos",
           "exp = math.exp", "log = math.log", "sqrt = math.sqrt", "tanh = math.tanh", "floor = math.floor",
           "ceil = math.ceil", ""]
@@ -170,6 +173,9 @@ def header(backend: str, precision: str) -> list[str]:
         L.append(inspect.getsource(getattr(rng_mod, fname)))
     L += ["_rand_uniform = uniform", "_rand_normal = normal", "", dev, "def clip(x, lo, hi):",
           "    return min(max(x, lo), hi)", ""]
+    for fname in sampling.KERNEL_FUNCTIONS:
+        L.append(dev)
+        L.append(inspect.getsource(getattr(sampling, fname)))
     return L
 
 

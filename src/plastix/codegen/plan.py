@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.network import Network, Population, Projection
+from ..model.network import ConnectivityUpdate, Network, Population, Projection
 from ..runtime.rng import stream_id
 from .transform import Field, ScalarFunction, transform
 
@@ -52,10 +52,22 @@ class ProjPlan:
 
 
 @dataclass
+class UpdatePlan:
+    """A connectivity update lowered to its row-kernel body (see :mod:`plastix.codegen.rowcode`)."""
+
+    update: ConnectivityUpdate
+    prefix: str
+    proj: ProjPlan
+    code: object  # RowCode
+    param_names: list[str]
+
+
+@dataclass
 class Plan:
     network: Network
     pops: list[PopPlan] = field(default_factory=list)
     projs: list[ProjPlan] = field(default_factory=list)
+    updates: list[UpdatePlan] = field(default_factory=list)
     recorded_vars: tuple[tuple[str, str], ...] = ()  # (population name, var name)
 
     def pop_plan(self, pop: Population) -> PopPlan:
@@ -77,7 +89,18 @@ class Plan:
             parts.append(f"proj {q.prefix} {q.proj.pre.index}->{q.proj.post.index} dense={q.proj.dense} "
                          f"delay={q.proj.delay}")
             parts += [f.source for f in q.funcs.values()]
+        for u in self.updates:
+            parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every}")
+            parts += u.code.body
         return "\n".join(parts)
+
+    def synapse_array_keys(self, q: ProjPlan) -> list[str]:
+        """State keys of every per-synapse array in ``q``'s index space (moved on remove, zeroed on add)."""
+        keys = [f"{q.prefix}_s_{v}" for v in q.proj.weight_update.vars]
+        for u in self.network.connectivity_updates.values():
+            if u.projection is q.proj:
+                keys += [f"cu{u.index}_s_{v}" for v in u.model.vars]
+        return keys
 
 
 def build_plan(net: Network, recorded_vars=()) -> Plan:
@@ -110,4 +133,31 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
         plan.projs.append(ProjPlan(proj, prefix, funcs, list(wu.derive(proj.wu_params, dt)),
                                    list(psm.derive(proj.psm_params, dt)),
                                    {ph: stream_id(prefix, ph) for ph in funcs}))
+    for upd in net.connectivity_updates.values():
+        plan.updates.append(_update_plan(plan, upd))
     return plan
+
+
+def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
+    from .rowcode import RowKeys, row_code
+
+    q = plan.projs[upd.projection.index]
+    m = upd.model
+    prefix = f"cu{upd.index}"
+    owner = {v: f"{q.prefix}_s_{v}" for v in q.proj.weight_update.vars}
+    for other in plan.network.connectivity_updates.values():
+        if other.projection is upd.projection:
+            owner.update({v: f"cu{other.index}_s_{v}" for v in other.model.vars})
+    syn = {v: f"{prefix}_s_{v}" for v in m.vars}
+    syn.update({ref: owner[target] for ref, target in upd.var_refs.items()})
+    pre_pfx, post_pfx = f"p{upd.projection.pre.index}", f"p{upd.projection.post.index}"
+    params = list(m.derive(upd.params, plan.network.dt))
+    keys = RowKeys(
+        ind=f"{q.prefix}_ind", rowlen=f"{q.prefix}_rowlen", synapse_arrays=plan.synapse_array_keys(q), syn=syn,
+        row={v: f"{prefix}_r_{v}" for v in m.row_vars},
+        pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
+        post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
+        params={n: f"{prefix}_p_{n}" for n in params}, int_names=set())
+    where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
+    code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
+    return UpdatePlan(upd, prefix, q, code, params)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import NetworkError
-from .specs import NeuronModel, PostsynapticModel, WeightUpdateModel
+from .specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, WeightUpdateModel
 
 PRECISIONS = ("float32", "float64")
 
@@ -85,6 +85,28 @@ class Projection:
 
 
 @dataclass(eq=False)
+class ConnectivityUpdate:
+    """A :class:`ConnectivityUpdateModel` attached to a sparse projection, with its references resolved
+    (``var_refs`` etc. map the model's names to the projection's / populations' variable names)."""
+
+    name: str
+    projection: Projection
+    model: ConnectivityUpdateModel
+    params: dict[str, float]
+    var_refs: dict[str, str]
+    pre_var_refs: dict[str, str]
+    post_var_refs: dict[str, str]
+    init: dict[str, Any]
+    row_init: dict[str, Any]
+    group: str
+    every: int | None
+    index: int
+
+    def __repr__(self):
+        return f"ConnectivityUpdate({self.name!r} on {self.projection.name!r}, group={self.group!r})"
+
+
+@dataclass(eq=False)
 class Network:
     """A spiking network description.
 
@@ -103,6 +125,7 @@ class Network:
     precision: str = "float32"
     populations: dict[str, Population] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
+    connectivity_updates: dict[str, ConnectivityUpdate] = field(default_factory=dict)
 
     def __post_init__(self):
         if not (isinstance(self.dt, (int, float)) and self.dt > 0 and np.isfinite(self.dt)):
@@ -116,8 +139,8 @@ class Network:
     def _check_new_name(self, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise NetworkError(f"name must be a non-empty string, got {name!r}")
-        if name in self.populations or name in self.projections:
-            raise NetworkError(f"name {name!r} is already used by a population or projection")
+        if name in self.populations or name in self.projections or name in self.connectivity_updates:
+            raise NetworkError(f"name {name!r} is already used by a population, projection or update")
 
     def add_population(self, name: str, size: int, model: NeuronModel, *, params: Mapping[str, float] | None = None,
                        init: Mapping[str, Any] | None = None) -> Population:
@@ -196,6 +219,88 @@ class Network:
             int(delay), None if row_stride is None else int(row_stride), float(headroom), len(self.projections))
         self.projections[name] = proj
         return proj
+
+    def add_connectivity_update(self, name: str, projection: Projection | str, model: ConnectivityUpdateModel, *,
+                                params: Mapping[str, float] | None = None,
+                                var_refs: Mapping[str, str] | None = None,
+                                pre_var_refs: Mapping[str, str] | None = None,
+                                post_var_refs: Mapping[str, str] | None = None,
+                                init: Mapping[str, Any] | None = None, row_init: Mapping[str, Any] | None = None,
+                                group: str | None = None, every: int | None = None) -> ConnectivityUpdate:
+        """Attach a structural-plasticity rule to the sparse ``projection``.
+
+        ``var_refs`` maps each of the model's ``var_refs`` to a per-synapse variable of the projection (its
+        weight-update vars or another update's own vars); ``pre_var_refs`` / ``post_var_refs`` map to
+        variables of the pre / post population (default: same names).  ``group`` (default ``name``) is
+        what ``Simulation.custom_update(group)`` runs; ``every`` (steps) also runs it inside the compiled
+        time loop, at the end of every ``every``-th step.
+        """
+        self._check_new_name(name)
+        if isinstance(projection, str):
+            projection = self.projections.get(projection)
+        if not isinstance(projection, Projection) or self.projections.get(projection.name) is not projection:
+            raise NetworkError(f"connectivity update {name!r}: projection must be a projection of this network")
+        if projection.dense:
+            raise NetworkError(f"connectivity update {name!r}: projection {projection.name!r} is dense; "
+                               "structural plasticity needs sparse connectivity")
+        if not isinstance(model, ConnectivityUpdateModel):
+            raise NetworkError(f"connectivity update {name!r}: model must be a ConnectivityUpdateModel")
+        what = f"connectivity update {name!r}"
+        syn_names = set(projection.weight_update.vars)
+        for other in self.connectivity_updates.values():
+            if other.projection is projection:
+                syn_names |= set(other.model.vars)
+
+        def resolve(kind, wanted, given, available, target):
+            given = dict(given or {})
+            unknown = set(given) - set(wanted)
+            if unknown:
+                raise NetworkError(f"{what}: {kind} {sorted(unknown)} are not declared by model {model.name!r} "
+                                   f"(it declares {list(wanted)})")
+            out = {}
+            for ref in wanted:
+                tgt = given.get(ref, ref)
+                if tgt not in available:
+                    raise NetworkError(f"{what}: {kind[:-1]} {ref!r} -> {tgt!r}, but {target} has no such variable; "
+                                       f"known: {sorted(available)}")
+                out[ref] = tgt
+            return out
+
+        refs = resolve("var_refs", model.var_refs, var_refs, syn_names, f"projection {projection.name!r}")
+        pre_refs = resolve("pre_var_refs", model.pre_var_refs, pre_var_refs, projection.pre.model.vars,
+                           f"population {projection.pre.name!r}")
+        post_refs = resolve("post_var_refs", model.post_var_refs, post_var_refs, projection.post.model.vars,
+                            f"population {projection.post.name!r}")
+        clash = set(model.vars) & syn_names
+        if clash:
+            raise NetworkError(f"{what}: per-synapse vars {sorted(clash)} already exist on projection "
+                               f"{projection.name!r}; rename them in the model")
+        if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
+            raise NetworkError(f"{what}: every must be a positive integer number of steps, got {every!r}")
+        group = name if group is None else group
+        if not isinstance(group, str) or not group:
+            raise NetworkError(f"{what}: group must be a non-empty string")
+        for other in self.connectivity_updates.values():
+            if other.group == group and other.projection is projection:
+                raise NetworkError(f"{what}: group {group!r} already updates projection {projection.name!r} "
+                                   f"(with {other.name!r}); members of a group run concurrently, so use two groups")
+            if other.group == group and other.every != every:
+                raise NetworkError(f"{what}: all members of group {group!r} need the same 'every'")
+        upd = ConnectivityUpdate(name, projection, model, _check_params(model, params, what), refs, pre_refs,
+                                 post_refs, _check_init(model.vars, init, what),
+                                 _check_init(model.row_vars, row_init, what + " row_init"), group,
+                                 None if every is None else int(every), len(self.connectivity_updates))
+        self.connectivity_updates[name] = upd
+        return upd
+
+    def synapse_arrays(self, projection: Projection) -> list[str]:
+        """Names of every per-synapse variable living in ``projection``'s index space: weight-update vars,
+        then each attached connectivity update's own vars (prefixed ``<update>.``)."""
+        names = list(projection.weight_update.vars)
+        for u in self.connectivity_updates.values():
+            if u.projection is projection:
+                names += [f"{u.name}.{v}" for v in u.model.vars]
+        return names
 
     def incoming(self, pop: Population) -> list[Projection]:
         return [p for p in self.projections.values() if p.post is pop]

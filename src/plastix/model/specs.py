@@ -64,6 +64,9 @@ PHASES: dict[str, Phase] = {
     "pre_spike": Phase({"pre": ("pre", True), "p": ("params", False)}, _COMMON),
     "post_dynamics": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
     "post_spike": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
+    # connectivity updates, per row (presynaptic neuron): see ConnectivityUpdateModel
+    "row_update": Phase({"row": ("row", True), "p": ("params", False), "pre": ("pre", True),
+                         "post": ("post", False)}, _COMMON),
 }
 
 
@@ -201,6 +204,53 @@ class WeightUpdateModel(_Model):
         object.__setattr__(self, "pre_vars", _as_vars(self.pre_vars, "pre var"))
         object.__setattr__(self, "post_vars", _as_vars(self.post_vars, "post var"))
         self._validate()
+
+
+@dataclass(frozen=True)
+class ConnectivityUpdateModel(_Model):
+    """A structural-plasticity rule: Python code run once per row (presynaptic neuron) that may remove
+    and add synapses of a sparse projection.
+
+    ``row_update(row, p, pre, post, rng, dt, t)`` (any argument subset, by name) sees:
+
+    * ``row.index``, ``row.length``, ``row.capacity`` (row stride), ``row.num_post``, and the rule's own
+      per-row ``row_vars`` as ``row.<name>`` (read/write);
+    * ``for s in row.synapses:`` — the row's synapses, removal-safe: ``s.j`` is the target, ``s.<name>``
+      any of the rule's own per-synapse ``vars`` or ``var_refs`` (the projection's per-synapse variables it
+      was attached to), ``s.remove()`` deletes the synapse when its iteration ends (swap-remove: the
+      row's last synapse moves into this slot and is visited next; every per-synapse array of the
+      projection moves with it);
+    * ``row.add(j, name=value, ...)`` appends a synapse to target ``j``; other per-synapse values start at
+      0.  As a statement a full row raises :class:`~plastix.errors.CapacityError`; as an expression it
+      returns False instead (the failure is counted);
+    * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none);
+    * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —
+      ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
+    * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.
+    """
+
+    row_vars: Mapping[str, Var] = field(default_factory=dict)
+    var_refs: tuple[str, ...] = ()
+    pre_var_refs: tuple[str, ...] = ()
+    post_var_refs: tuple[str, ...] = ()
+    row_update: Callable | None = None
+    _phase_names: tuple[str, ...] = ("row_update",)
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        object.__setattr__(self, "vars", _as_vars(self.vars, "synapse var"))
+        object.__setattr__(self, "row_vars", _as_vars(self.row_vars, "row var"))
+        for group in ("var_refs", "pre_var_refs", "post_var_refs"):
+            names = tuple(getattr(self, group))
+            for n in names:
+                _check_name(n, group[:-1].replace("_", " "))
+            object.__setattr__(self, group, names)
+        self._validate()
+        clash = set(self.vars) & set(self.var_refs)
+        if clash:
+            raise ModelError(f"connectivity update {self.name!r}: {sorted(clash)} are both own vars and var_refs")
+        if self.row_update is None:
+            raise ModelError(f"connectivity update {self.name!r} needs a row_update function")
 
 
 def decay(tau_param: str) -> Callable:

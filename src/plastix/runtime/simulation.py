@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +62,7 @@ class Simulation:
         self.step = 0
         self._spikes: dict[str, list] = {}
         self._vars: dict[tuple[str, str], list] = {}
+        self._update_timings: dict[str, dict] = {}
 
     # -- build -------------------------------------------------------------------------------------------
     @property
@@ -196,8 +198,13 @@ class Simulation:
             arr = state[f"{self._pop_prefix(pop)}_{var}"]
             state[f"rec_var{r}"] = np.zeros((rows, arr.shape[0]), arr.dtype)
             self.backend.push(state, [f"rec_var{r}"])
+        scheduled = [u for u in plan.updates if u.update.every is not None]
+        before = {u.prefix: state[f"{u.prefix}_stats"].copy() for u in scheduled}
         self.backend.run(state, self.step, n, self.network.dt, self.network.seed, every)
         self.step += n
+        for u in scheduled:
+            self.backend.pull(state, [f"{u.prefix}_stats"])
+            self._check_update_stats(u, state[f"{u.prefix}_stats"] - before[u.prefix], grow_columns=False)
         for pop, cap in caps.items():
             pfx = self._pop_prefix(pop)
             self.backend.pull(state, [f"{pfx}_rec_n", f"{pfx}_rec_step", f"{pfx}_rec_idx"])
@@ -213,6 +220,88 @@ class Simulation:
         if self.check_finite_after_run:
             self.backend.pull(state)
             st.check_finite(state, plan, self.step)
+
+    # -- structural plasticity ---------------------------------------------------------------------------
+    def custom_update(self, group: str) -> dict[str, dict]:
+        """Run every connectivity update of ``group`` once, now (between steps).
+
+        Returns, per update, its counts (``removed``, ``added``, ``failed_adds``) and timings in seconds
+        (``row_s``: the row kernel, ``columns_s``: column-view maintenance, ``global_s``).  A full row on a
+        strict ``row.add`` or an out-of-range target raises :class:`CapacityError` / :class:`StateError`.
+        """
+        self.build()
+        members = [u for u in self.plan.updates if u.update.group == group]
+        if not members:
+            groups = sorted({u.update.group for u in self.plan.updates})
+            raise StateError(f"no connectivity updates in group {group!r}; groups: {groups}")
+        if not hasattr(self.backend, "run_update"):
+            raise NotImplementedError(f"connectivity updates are not implemented on the {self.backend.name} "
+                                      "backend yet; use backend='cpu'")
+        out = {}
+        for u in members:
+            stats_key = f"{u.prefix}_stats"
+            before = self.state[stats_key].copy()
+            t0 = time.perf_counter()
+            self.backend.run_update(self.state, u.prefix, self.step, self.network.dt, self.network.seed)
+            t1 = time.perf_counter()
+            self.backend.pull(self.state, [stats_key])
+            delta = self.state[stats_key] - before
+            t2 = time.perf_counter()
+            self._check_update_stats(u, delta, grow_columns=True)  # rebuilds the column view
+            t3 = time.perf_counter()
+            timing = {"row_s": t1 - t0, "global_s": 0.0, "columns_s": t3 - t2}
+            self._update_timings[u.update.name] = timing
+            out[u.update.name] = {"removed": int(delta[0]), "added": int(delta[1]), "failed_adds": int(delta[3]),
+                                  **timing}
+        return out
+
+    def update_timings(self, name: str | None = None) -> dict:
+        """Timings (s) of the last ``custom_update`` of each update (or of ``name``): row phase, global
+        phase, column-view maintenance."""
+        if name is None:
+            return dict(self._update_timings)
+        if name not in self.network.connectivity_updates:
+            raise StateError(f"unknown connectivity update {name!r}; known: {sorted(self.network.connectivity_updates)}")
+        return dict(self._update_timings.get(name, {}))
+
+    def update_stats(self, name: str) -> dict[str, int]:
+        """Cumulative counts of connectivity update ``name`` since build: removed, added, failed_adds."""
+        self._ensure_state()
+        if name not in self.network.connectivity_updates:
+            raise StateError(f"unknown connectivity update {name!r}; known: {sorted(self.network.connectivity_updates)}")
+        key = f"cu{self.network.connectivity_updates[name].index}_stats"
+        self.backend.pull(self.state, [key])
+        st_ = self.state[key]
+        return {"removed": int(st_[0]), "added": int(st_[1]), "failed_adds": int(st_[3])}
+
+    def _check_update_stats(self, u, delta, grow_columns: bool) -> None:
+        name, proj = u.update.name, u.update.projection
+        if delta[4]:
+            raise StateError(f"connectivity update {name!r}: {int(delta[4])} row.add calls had a target outside "
+                             f"[0, {proj.post.size}) and were not applied")
+        if delta[2]:
+            raise CapacityError(f"connectivity update {name!r}: {int(delta[2])} row.add calls found their row full "
+                                f"(row_stride {self.state[f'q{proj.index}_ind'].shape[1]}) and were not applied; "
+                                "give the projection more headroom, or use 'ok = row.add(...)' to handle it")
+        if delta[5]:
+            raise CapacityError(f"connectivity update {name!r}: a target's in-degree outgrew the column view of "
+                                f"projection {proj.name!r} ({self.state[f'q{proj.index}_colsyn'].shape[1]} slots)")
+        if grow_columns and u.proj.needs_columns:
+            self._rebuild_columns(u.proj)
+
+    def _rebuild_columns(self, q) -> None:
+        """Rebuild a projection's column view from its rows, growing it if an in-degree no longer fits."""
+        from .columns import build_columns, in_degree
+
+        qp, proj = q.prefix, q.proj
+        names = [f"{qp}_ind", f"{qp}_rowlen", f"{qp}_collen", f"{qp}_colsyn"]
+        self.backend.pull(self.state, names)
+        ind, rowlen = self.state[names[0]], self.state[names[1]]
+        deg = int(in_degree(ind, rowlen, proj.post.size).max(initial=0))
+        if deg > self.state[names[3]].shape[1]:
+            self.state[names[3]] = np.zeros((proj.post.size, 2 * deg), np.int32)
+        build_columns(ind, rowlen, self.state[names[2]], self.state[names[3]], f"projection {proj.name!r}")
+        self.backend.push(self.state, names[2:])
 
     # -- state access ------------------------------------------------------------------------------------
     def _pop(self, name: str):
@@ -246,8 +335,22 @@ class Simulation:
                     return f"q{q.index}_{dict(synapse='s').get(kind, kind)}_{var}", kind
             known = sorted(set(wu.vars) | set(wu.pre_vars) | set(wu.post_vars) | set(psm.vars))
             raise StateError(f"projection {group!r} has no variable {var!r}; known: {known}")
-        raise StateError(f"unknown population or projection {group!r}; known: "
+        if group in self.network.connectivity_updates:
+            u = self.network.connectivity_updates[group]
+            if var in u.model.vars:
+                return f"cu{u.index}_s_{var}", "update_synapse"
+            if var in u.model.row_vars:
+                return f"cu{u.index}_r_{var}", "row"
+            raise StateError(f"connectivity update {group!r} has no variable {var!r}; known: "
+                             f"{sorted(set(u.model.vars) | set(u.model.row_vars))}")
+        raise StateError(f"unknown population, projection or connectivity update {group!r}; known: "
                          f"{sorted(self.network.populations) + sorted(self.network.projections)}")
+
+    def _synapse_owner(self, group: str):
+        """The projection whose index space ``group``'s per-synapse variables live in."""
+        if group in self.network.connectivity_updates:
+            return self.network.connectivity_updates[group].projection
+        return self._proj(group)
 
     def _valid_mask(self, q) -> np.ndarray:
         rowlen = self.state[f"q{q.index}_rowlen"]
@@ -262,8 +365,8 @@ class Simulation:
         key, kind = self._locate(group, var)
         self.backend.pull(self.state, [key])
         arr = self.state[key]
-        if kind == "synapse":
-            return arr[self._valid_mask(self._proj(group))].copy()
+        if kind in ("synapse", "update_synapse"):
+            return arr[self._valid_mask(self._synapse_owner(group))].copy()
         return arr.copy()
 
     def set(self, group: str, var: str, values) -> None:
@@ -273,8 +376,8 @@ class Simulation:
         self.backend.pull(self.state, [key])
         arr = self.state[key]
         what = f"{group}.{var}"
-        if kind == "synapse":
-            mask = self._valid_mask(self._proj(group))
+        if kind in ("synapse", "update_synapse"):
+            mask = self._valid_mask(self._synapse_owner(group))
             arr[mask] = st.validate_values(values, (int(mask.sum()),), arr.dtype, what)
         else:
             arr[...] = st.validate_values(values, arr.shape, arr.dtype, what)
@@ -321,6 +424,11 @@ class Simulation:
             vals = values.get(name, var.init)
             arr[pre, slot] = st.validate_values(vals, (pre.size,), arr.dtype, f"{proj}.{name}")
             names.append(f"{qp}_s_{name}")
+        for upd in self.network.connectivity_updates.values():  # rules' own per-synapse state restarts at 0
+            if upd.projection is q:
+                for v in upd.model.vars:
+                    self.state[f"cu{upd.index}_s_{v}"][...] = 0
+                    names.append(f"cu{upd.index}_s_{v}")
         if f"{qp}_collen" in self.state:
             from .columns import in_degree
 

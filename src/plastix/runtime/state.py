@@ -96,14 +96,30 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         set_params(state, f"{qp}_p", wu, proj.wu_params, net.dt, prec)
         set_params(state, f"{qp}_pp", psm, proj.psm_params, net.dt, prec)
         if q.needs_columns:
-            allocate_columns(state, qp, n_post, col_headroom, what)
+            rewired = any(u.projection is proj for u in net.connectivity_updates.values())
+            # rewiring changes in-degrees: leave room so the column view is rarely regrown
+            allocate_columns(state, qp, n_post, 2.0 if rewired else col_headroom, what, extra=8 if rewired else 0)
+    for upd in net.connectivity_updates.values():
+        cp, m = f"cu{upd.index}", upd.model
+        qp = f"q{upd.projection.index}"
+        rowlen = state[f"{qp}_rowlen"]
+        n_pre, stride = state[f"{qp}_ind"].shape
+        valid = np.arange(stride)[None, :] < rowlen[:, None]
+        what = f"connectivity update {upd.name!r}"
+        for name, var in m.vars.items():
+            arr = np.zeros((n_pre, stride), var_dtype(var, prec))
+            arr[valid] = resolve(upd.init.get(name, var.init), rng, int(valid.sum()), f"{what} var {name!r}")
+            state[f"{cp}_s_{name}"] = arr
+        _init_vars(state, f"{cp}_r", m.row_vars, upd.row_init, n_pre, rng, prec, what + " row")
+        set_params(state, f"{cp}_p", m, upd.params, net.dt, prec)
+        state[f"{cp}_stats"] = np.zeros(6, np.int64)
     return state
 
 
-def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str) -> None:
+def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str, extra: int = 0) -> None:
     ind, rowlen = state[f"{qp}_ind"], state[f"{qp}_rowlen"]
     deg = in_degree(ind, rowlen, n_post)
-    cap = max(1, int(np.ceil(deg.max(initial=0) * headroom)))
+    cap = min(max(1, int(np.ceil(deg.max(initial=0) * headroom)) + extra), max(1, ind.shape[0] * ind.shape[1]))
     state[f"{qp}_collen"] = np.zeros(n_post, np.int32)
     state[f"{qp}_colsyn"] = np.zeros((n_post, cap), np.int32)
     build_columns(ind, rowlen, state[f"{qp}_collen"], state[f"{qp}_colsyn"], what)

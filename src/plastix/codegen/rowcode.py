@@ -1,0 +1,333 @@
+"""Connectivity-update row code: a Python ``row_update`` function -> the body of a per-row kernel loop.
+
+Unlike neuron and synapse phases (compiled as scalar functions), row code manipulates the ragged arrays
+themselves, so it is expanded inline: ``for s in row.synapses`` becomes a removal-safe ``while`` over the
+row's slots, ``s.remove()`` a swap-remove of *every* per-synapse array of the projection, ``row.add``
+an append that zeroes them, ``row.sample_free()`` a draw against a per-row bitmask of targets.  The
+emitted body runs inside ``for i in range(n_pre)`` with locals ``_rl`` (row length), ``_stride`` and
+``_npost``, and counters ``_nrem``, ``_nadd``, ``_full``, ``_failed``, ``_bad`` that the kernel returns.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from dataclasses import dataclass
+
+from ..errors import ModelError
+from ..model.specs import PHASES
+from .transform import ALLOWED_GLOBALS, _RngHoister
+
+_ROW_ATTRS = {"index": "i", "length": "_rl", "capacity": "_stride", "num_post": "_npost"}
+
+
+@dataclass
+class RowKeys:
+    """State names the row code may touch (decided by the plan)."""
+
+    ind: str
+    rowlen: str
+    synapse_arrays: list[str]  # every per-synapse array of the projection (moved on remove, zeroed on add)
+    syn: dict[str, str]  # name seen as s.<name> -> state key (own vars and var_refs)
+    row: dict[str, str]  # row var -> state key
+    pre: dict[str, str]
+    post: dict[str, str]
+    params: dict[str, str]
+    int_names: set  # s./row./pre. names whose dtype is integer
+
+
+@dataclass
+class RowCode:
+    body: list[str]
+    uses_mask: bool
+    uses_rng: bool
+    names: set
+
+
+def _parse(fn, where):
+    try:
+        src = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise ModelError(f"{where}: cannot read the source of {fn!r} ({e}); define it with def in a file") from e
+    fdefs = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)]
+    if not fdefs:
+        raise ModelError(f"{where}: row code must be a function defined with def, not a lambda")
+    return fdefs[0]
+
+
+class _Expr(ast.NodeTransformer):
+    """Rewrites names inside expressions (and assignment targets)."""
+
+    def __init__(self, gen: "_RowGen", in_loop: bool):
+        self.g = gen
+        self.in_loop = in_loop
+
+    def visit_Attribute(self, node):
+        g = self.g
+        if isinstance(node.value, ast.Name):
+            base, attr = node.value.id, node.attr
+            store = isinstance(node.ctx, ast.Store)
+            if base == "row" and "row" in g.args:
+                if attr in _ROW_ATTRS:
+                    if store:
+                        g.err(node, f"row.{attr} is read-only")
+                    return ast.copy_location(ast.Name(_ROW_ATTRS[attr], ast.Load()), node)
+                if attr in g.keys.row:
+                    g.used.add(g.keys.row[attr])
+                    return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
+                if attr in ("synapses", "add", "sample_free"):
+                    g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
+                                "'row.sample_free()' only")
+                g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
+            if base == g.loop_var and g.loop_var:
+                if not self.in_loop:
+                    g.err(node, f"{base}.{attr} used outside its synapse loop")
+                if attr == "j":
+                    if store:
+                        g.err(node, "s.j is read-only: remove the synapse and add another")
+                    return ast.copy_location(self._sub(g.keys.ind, ("i", "_k")), node)
+                if attr not in g.keys.syn:
+                    g.err(node, f"unknown name {base}.{attr}; synapses have j, remove() and "
+                                f"{sorted(g.keys.syn) or 'no variables'} (declare var_refs to reach the projection's)")
+                return ast.copy_location(self._sub(g.keys.syn[attr], ("i", "_k"), node.ctx), node)
+            if base == "pre" and "pre" in g.args:
+                if attr not in g.keys.pre:
+                    g.err(node, f"unknown name pre.{attr}; pre_var_refs are {sorted(g.keys.pre)}")
+                g.used.add(g.keys.pre[attr])
+                return ast.copy_location(ast.Name(f"pre_{attr}", node.ctx), node)
+            if base == "post" and "post" in g.args:
+                if store:
+                    g.err(node, f"post.{attr} is read-only in row code (many rows reach the same target)")
+                if not self.in_loop:
+                    g.err(node, f"post.{attr} is only defined inside the synapse loop (the synapse's target)")
+                if attr not in g.keys.post:
+                    g.err(node, f"unknown name post.{attr}; post_var_refs are {sorted(g.keys.post)}")
+                g.used.add(g.keys.post[attr])
+                tgt = self._sub(g.keys.ind, ("i", "_k"))
+                return ast.copy_location(ast.Subscript(ast.Name(g.keys.post[attr], ast.Load()), tgt, ast.Load()), node)
+            if base == "p" and "p" in g.args:
+                if store:
+                    g.err(node, f"p.{attr} is read-only")
+                if attr not in g.keys.params:
+                    g.err(node, f"unknown name p.{attr}; params are {sorted(g.keys.params)}")
+                g.used.add(g.keys.params[attr])
+                return ast.copy_location(ast.Name(g.keys.params[attr], ast.Load()), node)
+            if base == "rng":
+                g.err(node, f"rng.{attr} must be called, e.g. rng.uniform()")
+        return self.generic_visit(node)
+
+    def _sub(self, arr, idx, ctx=None):
+        self.g.used.add(arr)
+        elts = [ast.Name(x, ast.Load()) for x in idx]
+        return ast.Subscript(ast.Name(arr, ast.Load()), ast.Tuple(elts, ast.Load()), ctx or ast.Load())
+
+    def visit_Name(self, node):
+        g = self.g
+        if isinstance(node.ctx, ast.Store):
+            if node.id in g.args or node.id.startswith("_"):
+                g.err(node, f"cannot assign to {node.id!r}")
+            g.locals.add(node.id)
+            return node
+        if node.id in ("dt", "t") and node.id in g.args:
+            return node
+        if node.id in g.locals or node.id in ALLOWED_GLOBALS or node.id.startswith("_r"):
+            return node
+        if node.id in ("row", "pre", "post", "p", "rng") or node.id == g.loop_var:
+            g.err(node, f"{node.id!r} must be used through its fields")
+        val = g.fn_globals.get(node.id)
+        if isinstance(val, (int, float)) and not isinstance(val, bool):
+            return ast.copy_location(ast.Constant(val), node)
+        g.err(node, f"unknown name {node.id!r}; use params (p.name) for constants")
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, float):
+            return ast.copy_location(ast.Call(ast.Name("_T", ast.Load()), [node], []), node)
+        return node
+
+    def visit_Call(self, node):
+        f = node.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+            if f.value.id == "rng":
+                if f.attr not in ("uniform", "normal") or node.args or node.keywords:
+                    self.g.err(node, "rng offers uniform() and normal(), without arguments")
+                if "rng" not in self.g.args:
+                    self.g.err(node, "add 'rng' to the function's arguments to draw random numbers")
+                return node  # hoisted later
+            if f.value.id == "row" and f.attr == "sample_free":
+                self.g.uses_mask = True
+                self.g.used.add(self.g.keys.ind)
+                return ast.copy_location(ast.parse("_sample_free(_mask, _npost, seed, i, step, _sfc, _sfstream)",
+                                                   mode="eval").body, node)
+            if (f.value.id == "row" and f.attr == "add") or (f.value.id == self.g.loop_var and f.attr == "remove"):
+                self.g.err(node, f"{f.value.id}.{f.attr}() must be a statement (or 'ok = row.add(...)')")
+        return self.generic_visit(node)
+
+
+class _RowGen:
+    def __init__(self, fn, keys: RowKeys, where: str):
+        self.keys = keys
+        self.where = where
+        self.fdef = _parse(fn, where)
+        phase = PHASES["row_update"]
+        allowed = set(phase.namespaces) | set(phase.scalars) | {"rng"}
+        self.args = [a.arg for a in self.fdef.args.args]
+        for a in self.args:
+            if a not in allowed:
+                raise ModelError(f"{where}: unknown argument {a!r}; row code offers {sorted(allowed)}")
+        self.fn_globals = dict(getattr(fn, "__globals__", {}))
+        self.locals: set[str] = set()
+        self.used: set[str] = {keys.rowlen}
+        self.uses_mask = False
+        self.loop_var = None
+        self.sample_free_calls = 0
+
+    def err(self, node, msg):
+        line = getattr(node, "lineno", None)
+        raise ModelError(f"{self.where}: {msg}" + (f" (line {line} of the function)" if line else ""))
+
+    # -- statements --------------------------------------------------------------------------------------
+    def stmts(self, body, in_loop):
+        out = []
+        for st in body:
+            out.extend(self.stmt(st, in_loop))
+        return out
+
+    def expr(self, node, in_loop):
+        return _Expr(self, in_loop).visit(node)
+
+    def stmt(self, st, in_loop):
+        if isinstance(st, ast.For) and self._is_synapse_loop(st):
+            if in_loop:
+                self.err(st, "synapse loops cannot be nested")
+            if not isinstance(st.target, ast.Name):
+                self.err(st, "write the loop as 'for s in row.synapses:'")
+            if st.orelse:
+                self.err(st, "for/else is not supported on synapse loops")
+            self.loop_var = st.target.id
+            body = ast.parse("_rm = False").body + self.stmts(st.body, True) + self._end_of_synapse()
+            self.loop_var = None
+            return ast.parse("_k = 0").body + [ast.While(ast.parse("_k < _rl", mode="eval").body, body, [])]
+        if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
+            f = st.value.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                if in_loop and f.value.id == self.loop_var and f.attr == "remove":
+                    if st.value.args or st.value.keywords:
+                        self.err(st, "s.remove() takes no arguments")
+                    return ast.parse("_rm = True").body  # applied when this synapse's iteration ends
+                if f.value.id == "row" and f.attr == "add":
+                    return self._add(st.value, in_loop, result=None)
+        if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call):
+            f = st.value.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "row" \
+                    and f.attr == "add":
+                if len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
+                    self.err(st, "write 'ok = row.add(j, ...)'")
+                self.locals.add(st.targets[0].id)
+                return self._add(st.value, in_loop, result=st.targets[0].id)
+        if isinstance(st, (ast.Continue, ast.Break)) and in_loop:
+            return self._end_of_synapse() + [st]
+        if isinstance(st, (ast.If, ast.While)):
+            test = self.expr(st.test, in_loop)
+            return [type(st)(test, self.stmts(st.body, in_loop), self.stmts(st.orelse, in_loop))]
+        if isinstance(st, ast.For):
+            if any(isinstance(n, ast.Continue) for n in ast.walk(st)) and in_loop:
+                pass  # a continue inside an inner loop belongs to that loop: handled by recursion below
+            new = ast.For(self.expr(st.target, in_loop), self.expr(st.iter, in_loop),
+                          self._inner(st.body, in_loop), self.stmts(st.orelse, in_loop), None)
+            return [new]
+        if isinstance(st, (ast.FunctionDef, ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.With,
+                           ast.Try, ast.Import, ast.ImportFrom, ast.Return)):
+            self.err(st, f"{type(st).__name__} is not supported in row code")
+        return [self.expr(st, in_loop)]
+
+    def _inner(self, body, in_loop):
+        """Body of a plain inner loop: its own continue statements must not advance the synapse slot."""
+        out = []
+        for st in body:
+            if isinstance(st, ast.Continue):
+                out.append(st)
+            else:
+                out.extend(self.stmt(st, in_loop))
+        return out
+
+    @staticmethod
+    def _is_synapse_loop(st):
+        it = st.iter
+        return (isinstance(it, ast.Attribute) and isinstance(it.value, ast.Name) and it.value.id == "row"
+                and it.attr == "synapses")
+
+    def _end_of_synapse(self):
+        """Apply a pending s.remove() (swap-remove: the last synapse moves into this slot and is visited
+        next, with every per-synapse array), else advance to the next slot."""
+        k = self.keys
+        lines = ["if _rm:", "    _rl -= 1", "    _mask_ok = False", f"    {k.ind}[i, _k] = {k.ind}[i, _rl]"]
+        lines += [f"    {a}[i, _k] = {a}[i, _rl]" for a in k.synapse_arrays]
+        lines += ["    _nrem += 1", "else:", "    _k += 1"]
+        self.used.update([k.ind] + k.synapse_arrays)
+        return ast.parse("\n".join(lines)).body
+
+    def _add(self, call, in_loop, result):
+        k = self.keys
+        if len(call.args) != 1:
+            self.err(call, "row.add takes the target index and keyword values: row.add(j, w=0.1)")
+        values = {}
+        for kw in call.keywords:
+            if kw.arg is None or kw.arg not in k.syn:
+                self.err(call, f"row.add: unknown synapse variable {kw.arg!r}; known: {sorted(k.syn)}")
+            values[k.syn[kw.arg]] = ast.unparse(self.expr(kw.value, in_loop))
+        target = ast.unparse(self.expr(call.args[0], in_loop))
+        self.used.update([k.ind] + k.synapse_arrays + list(values))
+        fail = "_failed += 1" if result else "_full += 1"
+        lines = [f"_aj = {target}", "if _aj < 0 or _aj >= _npost:", "    _bad += 1"]
+        if result:
+            lines.append(f"    {result} = False")
+        lines += ["elif _rl >= _stride:", f"    {fail}"]
+        if result:
+            lines.append(f"    {result} = False")
+        lines += ["else:", f"    {k.ind}[i, _rl] = _aj"]
+        for a in k.synapse_arrays:
+            lines.append(f"    {a}[i, _rl] = {values.get(a, '0')}")
+        lines += ["    if _mask_ok:", "        _mask[_aj >> 5] |= np.uint32(1) << np.uint32(_aj & 31)",
+                  "    _rl += 1", "    _nadd += 1"]
+        if result:
+            lines.append(f"    {result} = True")
+        return ast.parse("\n".join(lines)).body
+
+
+def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
+    """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring)."""
+    gen = _RowGen(fn, keys, where)
+    body = gen.stmts(gen.fdef.body, False)
+    hoister = _RngHoister(where)
+    body = hoister.body(body)
+    src = ast.unparse(ast.Module(body=body, type_ignores=[]))
+    # rng.* draws use (seed, row, step, _rc, stream); sample_free its own stream, so they never collide
+    pro = ["_rc = 0", "_sfc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
+           f"_sfstream = {stream ^ 0x80000000}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
+    pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
+    pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
+    if gen.uses_mask:
+        pro += [f"_mask = np.zeros((_npost + 31) >> 5, np.uint32)", "_mask_ok = False"]
+    else:
+        pro += ["_mask_ok = False"]
+    lines = pro + _sample_free_prepare(src, keys.ind) + [
+        f"{keys.rowlen}[i] = _rl"]
+    lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
+    lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
+    used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
+    return RowCode(lines, gen.uses_mask, hoister.used, used)
+
+
+def _sample_free_prepare(src: str, ind: str) -> list[str]:
+    """Before each sample_free call, (re)build the row's target bitmask if a removal made it stale, and
+    give each call its own counter value."""
+    out = []
+    for line in src.splitlines():
+        if "_sample_free(" in line:
+            pad = line[: len(line) - len(line.lstrip())]
+            out += [f"{pad}if not _mask_ok:", f"{pad}    _fill_mask(_mask, {ind}, i, _rl)", f"{pad}    _mask_ok = True"]
+            out.append(line)
+            out.append(f"{pad}_sfc += 1")
+        else:
+            out.append(line)
+    return out

@@ -1,0 +1,49 @@
+"""Target sampling for structural plasticity: a per-row bitmask of connected targets and a uniform draw
+among the free ones.  Plain Python over numpy scalars, copied into generated modules (like the RNG) and
+compiled there for the CPU or the GPU."""
+from __future__ import annotations
+
+import numpy as np
+
+#: Functions code generation copies into generated modules, in dependency order.
+KERNEL_FUNCTIONS = ("_fill_mask", "_mask_bit", "_sample_free")
+_REJECTION_ATTEMPTS = 32
+
+
+def _fill_mask(mask, ind, i, rl):
+    """Set the bits of row ``i``'s ``rl`` targets in ``mask`` (uint32 words)."""
+    for w in range(mask.shape[0]):
+        mask[w] = 0
+    for k in range(rl):
+        j = ind[i, k]
+        mask[j >> 5] |= np.uint32(1) << np.uint32(j & 31)
+
+
+def _mask_bit(mask, j):
+    return (mask[j >> 5] >> np.uint32(j & 31)) & np.uint32(1)
+
+
+def _sample_free(mask, n_post, seed, elem, step, call, stream):
+    """Uniformly random target in [0, n_post) whose bit is clear, or -1 when none is.  Draw ``a`` of call
+    ``call`` uses Philox counter ``call * 256 + a``: rejection sampling first (cheap while rows are
+    sparse), then an exact pick of the r-th free target."""
+    base = call * 256
+    for attempt in range(32):
+        j = int(uniform(seed, elem, step, base + attempt, stream) * n_post)  # noqa: F821 (generated module)
+        if j >= n_post:
+            j = n_post - 1
+        if _mask_bit(mask, j) == 0:
+            return j
+    free = 0
+    for j in range(n_post):
+        if _mask_bit(mask, j) == 0:
+            free += 1
+    if free == 0:
+        return -1
+    r = int(uniform(seed, elem, step, base + 255, stream) * free)  # noqa: F821
+    for j in range(n_post):
+        if _mask_bit(mask, j) == 0:
+            if r == 0:
+                return j
+            r -= 1
+    return -1
