@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import connect, init, neurons, postsynaptic, weight_update
+from . import connect, init, neurons, postsynaptic, structural, weight_update
 from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
 from .model.network import Network, Population, Projection
 from .model.specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, Var, WeightUpdateModel
@@ -16,6 +16,6 @@ from .runtime.simulation import Simulation
 __all__ = [
     "__version__", "Network", "Population", "Projection", "Simulation",
     "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "ConnectivityUpdateModel", "Var",
-    "neurons", "postsynaptic", "weight_update", "connect", "init",
+    "neurons", "postsynaptic", "weight_update", "connect", "init", "structural",
     "PlastixError", "ModelError", "NetworkError", "StateError", "CapacityError", "BackendError",
 ]

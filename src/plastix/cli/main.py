@@ -14,11 +14,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="benchmarks")
     bsub = bench.add_subparsers(dest="bench", required=True)
-    from . import bench_sim
+    from . import bench_rewire, bench_sim
 
     bs = bsub.add_parser("sim", help="event-driven simulation speed (recurrent LIF network)")
     bench_sim.add_arguments(bs)
     bs.set_defaults(func=bench_sim.run)
+    br = bsub.add_parser("rewire", help="structural plasticity speed (SET-style rewire)")
+    bench_rewire.add_arguments(br)
+    br.set_defaults(func=bench_rewire.run)
     return p
 
 

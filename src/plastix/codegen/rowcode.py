@@ -42,6 +42,7 @@ class RowCode:
     uses_mask: bool
     uses_rng: bool
     names: set
+    uses_scratch: bool = False
 
 
 def _parse(fn, where):
@@ -75,7 +76,7 @@ class _Expr(ast.NodeTransformer):
                 if attr in g.keys.row:
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
-                if attr in ("synapses", "add", "sample_free"):
+                if attr in ("synapses", "add", "sample_free", "smallest_magnitude"):
                     g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
                                 "'row.sample_free()' only")
                 g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
@@ -124,13 +125,13 @@ class _Expr(ast.NodeTransformer):
     def visit_Name(self, node):
         g = self.g
         if isinstance(node.ctx, ast.Store):
-            if node.id in g.args or node.id.startswith("_"):
+            if node.id in g.args or (node.id.startswith("_") and node.id != "_"):
                 g.err(node, f"cannot assign to {node.id!r}")
             g.locals.add(node.id)
             return node
         if node.id in ("dt", "t") and node.id in g.args:
             return node
-        if node.id in g.locals or node.id in ALLOWED_GLOBALS or node.id.startswith("_r"):
+        if node.id in g.locals or node.id in ALLOWED_GLOBALS or node.id.startswith("_r") or node.id == "_":
             return node
         if node.id in ("row", "pre", "post", "p", "rng") or node.id == g.loop_var:
             g.err(node, f"{node.id!r} must be used through its fields")
@@ -158,6 +159,18 @@ class _Expr(ast.NodeTransformer):
                 self.g.used.add(self.g.keys.ind)
                 return ast.copy_location(ast.parse("_sample_free(_mask, _npost, seed, i, step, _sfc, _sfstream)",
                                                    mode="eval").body, node)
+            if f.value.id == "row" and f.attr == "smallest_magnitude":
+                a = node.args
+                if len(a) != 2 or node.keywords or not (isinstance(a[0], ast.Constant) and isinstance(a[0].value, str)):
+                    self.g.err(node, "use row.smallest_magnitude('<synapse var>', n)")
+                if a[0].value not in self.g.keys.syn:
+                    self.g.err(node, f"row.smallest_magnitude: unknown synapse variable {a[0].value!r}; "
+                                     f"known: {sorted(self.g.keys.syn)}")
+                key = self.g.keys.syn[a[0].value]
+                self.g.used.add(key)
+                n = ast.unparse(self.visit(a[1]))
+                self.g.uses_scratch = True
+                return ast.copy_location(ast.parse(f"_kth_magnitude({key}, i, _rl, {n}, _scratch)", mode="eval").body, node)
             if (f.value.id == "row" and f.attr == "add") or (f.value.id == self.g.loop_var and f.attr == "remove"):
                 self.g.err(node, f"{f.value.id}.{f.attr}() must be a statement (or 'ok = row.add(...)')")
         return self.generic_visit(node)
@@ -178,6 +191,7 @@ class _RowGen:
         self.locals: set[str] = set()
         self.used: set[str] = {keys.rowlen}
         self.uses_mask = False
+        self.uses_scratch = False
         self.loop_var = None
         self.sample_free_calls = 0
 
@@ -228,13 +242,13 @@ class _RowGen:
             return self._end_of_synapse() + [st]
         if isinstance(st, (ast.If, ast.While)):
             test = self.expr(st.test, in_loop)
-            return [type(st)(test, self.stmts(st.body, in_loop), self.stmts(st.orelse, in_loop))]
+            return [ast.copy_location(type(st)(test, self.stmts(st.body, in_loop), self.stmts(st.orelse, in_loop)), st)]
         if isinstance(st, ast.For):
             if any(isinstance(n, ast.Continue) for n in ast.walk(st)) and in_loop:
                 pass  # a continue inside an inner loop belongs to that loop: handled by recursion below
             new = ast.For(self.expr(st.target, in_loop), self.expr(st.iter, in_loop),
                           self._inner(st.body, in_loop), self.stmts(st.orelse, in_loop), None)
-            return [new]
+            return [ast.copy_location(new, st)]
         if isinstance(st, (ast.FunctionDef, ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.With,
                            ast.Try, ast.Import, ast.ImportFrom, ast.Return)):
             self.err(st, f"{type(st).__name__} is not supported in row code")
@@ -297,7 +311,7 @@ class _RowGen:
 def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring)."""
     gen = _RowGen(fn, keys, where)
-    body = gen.stmts(gen.fdef.body, False)
+    body = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
     hoister = _RngHoister(where)
     body = hoister.body(body)
     src = ast.unparse(ast.Module(body=body, type_ignores=[]))
@@ -306,16 +320,13 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
            f"_sfstream = {stream ^ 0x80000000}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
-    if gen.uses_mask:
-        pro += [f"_mask = np.zeros((_npost + 31) >> 5, np.uint32)", "_mask_ok = False"]
-    else:
-        pro += ["_mask_ok = False"]
+    pro += ["_mask_ok = False"]  # _mask / _scratch: per-partition buffers set up by the kernel
     lines = pro + _sample_free_prepare(src, keys.ind) + [
         f"{keys.rowlen}[i] = _rl"]
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
-    return RowCode(lines, gen.uses_mask, hoister.used, used)
+    return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch)
 
 
 def _sample_free_prepare(src: str, ind: str) -> list[str]:

@@ -132,7 +132,7 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(node.ctx, ast.Store):
             if node.id in self.namespaces or node.id in self.scalars or node.id == "rng":
                 self._err(node, f"cannot assign to {node.id!r}; assign to its fields instead")
-            if node.id.startswith("_"):
+            if node.id.startswith("_") and node.id != "_":
                 self._err(node, f"local names must not start with '_' ({node.id!r})")
             self.locals.add(node.id)
             return node

@@ -224,6 +224,8 @@ class ConnectivityUpdateModel(_Model):
       0.  As a statement a full row raises :class:`~plastix.errors.CapacityError`; as an expression it
       returns False instead (the failure is counted);
     * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none);
+    * ``row.smallest_magnitude("name", n)`` — the n-th smallest (0-based) ``|s.name|`` in the row (+inf
+      if the row has n or fewer synapses), for magnitude-based pruning;
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —
       ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
     * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("_fill_mask", "_mask_bit", "_sample_free")
+KERNEL_FUNCTIONS = ("_fill_mask", "_mask_bit", "_sample_free", "_kth_magnitude")
 _REJECTION_ATTEMPTS = 32
 
 
@@ -47,3 +47,38 @@ def _sample_free(mask, n_post, seed, elem, step, call, stream):
                 return j
             r -= 1
     return -1
+
+
+def _kth_magnitude(arr, i, rl, n, scratch):
+    """The n-th smallest (0-based) |value| among row ``i``'s first ``rl`` entries of ``arr``; +inf when
+    ``n`` is out of range.  In-place quickselect (median-of-three pivots) on ``scratch`` (no allocation)."""
+    if n < 0 or n >= rl:
+        return np.inf
+    for k in range(rl):
+        scratch[k] = abs(arr[i, k])
+    lo = 0
+    hi = rl - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        a, b, c = scratch[lo], scratch[mid], scratch[hi]
+        pivot = max(min(a, b), min(max(a, b), c))
+        left = lo
+        right = hi
+        while left <= right:
+            while scratch[left] < pivot:
+                left += 1
+            while scratch[right] > pivot:
+                right -= 1
+            if left <= right:
+                tmp = scratch[left]
+                scratch[left] = scratch[right]
+                scratch[right] = tmp
+                left += 1
+                right -= 1
+        if n <= right:
+            hi = right
+        elif n >= left:
+            lo = left
+        else:
+            return scratch[n]
+    return scratch[n]

@@ -525,7 +525,7 @@ class Simulation:
         self._ensure_state()
         self.backend.pull(self.state)
         meta = {"format": FORMAT_VERSION, "step": self.step, "fingerprint": self._fingerprint()}
-        scratch = ("_accbuf", "_flag")
+        scratch = ("_accbuf", "_flag", "_mask", "_scratch")
         arrays = {k: v for k, v in self.state.items()
                   if not k.startswith("rec_var") and "_rec_" not in k and not k.endswith(scratch)}
         with open(path, "wb") as f:

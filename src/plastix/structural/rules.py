@@ -1,0 +1,82 @@
+"""Built-in connectivity-update rules.
+
+Each function returns a :class:`~plastix.ConnectivityUpdateModel`; attach it with
+``Network.add_connectivity_update(name, projection, model, var_refs={"weight": "w"})``.  The row code
+below is the whole implementation, compiled for every backend by plastix.
+"""
+from __future__ import annotations
+
+from ..model.specs import ConnectivityUpdateModel, Var
+
+
+def _magnitude_prune(row, p):
+    for s in row.synapses:
+        if abs(s.weight) < p.threshold:
+            s.remove()
+
+
+def magnitude_prune(threshold: float) -> ConnectivityUpdateModel:
+    """Remove every synapse whose ``|weight|`` is below ``threshold``."""
+    return ConnectivityUpdateModel(name="magnitude_prune", params={"threshold": threshold}, var_refs=("weight",),
+                                   row_update=_magnitude_prune, doc=magnitude_prune.__doc__)
+
+
+def _random_prune(row, p, rng):
+    for s in row.synapses:
+        if rng.uniform() < p.probability:
+            s.remove()
+
+
+def random_prune(probability: float) -> ConnectivityUpdateModel:
+    """Remove each synapse independently with ``probability`` (counter-based random numbers)."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must be in [0, 1], got {probability}")
+    return ConnectivityUpdateModel(name="random_prune", params={"probability": probability},
+                                   row_update=_random_prune, doc=random_prune.__doc__)
+
+
+def _random_regrow(row, p):
+    n = row.capacity if p.target_length > row.capacity else int(p.target_length)
+    while row.length < n:
+        j = row.sample_free()
+        if j < 0:
+            break
+        row.add(j, weight=p.w_init)
+
+
+def random_regrow(target_length: int, w_init: float = 0.0) -> ConnectivityUpdateModel:
+    """Add synapses to random unconnected targets until each row has ``target_length`` synapses (or no
+    free target is left); new synapses get ``weight = w_init``, every other per-synapse variable 0."""
+    return ConnectivityUpdateModel(name="random_regrow", params={"target_length": target_length, "w_init": w_init},
+                                   var_refs=("weight",), row_update=_random_regrow, doc=random_regrow.__doc__)
+
+
+def _set_rewire(row, p):
+    n = int(p.fraction * row.length)
+    if n > 0:
+        threshold = row.smallest_magnitude("weight", n - 1)
+        removed = 0
+        for s in row.synapses:  # strictly weaker than the n-th weakest: all go
+            if abs(s.weight) < threshold:
+                s.remove()
+                removed += 1
+        for s in row.synapses:  # ties at the threshold, until exactly n are gone
+            if removed < n and abs(s.weight) == threshold:
+                s.remove()
+                removed += 1
+        for _ in range(removed):
+            j = row.sample_free()
+            if j >= 0:
+                row.add(j, weight=p.w_init)
+        row.replaced += removed
+
+
+def set_rewire(fraction: float, w_init: float = 0.0) -> ConnectivityUpdateModel:
+    """SET (sparse evolutionary training): per row, remove the ``fraction`` of synapses with the smallest
+    ``|weight|`` and grow as many new ones to random unconnected targets (``weight = w_init``, other
+    per-synapse variables 0).  Row var ``replaced`` counts the synapses replaced."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    return ConnectivityUpdateModel(name="set_rewire", params={"fraction": fraction, "w_init": w_init},
+                                   row_vars={"replaced": Var(0, "int64")}, var_refs=("weight",),
+                                   row_update=_set_rewire, doc=set_rewire.__doc__)
