@@ -1,11 +1,14 @@
 """CUDA backend against the serial CPU backend on tiny networks.
 
-Runs under numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``, set before numba.cuda is first imported,
-so CI runs this file in its own pytest process) or on a real GPU; skipped otherwise.  Blocks are shrunk to
-8 threads and the spike axis to 4 blocks, so tiny inputs still take the multi-block and strided paths.
+Runs under numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``, which must be set before numba.cuda is first
+imported: tests/conftest.py sets it unless ``PLASTIX_TEST_REAL_CUDA=1``) or on a real GPU; skipped
+otherwise.  Blocks are shrunk to 8 threads and the spike axis to 2 blocks, so tiny inputs still take the
+multi-block and strided paths.
 
 Under the simulator the float arithmetic is plain numpy, so spikes must match the CPU exactly; state is
-compared to ``rtol=1e-5`` because atomics add a target's inputs in a different order than the CPU.
+compared to ``rtol=1e-5`` (plus a small ``atol``) because atomics add a target's inputs in another order.
+(On a real GPU, NVVM's FMA contraction can move float32 results by an ulp; with these tiny networks and
+short runs a spike flip is still very unlikely.)
 """
 from __future__ import annotations
 
@@ -36,14 +39,14 @@ from plastix.codegen import cuda as cuda_emit  # noqa: E402
 from plastix.errors import CapacityError  # noqa: E402
 
 RTOL = 1e-5
-ATOL = 1e-6
+ATOL = 2e-5  # float32 sums of O(1) terms in another order, near cancellation
 LIF = dict(v_rest=0.0, v_reset=0.0, v_thresh=20.0)
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _small_blocks():
     old = cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS
-    cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS = 8, 4
+    cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS = 8, 2
     # the simulator runs each block's threads as Python threads polled by a busy loop: a short GIL switch
     # interval makes it several times faster
     old_switch = sys.getswitchinterval()
@@ -150,7 +153,7 @@ def leaky_weights():
 # --------------------------------------------------------------------------------------------------------
 # networks
 # --------------------------------------------------------------------------------------------------------
-def lif_net(seed=3, n=40, delay=2):
+def lif_net(seed=3, n=30, delay=2):
     net = px.Network(dt=1.0, seed=seed)
     a = net.add_population("a", n, px.neurons.lif(**LIF), init={"v": 0.0, "i_offset": px.init.Uniform(1.0, 2.0)})
     net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(8), init={"w": px.init.Normal(0.0, 0.5)},
@@ -160,25 +163,28 @@ def lif_net(seed=3, n=40, delay=2):
 
 def psm_net():
     net = px.Network(dt=0.5, seed=7)
-    src = net.add_population("src", 20, px.neurons.poisson(), init={"rate": 150.0})
-    cur = net.add_population("cur", 20, px.neurons.lif(**LIF), init={"v": px.init.Uniform(0.0, 15.0)})
-    cnd = net.add_population("cnd", 20, px.neurons.conductance_lif(C=1.0), init={"v": px.init.Normal(-60.0, 4.0)})
+    src = net.add_population("src", 18, px.neurons.poisson(), init={"rate": 150.0})
+    cur = net.add_population("cur", 18, px.neurons.lif(**LIF), init={"v": px.init.Uniform(0.0, 15.0),
+                                                                     "i_offset": 0.8})
+    cnd = net.add_population("cnd", 18, px.neurons.conductance_lif(C=1.0), init={"v": px.init.Normal(-60.0, 4.0)})
     net.add_projection("s_cur", src, cur, connectivity=px.connect.FixedProbability(0.4),
                        postsynaptic=px.postsynaptic.exp_curr(tau=5.0), init={"w": px.init.Uniform(0.5, 1.5)})
     net.add_projection("s_cnd", src, cnd, connectivity=px.connect.FixedProbability(0.4),
                        postsynaptic=px.postsynaptic.exp_cond(tau=5.0, e_rev=0.0), init={"w": px.init.Uniform(0.0, 0.2)})
     net.add_projection("cnd_cur", cnd, cur, connectivity=px.connect.FixedNumberPost(5), delay=1,
-                       postsynaptic=px.postsynaptic.exp_cond(tau=3.0, e_rev=-80.0), init={"w": 0.05})
+                       postsynaptic=px.postsynaptic.exp_cond(tau=3.0, e_rev=-10.0), init={"w": 0.01})
     return net
 
 
 def alif_readout_net():
     net = px.Network(dt=1.0, seed=5)
-    inp = net.add_population("in", 20, px.neurons.poisson(), init={"rate": 120.0})
-    hid = net.add_population("h", 30, px.neurons.alif(tau_refrac=2.0))
+    inp = net.add_population("in", 18, px.neurons.poisson(), init={"rate": 120.0})
+    hid = net.add_population("h", 22, px.neurons.alif(tau_refrac=2.0))
     out = net.add_population("out", 5, px.neurons.leaky_integrator(), init={"bias": px.init.Normal(0, 0.01)})
-    net.add_projection("ih", inp, hid, connectivity=px.connect.FixedProbability(0.5), init={"w": px.init.Uniform(0, 0.6)})
-    net.add_projection("hh", hid, hid, connectivity=px.connect.FixedProbability(0.3), init={"w": px.init.Normal(0, 0.3)})
+    net.add_projection("ih", inp, hid, connectivity=px.connect.FixedProbability(0.5),
+                       init={"w": px.init.Uniform(0, 0.6)})
+    net.add_projection("hh", hid, hid, connectivity=px.connect.FixedProbability(0.3),
+                       init={"w": px.init.Normal(0, 0.3)})
     net.add_projection("ho", hid, out, connectivity=px.connect.Dense(), init={"w": px.init.Normal(0, 0.5)},
                        postsynaptic=px.postsynaptic.exp_curr(tau=10.0))
     return net
@@ -186,8 +192,8 @@ def alif_readout_net():
 
 def stdp_net():
     net = px.Network(dt=1.0, seed=9)
-    src = net.add_population("src", 30, px.neurons.poisson(), init={"rate": 80.0})
-    tgt = net.add_population("tgt", 25, px.neurons.lif(**LIF), init={"v": px.init.Uniform(0.0, 19.0),
+    src = net.add_population("src", 22, px.neurons.poisson(), init={"rate": 80.0})
+    tgt = net.add_population("tgt", 18, px.neurons.lif(**LIF), init={"v": px.init.Uniform(0.0, 19.0),
                                                                       "i_offset": 0.5})
     stdp = px.weight_update.stdp_additive(tau_plus=20.0, tau_minus=30.0, a_plus=0.05, a_minus=0.04, w_max=4.0)
     net.add_projection("ff", src, tgt, connectivity=px.connect.FixedProbability(0.4), weight_update=stdp,
@@ -203,20 +209,20 @@ def stdp_net():
 # tests
 # --------------------------------------------------------------------------------------------------------
 def test_lif_static_synapses_delay_2():
-    cpu, gpu = run_pair(lif_net, 50, record=[("a", "v")])
-    assert_same(cpu, gpu, min_spikes={"a": 30}, record=[("a", "v")])
+    cpu, gpu = run_pair(lif_net, 40, record=[("a", "v")])
+    assert_same(cpu, gpu, min_spikes={"a": 25}, record=[("a", "v")])
 
 
 def test_exp_curr_and_exp_cond():
-    cpu, gpu = run_pair(psm_net, 50)
-    assert_same(cpu, gpu, min_spikes={"src": 50, "cur": 10, "cnd": 10})
+    cpu, gpu = run_pair(psm_net, 40)
+    assert_same(cpu, gpu, min_spikes={"src": 40, "cur": 20, "cnd": 30})
 
 
 def test_alif_and_dense_leaky_integrator_readout():
     rec = [("out", "v"), ("h", "a")]
-    cpu, gpu = run_pair(alif_readout_net, 40, record=rec, every=3)
-    assert_same(cpu, gpu, min_spikes={"in": 50, "h": 10}, record=rec)
-    assert gpu.recorded("out", "v").shape == (14, 5)
+    cpu, gpu = run_pair(alif_readout_net, 30, record=rec, every=4)
+    assert_same(cpu, gpu, min_spikes={"in": 40, "h": 100}, record=rec)
+    assert gpu.recorded("out", "v").shape == (8, 5)
 
 
 def test_spike_source_array_input():
@@ -239,8 +245,8 @@ def test_spike_source_array_input():
 
 
 def test_stdp_sparse_recurrent_and_dense():
-    cpu, gpu = run_pair(stdp_net, 50)
-    assert_same(cpu, gpu, min_spikes={"src": 80, "tgt": 20})
+    cpu, gpu = run_pair(stdp_net, 40)
+    assert_same(cpu, gpu, min_spikes={"src": 40, "tgt": 30})
     w0 = px.Simulation(stdp_net(), backend="cpu", parallel=False).build().get("ff", "w")
     assert not np.allclose(gpu.get("ff", "w"), w0), "STDP did not change any weight"
 
@@ -248,13 +254,13 @@ def test_stdp_sparse_recurrent_and_dense():
 def test_poisson_same_stream_as_cpu():
     def build():
         net = px.Network(dt=1.0, seed=21)
-        net.add_population("p", 40, px.neurons.poisson(), init={"rate": np.linspace(50.0, 400.0, 40)})
+        net.add_population("p", 20, px.neurons.poisson(), init={"rate": np.linspace(50.0, 400.0, 20)})
         return net
 
-    cpu, gpu = run_pair(build, 60, chunks=[25, 35])
+    cpu, gpu = run_pair(build, 40, chunks=[15, 25])
     assert_same(cpu, gpu)
     n = len(gpu.spikes("p")[0])
-    expected = np.linspace(50.0, 400.0, 40).sum() * 60 * 1e-3
+    expected = np.linspace(50.0, 400.0, 20).sum() * 40 * 1e-3
     assert abs(n - expected) < 4 * np.sqrt(expected)
 
 
@@ -293,11 +299,24 @@ def test_split_runs_reset_and_state_access():
         np.testing.assert_array_equal(a, b)
 
 
+def test_rebuild_for_new_recording_keeps_device_state():
+    def go(backend):
+        sim = px.Simulation(lif_net(), backend="cpu", parallel=False, check_finite=False) if backend == "cpu" \
+            else px.Simulation(lif_net(), backend="cuda", check_finite=False)
+        sim.record_spikes("a")
+        sim.run(20)
+        sim.record("a", "v")  # recompiles; the host state was never pulled
+        sim.run(20)
+        return sim
+
+    assert_same(go("cpu"), go("cuda"), min_spikes={"a": 20}, record=[("a", "v")])
+
+
 def test_set_and_set_param_between_runs():
     def setup_and_run(sim):
         sim.record_spikes("a")
         sim.run(20)
-        sim.set("a", "i_offset", np.linspace(0.0, 3.0, 40))
+        sim.set("a", "i_offset", np.linspace(0.0, 3.0, 30))
         sim.set("aa", "w", 0.25)
         sim.set_param("a", "tau_m", 10.0)
         sim.run(20)
@@ -305,7 +324,26 @@ def test_set_and_set_param_between_runs():
 
     cpu = setup_and_run(make(lif_net(), "cpu"))
     gpu = setup_and_run(make(lif_net(), "cuda"))
-    assert_same(cpu, gpu, min_spikes={"a": 30})
+    assert_same(cpu, gpu, min_spikes={"a": 20})
+
+
+def test_structural_change_with_set_connectivity():
+    """Rewiring between runs (new rows and column view) reaches the device kernels."""
+    def setup_and_run(sim):
+        for pop in ("src", "tgt"):
+            sim.record_spikes(pop)
+        sim.run(15)
+        n_pre, n_post = sim.network.populations["src"].size, sim.network.populations["tgt"].size
+        pairs = [(i, j) for i in range(6) for j in (0, 1)]  # crowd targets 0 and 1
+        pairs += [(i, (5 * i + 3 * k) % n_post) for i in range(6, n_pre) for k in range(4)]
+        pre, post = np.array(pairs).T
+        sim.set_connectivity("ff", pre, post, w=np.linspace(0.5, 3.0, len(pairs)))
+        sim.run(15)
+        return sim
+
+    cpu = setup_and_run(make(stdp_net(), "cpu"))
+    gpu = setup_and_run(make(stdp_net(), "cuda"))
+    assert_same(cpu, gpu, min_spikes={"tgt": 20})
 
 
 def test_spike_recording_overflow_is_detected():

@@ -22,7 +22,10 @@ def make_backend(name: str = "auto", *, parallel="auto", threads=None, partition
     if name not in BACKENDS:
         raise BackendError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "auto":
-        name = "cuda" if cuda_available() else "cpu"
+        # never pick numba-cuda's simulator implicitly: it is for testing kernels, far slower than the CPU
+        import numba
+
+        name = "cuda" if cuda_available() and not numba.config.ENABLE_CUDASIM else "cpu"
     if name == "cpu":
         from .cpu import CpuBackend
 

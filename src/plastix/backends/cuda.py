@@ -40,11 +40,21 @@ class CudaBackend:
 
     @property
     def simulator(self) -> bool:
-        from numba.cuda import config
-
-        return bool(config.ENABLE_CUDASIM)
+        try:
+            from numba.cuda import config  # numba-cuda >= 0.2x keeps its own config
+        except ImportError:  # pragma: no cover - older numba-cuda
+            from numba.core import config
+        return bool(getattr(config, "ENABLE_CUDASIM", False))
 
     def compile(self, plan: Plan, state: dict) -> None:
+        if self.dev:
+            # a rebuild (e.g. a newly recorded variable) pushes the whole host state next: the device holds
+            # the current state, so bring the host up to date first
+            self.pull(state)
+        scheduled = [u.update.name for u in getattr(plan, "updates", ()) if u.update.every is not None]
+        if scheduled:  # the CUDA run loop has no structural phase yet: never skip one silently
+            raise NotImplementedError(f"scheduled connectivity updates {scheduled} are not implemented on the cuda "
+                                      "backend yet; use backend='cpu'")
         source, self.run_args = cuda_emit.emit_module(plan)
         self.source = source
         self.threads_per_block = cuda_emit.THREADS_PER_BLOCK

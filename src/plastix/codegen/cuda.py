@@ -3,20 +3,21 @@ that loops over the steps and launches them in the order of docs/semantics.md.
 
 Kernels and their parallel decomposition:
 
-* **neuron update** (``pa_neuron_update``): one thread per neuron.  Spikes are appended to the ring slot
-  ``step % S`` with one atomic per *block* on ``spkcnt[slot]`` (threads first count their block's spikes in
-  shared memory), likewise for the total ``nspk`` and the recording cursor ``rec_n`` (always counted, written
-  only below the capacity, so the host detects overflow).  Thread 0 zeroes the count of slot
-  ``(step + 1) % S``, the slot the next step writes: no propagation reads it any more, because the ring
-  has ``S = max_delay + 2`` slots (see ``Network.spike_slots``).  Spike order within a slot is therefore
-  not deterministic on the GPU.
+* **neuron update** (``pa_neuron_update``): one thread per neuron.  A spiking thread appends itself to the
+  ring slot ``step % S`` at the position an atomic add on ``spkcnt[slot]`` returns, likewise to the spike
+  recording through ``rec_n`` (always counted, written only below the capacity, so the host detects
+  overflow), and counts itself in ``nspk``.  Spike order within a slot is therefore not deterministic on
+  the GPU.  (No shared-memory block aggregation: first-touch allocation of shared arrays is racy in
+  numba-cuda's simulator, and one atomic per spike is cheap next to the synaptic work the spike causes.)
+  Thread 0 zeroes the count of slot ``(step + 1) % S``, the slot the next step writes: no propagation
+  reads it any more, because the ring has ``S = max_delay + 2`` slots (see ``Network.spike_slots``).
 * **propagation** (``qb_propagate``): 2-D grid; x over the row slots ``k`` (for dense projections over
   the targets), y striding over the spikes of the slot read at this step; ``add_to_post`` is an atomic
   add into ``in_syn``.
 * **post learning** (``qb_post_learn``): x over the column view of each spiking target (dense: over the
   presynaptic rows), y striding over the target's population spikes of the previous step.
-* **synapse dynamics** (``qb_syn_dynamics``; ``qb_dynamics`` is the model's scalar function): x over row slots, y striding over rows; atomics when the model
-  adds to the target.
+* **synapse dynamics** (``qb_syn_dynamics``; ``qb_dynamics`` is the model's scalar function): x over
+  row slots, y striding over rows; atomics when the model adds to the target.
 * **variable recording** (``rec_varR_copy``): one thread per neuron copies into row ``(step - step0) //
   rec_every`` of the recording array.
 
@@ -25,6 +26,8 @@ any device-to-host synchronisation; launch configurations depend only on array s
 per ``run`` call.
 """
 from __future__ import annotations
+
+import re
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
 from .plan import Plan, PopPlan, ProjPlan
@@ -41,7 +44,10 @@ _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
 
 def _kernel(name: str, names: Names, body: list[str], extra_args=()) -> tuple[list[str], list[str]]:
-    args = _LOOP_SCALARS + list(extra_args) + sorted(names.used)
+    # only the arrays and params the body really reads: every kernel argument costs launch time on the host
+    text = "\n".join(body)
+    used = [a for a in sorted(names.used) if re.search(rf"\b{re.escape(a)}\b", text)]
+    args = _LOOP_SCALARS + list(extra_args) + used
     return [KERNEL_DECORATOR, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
 
 
@@ -72,29 +78,13 @@ def _neuron_kernel(plan: Plan, pp: PopPlan):
             "slot = step % _S",
             "if i == 0:  # the slot the next step writes: nothing reads it any more (S = max_delay + 2)",
             f"    {cnt}[(step + 1) % _S] = 0",
-            f"cap = {rs}.shape[0]",
-            "# block-aggregated append: one global atomic per block and counter",
-            "_bcount = cuda.shared.array(1, _I32)",
-            "_bbase = cuda.shared.array(2, _I64)",
-            "if cuda.threadIdx.x == 0:",
-            "    _bcount[0] = 0",
-            "cuda.syncthreads()",
-            "_pos = 0",
             "if _spk:",
-            "    _pos = cuda.atomic.add(_bcount, 0, 1)",
-            "cuda.syncthreads()",
-            "if cuda.threadIdx.x == 0:",
-            "    _c = _bcount[0]",
-            "    if _c > 0:",
-            f"        _bbase[0] = cuda.atomic.add({cnt}, slot, _c)",
-            f"        cuda.atomic.add({nspk}, 0, _I64(_c))",
-            "        if cap > 0:  # recording on: always count, so the host can detect overflow",
-            f"            _bbase[1] = cuda.atomic.add({rn}, 0, _I64(_c))",
-            "cuda.syncthreads()",
-            "if _spk:",
-            f"    {spk}[slot, _bbase[0] + _pos] = i",
-            "    if cap > 0:",
-            "        _r = _bbase[1] + _pos",
+            f"    _pos = cuda.atomic.add({cnt}, slot, 1)",
+            f"    {spk}[slot, _pos] = i",
+            f"    cuda.atomic.add({nspk}, 0, 1)",
+            f"    cap = {rs}.shape[0]",
+            "    if cap > 0:  # recording on: always count, so the host can detect overflow",
+            f"        _r = cuda.atomic.add({rn}, 0, 1)",
             "        if _r < cap:",
             f"            {rs}[_r] = step",
             f"            {ri}[_r] = i",
@@ -194,7 +184,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
     """Source of the CUDA module and the argument names of its ``run`` function (after the scalars
     ``step0, n_steps, dt64, seed, rec_every``)."""
     L = header("cuda", plan.network.precision)
-    L += ["from numba import int32 as _I32, int64 as _I64", "",
+    L += ["import warnings", "",
           f"TPB = {int(THREADS_PER_BLOCK)}", f"MAX_SPIKE_BLOCKS = {int(MAX_SPIKE_BLOCKS)}", ""]
     L += scalar_functions(plan, "cuda")
     L += _HOST_HELPERS
@@ -247,9 +237,13 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
           "    rec_every = int(rec_every)",
           "    dt = _T(dt64)",
           "    seed = np.uint64(seed)"]
-    L += ["    " + c for c in configs]
+    # small networks make small grids: numba-cuda's low-occupancy (performance) warning would fire on every
+    # run call; configuring launches warns about nothing else
+    L += ["    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
+          "        _k_clear_slot = _clear_slot[1, 1]"]
+    L += ["        " + c for c in configs]
     # a state saved by another backend may hold a stale count in the slot this run writes first
-    L += [f"    _clear_slot[1, 1]({p}_spkcnt, np.int64(step0))" for p in spiking]
+    L += [f"    _k_clear_slot({p}_spkcnt, np.int64(step0))" for p in spiking]
     L += ["    for _s in range(step0, step0 + int(n_steps)):",
           "        step = np.int64(_s)",
           "        t = _T(_s * dt64)"]
