@@ -46,10 +46,8 @@ class CpuBackend:
         source, self.run_args = cpu_emit.emit_module(plan, self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
         parts = self.partitions if self.parallel else 1
-        for u in plan.updates:  # per-partition scratch of the row kernels: target bitmask, selection buffer
-            n_post, stride = u.proj.proj.post.size, state[f"{u.proj.prefix}_ind"].shape[1]
-            words = (n_post + 31) // 32 if u.code.uses_mask else 1
-            state[f"{u.prefix}_mask"] = np.zeros((parts, words), np.uint32)
+        for u in plan.updates:  # per-partition selection scratch of the row kernels
+            stride = state[f"{u.proj.prefix}_ind"].shape[1]
             state[f"{u.prefix}_scratch"] = np.zeros((parts, stride if u.code.uses_scratch else 1), np.float64)
         self.precision = plan.network.precision
         for q in plan.projs:  # private accumulation buffers of the partitioned parallel kernels

@@ -153,14 +153,13 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
     post = names(f"p{q.proj.post.index}_flag")
     stats = names(f"{u.prefix}_stats")
-    # rows are split into contiguous partitions, each with its own bitmask / selection scratch buffers
-    # (``cu<k>_mask`` / ``cu<k>_scratch``, allocated by the backend); rows are independent, so any
-    # partitioning gives the same result
+    # rows are split into contiguous partitions, each with its own selection scratch buffer
+    # (``cu<k>_scratch``, allocated by the backend); rows are independent, so any partitioning gives
+    # the same result
     body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
             "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0",
-            f"_P = {names(f'{u.prefix}_mask')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
-            f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _mask = {names(f'{u.prefix}_mask')}[_c]",
-            f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]",
+            f"_P = {names(f'{u.prefix}_scratch')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
+            f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]",
             "    for i in range(_c * _chunk, min(n_pre, (_c + 1) * _chunk)):"]
     body += indent(u.code.body, 2)
     body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]

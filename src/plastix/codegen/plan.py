@@ -46,6 +46,8 @@ class ProjPlan:
     psm_param_names: list[str]
     streams: dict[str, int]
 
+    uses_bits: bool = False  # keeps a per-row target bitmask ``qb_bits`` (a rule samples free targets)
+
     @property
     def needs_columns(self) -> bool:
         return "on_post" in self.funcs and not self.proj.dense
@@ -90,7 +92,7 @@ class Plan:
                          f"delay={q.proj.delay}")
             parts += [f.source for f in q.funcs.values()]
         for u in self.updates:
-            parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every}")
+            parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every} bits={u.proj.uses_bits}")
             parts += u.code.body
         return "\n".join(parts)
 
@@ -133,6 +135,11 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
         plan.projs.append(ProjPlan(proj, prefix, funcs, list(wu.derive(proj.wu_params, dt)),
                                    list(psm.derive(proj.psm_params, dt)),
                                    {ph: stream_id(prefix, ph) for ph in funcs}))
+    from .rowcode import uses_sample_free
+
+    for upd in net.connectivity_updates.values():
+        if uses_sample_free(upd.model.row_update):
+            plan.projs[upd.projection.index].uses_bits = True
     for upd in net.connectivity_updates.values():
         plan.updates.append(_update_plan(plan, upd))
     return plan
@@ -157,7 +164,8 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
         row={v: f"{prefix}_r_{v}" for v in m.row_vars},
         pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
         post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
-        params={n: f"{prefix}_p_{n}" for n in params}, int_names=set())
+        params={n: f"{prefix}_p_{n}" for n in params}, int_names=set(),
+        bits=f"{q.prefix}_bits" if q.uses_bits else None)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
     return UpdatePlan(upd, prefix, q, code, params)

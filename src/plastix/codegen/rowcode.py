@@ -21,6 +21,16 @@ from .transform import ALLOWED_GLOBALS, _RngHoister
 _ROW_ATTRS = {"index": "i", "length": "_rl", "capacity": "_stride", "num_post": "_npost"}
 
 
+def uses_sample_free(fn) -> bool:
+    """Does a row_update function call row.sample_free()?  (Projections with such rules maintain a
+    per-row target bitmask that every rule on the projection keeps up to date.)"""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError):
+        return False
+    return any(isinstance(n, ast.Attribute) and n.attr == "sample_free" for n in ast.walk(tree))
+
+
 @dataclass
 class RowKeys:
     """State names the row code may touch (decided by the plan)."""
@@ -34,6 +44,7 @@ class RowKeys:
     post: dict[str, str]
     params: dict[str, str]
     int_names: set  # s./row./pre. names whose dtype is integer
+    bits: str | None = None  # the projection's maintained per-row target bitmask [n_pre, words], if any
 
 
 @dataclass
@@ -76,7 +87,7 @@ class _Expr(ast.NodeTransformer):
                 if attr in g.keys.row:
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
-                if attr in ("synapses", "add", "sample_free", "smallest_magnitude"):
+                if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot"):
                     g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
                                 "'row.sample_free()' only")
                 g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
@@ -156,8 +167,11 @@ class _Expr(ast.NodeTransformer):
                 return node  # hoisted later
             if f.value.id == "row" and f.attr == "sample_free":
                 self.g.uses_mask = True
-                self.g.used.add(self.g.keys.ind)
-                return ast.copy_location(ast.parse("_sample_free(_mask, _npost, seed, i, step, _sfc, _sfstream)",
+                bits = self.g.keys.bits
+                if bits is None:
+                    self.g.err(node, "row.sample_free() needs the projection's target bitmask (internal error)")
+                self.g.used.add(bits)
+                return ast.copy_location(ast.parse(f"_sample_free({bits}[i], _npost, seed, i, step, _sfc, _sfstream)",
                                                    mode="eval").body, node)
             if f.value.id == "row" and f.attr == "smallest_magnitude":
                 a = node.args
@@ -230,6 +244,12 @@ class _RowGen:
                     return ast.parse("_rm = True").body  # applied when this synapse's iteration ends
                 if f.value.id == "row" and f.attr == "add":
                     return self._add(st.value, in_loop, result=None)
+                if f.value.id == "row" and f.attr == "remove_slot":
+                    if in_loop:
+                        self.err(st, "row.remove_slot(k) cannot be used inside a synapse loop; use s.remove()")
+                    if len(st.value.args) != 1 or st.value.keywords:
+                        self.err(st, "row.remove_slot takes one argument, the slot index in [0, row.length)")
+                    return self._remove_slot(ast.unparse(self.expr(st.value.args[0], in_loop)))
         if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call):
             f = st.value.func
             if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "row" \
@@ -270,14 +290,28 @@ class _RowGen:
         return (isinstance(it, ast.Attribute) and isinstance(it.value, ast.Name) and it.value.id == "row"
                 and it.attr == "synapses")
 
+    def _swap_remove(self, slot: str) -> list[str]:
+        """Lines removing the synapse in ``slot``: clear its target's bit, move the row's last synapse
+        (index and every per-synapse array) into the slot, shorten the row."""
+        k = self.keys
+        lines = []
+        if k.bits:
+            lines += [f"_tj = {k.ind}[i, {slot}]", f"{k.bits}[i, _tj >> 5] &= ~(np.uint32(1) << np.uint32(_tj & 31))"]
+            self.used.add(k.bits)
+        lines += ["_rl -= 1", f"{k.ind}[i, {slot}] = {k.ind}[i, _rl]"]
+        lines += [f"{a}[i, {slot}] = {a}[i, _rl]" for a in k.synapse_arrays]
+        self.used.update([k.ind] + k.synapse_arrays)
+        return lines + ["_nrem += 1"]
+
     def _end_of_synapse(self):
         """Apply a pending s.remove() (swap-remove: the last synapse moves into this slot and is visited
         next, with every per-synapse array), else advance to the next slot."""
-        k = self.keys
-        lines = ["if _rm:", "    _rl -= 1", "    _mask_ok = False", f"    {k.ind}[i, _k] = {k.ind}[i, _rl]"]
-        lines += [f"    {a}[i, _k] = {a}[i, _rl]" for a in k.synapse_arrays]
-        lines += ["    _nrem += 1", "else:", "    _k += 1"]
-        self.used.update([k.ind] + k.synapse_arrays)
+        lines = ["if _rm:"] + ["    " + x for x in self._swap_remove("_k")] + ["else:", "    _k += 1"]
+        return ast.parse("\n".join(lines)).body
+
+    def _remove_slot(self, slot_expr: str):
+        lines = [f"_ks = {slot_expr}", "if _ks >= 0 and _ks < _rl:"] + ["    " + x for x in self._swap_remove("_ks")]
+        lines += ["else:", "    _bad += 1"]
         return ast.parse("\n".join(lines)).body
 
     def _add(self, call, in_loop, result):
@@ -301,8 +335,10 @@ class _RowGen:
         lines += ["else:", f"    {k.ind}[i, _rl] = _aj"]
         for a in k.synapse_arrays:
             lines.append(f"    {a}[i, _rl] = {values.get(a, '0')}")
-        lines += ["    if _mask_ok:", "        _mask[_aj >> 5] |= np.uint32(1) << np.uint32(_aj & 31)",
-                  "    _rl += 1", "    _nadd += 1"]
+        if k.bits:
+            lines += [f"    {k.bits}[i, _aj >> 5] |= np.uint32(1) << np.uint32(_aj & 31)"]
+            self.used.add(k.bits)
+        lines += ["    _rl += 1", "    _nadd += 1"]
         if result:
             lines.append(f"    {result} = True")
         return ast.parse("\n".join(lines)).body
@@ -320,25 +356,20 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
            f"_sfstream = {stream ^ 0x80000000}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
-    pro += ["_mask_ok = False"]  # _mask / _scratch: per-partition buffers set up by the kernel
-    lines = pro + _sample_free_prepare(src, keys.ind) + [
-        f"{keys.rowlen}[i] = _rl"]
+    pro += ["_tj = 0", "_ks = 0"]  # _scratch: per-partition buffer set up by the kernel
+    lines = pro + _counted_sample_free(src) + [f"{keys.rowlen}[i] = _rl"]
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
     return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch)
 
 
-def _sample_free_prepare(src: str, ind: str) -> list[str]:
-    """Before each sample_free call, (re)build the row's target bitmask if a removal made it stale, and
-    give each call its own counter value."""
+def _counted_sample_free(src: str) -> list[str]:
+    """Give each sample_free call its own counter value (its draws use Philox counters call * 256 + a)."""
     out = []
     for line in src.splitlines():
+        out.append(line)
         if "_sample_free(" in line:
             pad = line[: len(line) - len(line.lstrip())]
-            out += [f"{pad}if not _mask_ok:", f"{pad}    _fill_mask(_mask, {ind}, i, _rl)", f"{pad}    _mask_ok = True"]
-            out.append(line)
             out.append(f"{pad}_sfc += 1")
-        else:
-            out.append(line)
     return out

@@ -223,7 +223,10 @@ class ConnectivityUpdateModel(_Model):
     * ``row.add(j, name=value, ...)`` appends a synapse to target ``j``; other per-synapse values start at
       0.  As a statement a full row raises :class:`~plastix.errors.CapacityError`; as an expression it
       returns False instead (the failure is counted);
-    * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none);
+    * ``row.remove_slot(k)`` — remove the synapse in slot ``k`` (outside synapse loops; swap-remove);
+    * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none); the
+      projection then keeps a per-row bitmask of targets (``num_pre * num_post / 8`` bytes) that every
+      rule on it maintains;
     * ``row.smallest_magnitude("name", n)`` — the n-th smallest (0-based) ``|s.name|`` in the row (+inf
       if the row has n or fewer synapses), for magnitude-based pruning;
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —

@@ -1,22 +1,13 @@
-"""Target sampling for structural plasticity: a per-row bitmask of connected targets and a uniform draw
-among the free ones.  Plain Python over numpy scalars, copied into generated modules (like the RNG) and
+"""Target sampling for structural plasticity: a uniform draw among the targets whose bit is clear in a
+row's bitmask of connected targets (maintained by the row code), and magnitude selection.  Plain Python over numpy scalars, copied into generated modules (like the RNG) and
 compiled there for the CPU or the GPU."""
 from __future__ import annotations
 
 import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("_fill_mask", "_mask_bit", "_sample_free", "_kth_magnitude")
+KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free", "_kth_magnitude")
 _REJECTION_ATTEMPTS = 32
-
-
-def _fill_mask(mask, ind, i, rl):
-    """Set the bits of row ``i``'s ``rl`` targets in ``mask`` (uint32 words)."""
-    for w in range(mask.shape[0]):
-        mask[w] = 0
-    for k in range(rl):
-        j = ind[i, k]
-        mask[j >> 5] |= np.uint32(1) << np.uint32(j & 31)
 
 
 def _mask_bit(mask, j):

@@ -429,6 +429,9 @@ class Simulation:
                 for v in upd.model.vars:
                     self.state[f"cu{upd.index}_s_{v}"][...] = 0
                     names.append(f"cu{upd.index}_s_{v}")
+        if f"{qp}_bits" in self.state:
+            self.state[f"{qp}_bits"] = st.target_bits(ind, rowlen, q.post.size)
+            names.append(f"{qp}_bits")
         if f"{qp}_collen" in self.state:
             from .columns import in_degree
 
@@ -525,7 +528,7 @@ class Simulation:
         self._ensure_state()
         self.backend.pull(self.state)
         meta = {"format": FORMAT_VERSION, "step": self.step, "fingerprint": self._fingerprint()}
-        scratch = ("_accbuf", "_flag", "_mask", "_scratch")
+        scratch = ("_accbuf", "_flag", "_scratch")
         arrays = {k: v for k, v in self.state.items()
                   if not k.startswith("rec_var") and "_rec_" not in k and not k.endswith(scratch)}
         with open(path, "wb") as f:

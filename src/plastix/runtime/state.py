@@ -95,6 +95,8 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         _init_vars(state, f"{qp}_psm", psm.vars, proj.psm_init, n_post, rng, prec, what + " postsynaptic")
         set_params(state, f"{qp}_p", wu, proj.wu_params, net.dt, prec)
         set_params(state, f"{qp}_pp", psm, proj.psm_params, net.dt, prec)
+        if q.uses_bits:
+            state[f"{qp}_bits"] = target_bits(state[f"{qp}_ind"], state[f"{qp}_rowlen"], n_post)
         if q.needs_columns:
             rewired = any(u.projection is proj for u in net.connectivity_updates.values())
             # rewiring changes in-degrees: leave room so the column view is rarely regrown
@@ -114,6 +116,18 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         set_params(state, f"{cp}_p", m, upd.params, net.dt, prec)
         state[f"{cp}_stats"] = np.zeros(6, np.int64)
     return state
+
+
+def target_bits(ind: np.ndarray, rowlen: np.ndarray, num_post: int) -> np.ndarray:
+    """Per-row bitmask of connected targets, [num_pre, ceil(num_post / 32)] uint32 (bit j of row i set
+    when row i has a synapse to j); maintained by connectivity updates for ``row.sample_free``."""
+    n_pre = ind.shape[0]
+    bits = np.zeros((n_pre, (num_post + 31) // 32), np.uint32)
+    valid = np.arange(ind.shape[1])[None, :] < rowlen[:, None]
+    rows = np.nonzero(valid)[0]
+    j = ind[valid].astype(np.int64)
+    np.bitwise_or.at(bits, (rows, j >> 5), (np.uint32(1) << (j & 31).astype(np.uint32)))
+    return bits
 
 
 def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str, extra: int = 0) -> None:

@@ -51,6 +51,25 @@ def random_regrow(target_length: int, w_init: float = 0.0) -> ConnectivityUpdate
                                    var_refs=("weight",), row_update=_random_regrow, doc=random_regrow.__doc__)
 
 
+def _random_replace(row, p, rng):
+    for _ in range(int(p.n)):
+        if row.length > 0:
+            row.remove_slot(int(rng.uniform() * row.length))
+            j = row.sample_free()
+            if j >= 0:
+                row.add(j, weight=p.w_init)
+
+
+def random_replace(n: int, w_init: float = 0.0) -> ConnectivityUpdateModel:
+    """Per row, remove ``n`` synapses chosen at random and grow ``n`` new ones to random unconnected
+    targets (``weight = w_init``): O(n) work per row, independent of the row length — the continual
+    turnover of rewiring models."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return ConnectivityUpdateModel(name="random_replace", params={"n": n, "w_init": w_init}, var_refs=("weight",),
+                                   row_update=_random_replace, doc=random_replace.__doc__)
+
+
 def _set_rewire(row, p):
     n = int(p.fraction * row.length)
     if n > 0:
