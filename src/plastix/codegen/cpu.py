@@ -146,7 +146,8 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
 def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     """Row kernel of a connectivity update: rows are independent (each owns its slots), so the
     parallel variant is a plain ``prange``.  Counters accumulate into ``cu<k>_stats``: removed, added,
-    full-row adds (errors), failed adds (handled by the rule), out-of-range targets, column overflows."""
+    full-row adds (errors), failed adds (handled by the rule), out-of-range targets, column overflows,
+    duplicate adds (errors)."""
     names = Names()
     names.used |= set(u.code.names)
     q = u.proj
@@ -157,12 +158,13 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     # (``cu<k>_scratch``, allocated by the backend); rows are independent, so any partitioning gives
     # the same result
     body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
-            "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0",
+            "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", "_dup = 0",
             f"_P = {names(f'{u.prefix}_scratch')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
             f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]",
             "    for i in range(_c * _chunk, min(n_pre, (_c + 1) * _chunk)):"]
     body += indent(u.code.body, 2)
     body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]
+    body += [f"{stats}[6] += _dup"]
     deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
     args = _LOOP_SCALARS + sorted(names.used)
     return [deco, f"def {u.prefix}_row({', '.join(args)}):"] + indent(body, 1) + [""], args

@@ -206,6 +206,7 @@ class _RowGen:
         self.used: set[str] = {keys.rowlen}
         self.uses_mask = False
         self.uses_scratch = False
+        self.plain_loops = 0
         self.loop_var = None
         self.sample_free_calls = 0
 
@@ -232,6 +233,7 @@ class _RowGen:
             if st.orelse:
                 self.err(st, "for/else is not supported on synapse loops")
             self.loop_var = st.target.id
+            self.plain_loops = 0
             body = ast.parse("_rm = False").body + self.stmts(st.body, True) + self._end_of_synapse()
             self.loop_var = None
             return ast.parse("_k = 0").body + [ast.While(ast.parse("_k < _rl", mode="eval").body, body, [])]
@@ -258,31 +260,31 @@ class _RowGen:
                     self.err(st, "write 'ok = row.add(j, ...)'")
                 self.locals.add(st.targets[0].id)
                 return self._add(st.value, in_loop, result=st.targets[0].id)
-        if isinstance(st, (ast.Continue, ast.Break)) and in_loop:
-            return self._end_of_synapse() + [st]
-        if isinstance(st, (ast.If, ast.While)):
+        if isinstance(st, (ast.Continue, ast.Break)) and in_loop and self.plain_loops == 0:
+            return self._end_of_synapse() + [st]  # ends this synapse's iteration: apply a pending remove
+        if isinstance(st, ast.If):
             test = self.expr(st.test, in_loop)
-            return [ast.copy_location(type(st)(test, self.stmts(st.body, in_loop), self.stmts(st.orelse, in_loop)), st)]
+            return [ast.copy_location(ast.If(test, self.stmts(st.body, in_loop), self.stmts(st.orelse, in_loop)), st)]
+        if isinstance(st, ast.While):
+            test = self.expr(st.test, in_loop)
+            return [ast.copy_location(ast.While(test, self._plain_loop_body(st.body, in_loop),
+                                                self.stmts(st.orelse, in_loop)), st)]
         if isinstance(st, ast.For):
-            if any(isinstance(n, ast.Continue) for n in ast.walk(st)) and in_loop:
-                pass  # a continue inside an inner loop belongs to that loop: handled by recursion below
             new = ast.For(self.expr(st.target, in_loop), self.expr(st.iter, in_loop),
-                          self._inner(st.body, in_loop), self.stmts(st.orelse, in_loop), None)
+                          self._plain_loop_body(st.body, in_loop), self.stmts(st.orelse, in_loop), None)
             return [ast.copy_location(new, st)]
         if isinstance(st, (ast.FunctionDef, ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.With,
                            ast.Try, ast.Import, ast.ImportFrom, ast.Return)):
             self.err(st, f"{type(st).__name__} is not supported in row code")
         return [self.expr(st, in_loop)]
 
-    def _inner(self, body, in_loop):
-        """Body of a plain inner loop: its own continue statements must not advance the synapse slot."""
-        out = []
-        for st in body:
-            if isinstance(st, ast.Continue):
-                out.append(st)
-            else:
-                out.extend(self.stmt(st, in_loop))
-        return out
+    def _plain_loop_body(self, body, in_loop):
+        """Body of an ordinary loop: its continue / break belong to it, not to an enclosing synapse loop."""
+        self.plain_loops += 1
+        try:
+            return self.stmts(body, in_loop)
+        finally:
+            self.plain_loops -= 1
 
     @staticmethod
     def _is_synapse_loop(st):
@@ -332,6 +334,11 @@ class _RowGen:
         lines += ["elif _rl >= _stride:", f"    {fail}"]
         if result:
             lines.append(f"    {result} = False")
+        if k.bits:  # rows of a projection with a target bitmask stay duplicate-free
+            lines += [f"elif ({k.bits}[i, _aj >> 5] >> np.uint32(_aj & 31)) & np.uint32(1):",
+                      "    _failed += 1" if result else "    _dup += 1"]
+            if result:
+                lines.append(f"    {result} = False")
         lines += ["else:", f"    {k.ind}[i, _rl] = _aj"]
         for a in k.synapse_arrays:
             lines.append(f"    {a}[i, _rl] = {values.get(a, '0')}")
@@ -348,6 +355,7 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring)."""
     gen = _RowGen(fn, keys, where)
     body = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
+    body = _hoist_sample_free(body, where)
     hoister = _RngHoister(where)
     body = hoister.body(body)
     src = ast.unparse(ast.Module(body=body, type_ignores=[]))
@@ -357,19 +365,51 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
     pro += ["_tj = 0", "_ks = 0"]  # _scratch: per-partition buffer set up by the kernel
-    lines = pro + _counted_sample_free(src) + [f"{keys.rowlen}[i] = _rl"]
+    lines = pro + src.splitlines() + [f"{keys.rowlen}[i] = _rl"]
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
     return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch)
 
 
-def _counted_sample_free(src: str) -> list[str]:
-    """Give each sample_free call its own counter value (its draws use Philox counters call * 256 + a)."""
+def _hoist_sample_free(stmts, where):
+    """Move each ``_sample_free(...)`` call out of its statement into ``_sfN = ...; _sfc += 1`` just
+    before it (conditions included), so every call gets its own Philox counter value."""
+    count = [0]
+
+    def is_call(n):
+        return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_sample_free"
+
+    def replace(node, pre):
+        class Sub(ast.NodeTransformer):
+            def visit_Call(self, n):
+                self.generic_visit(n)
+                if is_call(n):
+                    name = f"_sf{count[0]}"
+                    count[0] += 1
+                    pre.append(ast.Assign([ast.Name(name, ast.Store())], n, lineno=0))
+                    pre.extend(ast.parse("_sfc += 1").body)
+                    return ast.Name(name, ast.Load())
+                return n
+
+        return Sub().visit(node)
+
     out = []
-    for line in src.splitlines():
-        out.append(line)
-        if "_sample_free(" in line:
-            pad = line[: len(line) - len(line.lstrip())]
-            out.append(f"{pad}_sfc += 1")
-    return out
+    for st in stmts:
+        pre: list = []
+        if isinstance(st, ast.If):
+            st.test = replace(st.test, pre)
+            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+        elif isinstance(st, ast.For):
+            st.iter = replace(st.iter, pre)
+            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+        elif isinstance(st, ast.While):
+            if any(is_call(n) for n in ast.walk(st.test)):
+                raise ModelError(f"{where}: row.sample_free() in a while condition is not supported; "
+                                 "assign it to a local variable inside the loop")
+            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+        elif any(is_call(n) for n in ast.walk(st)):
+            st = replace(st, pre)
+        out.extend(pre)
+        out.append(st)
+    return [ast.fix_missing_locations(x) for x in out]

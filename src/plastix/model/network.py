@@ -236,10 +236,12 @@ class Network:
         time loop, at the end of every ``every``-th step.
         """
         self._check_new_name(name)
+        given = projection
         if isinstance(projection, str):
             projection = self.projections.get(projection)
         if not isinstance(projection, Projection) or self.projections.get(projection.name) is not projection:
-            raise NetworkError(f"connectivity update {name!r}: projection must be a projection of this network")
+            raise NetworkError(f"connectivity update {name!r}: projection {given!r} is not a projection of this "
+                               f"network; known: {sorted(self.projections)}")
         if projection.dense:
             raise NetworkError(f"connectivity update {name!r}: projection {projection.name!r} is dense; "
                                "structural plasticity needs sparse connectivity")

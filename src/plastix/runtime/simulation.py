@@ -276,6 +276,12 @@ class Simulation:
 
     def _check_update_stats(self, u, delta, grow_columns: bool) -> None:
         name, proj = u.update.name, u.update.projection
+        if grow_columns and u.proj.needs_columns:  # first: the rows may have changed even if we raise below
+            self._rebuild_columns(u.proj)
+        if delta[6]:
+            raise StateError(f"connectivity update {name!r}: {int(delta[6])} row.add calls targeted a neuron the row "
+                             f"already reaches; rows of projection {proj.name!r} stay duplicate-free because a rule "
+                             "on it samples free targets (use 'ok = row.add(...)' to handle it)")
         if delta[4]:
             raise StateError(f"connectivity update {name!r}: {int(delta[4])} row.add calls had a target outside "
                              f"[0, {proj.post.size}) and were not applied")
@@ -286,8 +292,6 @@ class Simulation:
         if delta[5]:
             raise CapacityError(f"connectivity update {name!r}: a target's in-degree outgrew the column view of "
                                 f"projection {proj.name!r} ({self.state[f'q{proj.index}_colsyn'].shape[1]} slots)")
-        if grow_columns and u.proj.needs_columns:
-            self._rebuild_columns(u.proj)
 
     def _rebuild_columns(self, q) -> None:
         """Rebuild a projection's column view from its rows, growing it if an in-degree no longer fits."""
@@ -430,6 +434,10 @@ class Simulation:
                     self.state[f"cu{upd.index}_s_{v}"][...] = 0
                     names.append(f"cu{upd.index}_s_{v}")
         if f"{qp}_bits" in self.state:
+            try:
+                st.check_no_duplicates(ind, rowlen, f"set_connectivity({proj!r})")
+            except NetworkError as e:
+                raise StateError(str(e)) from None
             self.state[f"{qp}_bits"] = st.target_bits(ind, rowlen, q.post.size)
             names.append(f"{qp}_bits")
         if f"{qp}_collen" in self.state:
@@ -467,8 +475,11 @@ class Simulation:
         elif group in self.network.projections:
             q = self._proj(group)
             targets = [(q.weight_update, q.wu_params, f"q{q.index}_p"), (q.postsynaptic, q.psm_params, f"q{q.index}_pp")]
+        elif group in self.network.connectivity_updates:
+            u = self.network.connectivity_updates[group]
+            targets = [(u.model, u.params, f"cu{u.index}_p")]
         else:
-            self._locate(group, "")
+            raise StateError(f"unknown population, projection or connectivity update {group!r}")
         for model, params, prefix in targets:
             if name in params:
                 params[name] = value

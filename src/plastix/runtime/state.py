@@ -96,6 +96,7 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         set_params(state, f"{qp}_p", wu, proj.wu_params, net.dt, prec)
         set_params(state, f"{qp}_pp", psm, proj.psm_params, net.dt, prec)
         if q.uses_bits:
+            check_no_duplicates(state[f"{qp}_ind"], state[f"{qp}_rowlen"], what)
             state[f"{qp}_bits"] = target_bits(state[f"{qp}_ind"], state[f"{qp}_rowlen"], n_post)
         if q.needs_columns:
             rewired = any(u.projection is proj for u in net.connectivity_updates.values())
@@ -114,7 +115,7 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
             state[f"{cp}_s_{name}"] = arr
         _init_vars(state, f"{cp}_r", m.row_vars, upd.row_init, n_pre, rng, prec, what + " row")
         set_params(state, f"{cp}_p", m, upd.params, net.dt, prec)
-        state[f"{cp}_stats"] = np.zeros(6, np.int64)
+        state[f"{cp}_stats"] = np.zeros(7, np.int64)
     return state
 
 
@@ -128,6 +129,16 @@ def target_bits(ind: np.ndarray, rowlen: np.ndarray, num_post: int) -> np.ndarra
     j = ind[valid].astype(np.int64)
     np.bitwise_or.at(bits, (rows, j >> 5), (np.uint32(1) << (j & 31).astype(np.uint32)))
     return bits
+
+
+def check_no_duplicates(ind: np.ndarray, rowlen: np.ndarray, what: str) -> None:
+    """Projections whose rules sample free targets keep duplicate-free rows (the bitmask tracks targets)."""
+    stride = ind.shape[1]
+    srt = np.sort(np.where(np.arange(stride)[None, :] < rowlen[:, None], ind, -1 - np.arange(stride)[None, :]), axis=1)
+    dup = np.nonzero(np.any(srt[:, 1:] == srt[:, :-1], axis=1))[0]
+    if dup.size:
+        raise NetworkError(f"{what}: row {dup[0]} has duplicate synapses, but a connectivity update on this "
+                           "projection samples free targets (row.sample_free), which needs duplicate-free rows")
 
 
 def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str, extra: int = 0) -> None:
