@@ -51,14 +51,21 @@ class CudaBackend:
             # a rebuild (e.g. a newly recorded variable) pushes the whole host state next: the device holds
             # the current state, so bring the host up to date first
             self.pull(state)
-        scheduled = [u.update.name for u in getattr(plan, "updates", ()) if u.update.every is not None]
-        if scheduled:  # the CUDA run loop has no structural phase yet: never skip one silently
-            raise NotImplementedError(f"scheduled connectivity updates {scheduled} are not implemented on the cuda "
-                                      "backend yet; use backend='cpu'")
+        for u in plan.updates:  # selection scratch: one row per presynaptic row, if the rule selects
+            n_pre, stride = state[f"{u.proj.prefix}_ind"].shape
+            shape = (n_pre, stride) if u.code.uses_scratch else (1, 1)
+            state[f"{u.prefix}_scratch"] = np.zeros(shape, np.float64)
+        self.update_args = {}
         source, self.run_args = cuda_emit.emit_module(plan)
         self.source = source
         self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
         self.module = load_module(source, "cuda_sim" if self.simulator else "cuda")
+        import inspect
+
+        for u in plan.updates:
+            fn = getattr(self.module, f"run_update_{u.prefix}")
+            self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:]
+        self.precision = plan.network.precision
 
     # -- host <-> device ---------------------------------------------------------------------------------
     @staticmethod
@@ -119,3 +126,15 @@ class CudaBackend:
         self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
                         np.int64(rec_every), *args)
         _cuda().synchronize()  # kernel errors surface here, and wall-clock timings mean something
+
+    def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
+        """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``)."""
+        names = self.update_args[prefix]
+        missing = [a for a in names if isinstance(state[a], np.ndarray) and a not in self.dev]
+        if missing:
+            self.push(state, missing)
+        scalar = np.dtype(self.precision).type
+        args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in names]
+        getattr(self.module, f"run_update_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
+                                                      *args)
+        _cuda().synchronize()

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
-from .plan import Plan, PopPlan, ProjPlan
+from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 
 #: Threads per block of every kernel (tests shrink it so tiny networks still use several blocks).
 THREADS_PER_BLOCK = 128
@@ -145,6 +145,61 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan):
     return _kernel(f"{qp}_syn_dynamics", names, body)
 
 
+def _update_kernel(plan: Plan, u: UpdatePlan):
+    """Row kernel of a connectivity update: one thread per row (rows own their slots, so no races); the
+    thread's counters are added to ``cu<k>_stats`` with atomics.  ``cu<k>_scratch`` has one row of
+    selection scratch per presynaptic row when the rule uses ``row.smallest_magnitude``."""
+    names = Names()
+    names.used |= set(u.code.names)
+    q = u.proj
+    ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
+    post, stats = names(f"p{q.proj.post.index}_flag"), names(f"{u.prefix}_stats")
+    scratch = names(f"{u.prefix}_scratch")
+    counters = ("_nrem", "_nadd", "_full", "_failed", "_bad", None, "_dup")
+    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[0]"] + [f"{c} = 0" for c in counters if c]
+    inner += [f"_scratch = {scratch}[i % {scratch}.shape[0]]"] + u.code.body
+    for n, c in enumerate(counters):
+        if c:
+            inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
+    body = ["i = cuda.grid(1)", f"if i < {rowlen}.shape[0]:"] + indent(inner, 1)
+    return _kernel(f"{u.prefix}_row", names, body)
+
+
+_COLUMN_KERNELS = [
+    KERNEL_DECORATOR,
+    "def _cols_clear(collen):",
+    "    j = cuda.grid(1)",
+    "    if j < collen.shape[0]:",
+    "        collen[j] = 0",
+    "",
+    KERNEL_DECORATOR,
+    "def _cols_fill(ind, rowlen, collen, colsyn, stats):",
+    "    # x over row slots, y striding over rows; the order within a column is not deterministic, which",
+    "    # postsynaptic learning does not depend on (each synapse is updated independently)",
+    "    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
+    "    r = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
+    "    rs = cuda.gridDim.y * cuda.blockDim.y",
+    "    cap = colsyn.shape[1]",
+    "    stride = ind.shape[1]",
+    "    while r < rowlen.shape[0]:",
+    "        if k < rowlen[r]:",
+    "            j = ind[r, k]",
+    "            pos = cuda.atomic.add(collen, j, 1)",
+    "            if pos < cap:",
+    "                colsyn[j, pos] = r * stride + k",
+    "            else:",
+    "                stats[5] = 1",
+    "        r += rs",
+    "",
+    KERNEL_DECORATOR,
+    "def _cols_clamp(collen, cap):",
+    "    j = cuda.grid(1)",
+    "    if j < collen.shape[0] and collen[j] > cap:",
+    "        collen[j] = cap  # overflow was flagged; kernels must never read past the capacity",
+    "",
+]
+
+
 def _record_kernel(r: int) -> list[str]:
     return [KERNEL_DECORATOR, f"def rec_var{r}_copy(row, src, dst):", "    i = cuda.grid(1)",
             "    if i < src.shape[0]:", "        dst[row, i] = src[i]", ""]
@@ -214,6 +269,36 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
             cols = "{}.shape[0]" if proj.dense else "{}.shape[1]"
             add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[1])",
                 f"{qp}_rowlen" if proj.dense else f"{qp}_colsyn", f"{post}_spk")
+    update_hosts = []
+    for u in plan.updates:
+        lines, args = _update_kernel(plan, u)
+        L.extend(lines)
+        q = u.proj
+        cfg = f"_cfg1({q.prefix}_rowlen.shape[0])"
+        launch = [f"{u.prefix}_row[{cfg}]({', '.join(args)})"]
+        col_args = []
+        if q.needs_columns:
+            cl, cs, ind, rl = f"{q.prefix}_collen", f"{q.prefix}_colsyn", f"{q.prefix}_ind", f"{q.prefix}_rowlen"
+            col_args = [cl, cs, ind, rl]
+            launch += [f"_cols_clear[_cfg1({cl}.shape[0])]({cl})",
+                       f"_cols_fill[_cfg2({ind}.shape[1], {rl}.shape[0])]({ind}, {rl}, {cl}, {cs}, {u.prefix}_stats)",
+                       f"_cols_clamp[_cfg1({cl}.shape[0])]({cl}, np.int64({cs}.shape[1]))"]
+        host_args = sorted((set(args) - set(_LOOP_SCALARS)) | set(col_args) | {f"{u.prefix}_stats"})
+        # callable from Python (Simulation.custom_update); launches the row kernel only, the runtime
+        # maintains the column view
+        update_hosts += [f"def run_update_{u.prefix}(step, t, dt, seed, {', '.join(host_args)}):",
+                         "    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
+                         f"        {launch[0]}", ""]
+        if u.update.every is not None:  # configured once per run call, launched every `every` steps
+            configured = []
+            for n, line in enumerate(launch):
+                kern, rest = line.split("[", 1)
+                cfg_expr, call_args = rest.split("](", 1)
+                configs.append(f"_k_{u.prefix}_{n} = {kern}[{cfg_expr}]")
+                configured.append(f"_k_{u.prefix}_{n}({call_args}")
+            calls["neuron"].append(f"if (_s + 1) % {u.update.every} == 0:\n" + "\n".join(
+                "            " + x for x in configured))
+            all_args.update(host_args)
     spiking = []
     for pp in plan.pops:
         add(_neuron_kernel(plan, pp), "neuron", f"{pp.prefix}_neuron_update", "_cfg1({}.shape[0])",
@@ -228,6 +313,8 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
         L += _record_kernel(r)
         configs.append(f"_k_rec_var{r}_copy = rec_var{r}_copy[_cfg1({pfx}_{var}.shape[0])]")
         rec_lines.append(f"_k_rec_var{r}_copy(row, {pfx}_{var}, rec_var{r})")
+    if plan.updates:
+        L += _COLUMN_KERNELS + update_hosts
     run_args = sorted(all_args)
     L += ["def run(step0, n_steps, dt64, seed, rec_every, " + ", ".join(run_args) + "):",
           "    \"\"\"Launch steps step0 .. step0 + n_steps - 1 (asynchronously: no device-to-host copies).\"\"\"",

@@ -20,9 +20,9 @@ def _fill(ind, rowlen, collen, colsyn):
             c = collen[j]
             if c < cap:
                 colsyn[j, c] = i * stride + k
+                collen[j] = c + 1  # never beyond the capacity: kernels loop over collen
             elif overflow < 0:
                 overflow = j
-            collen[j] = c + 1
     return overflow
 
 
@@ -36,5 +36,5 @@ def build_columns(ind, rowlen, collen, colsyn, what: str = "projection") -> None
     synapses than ``colsyn.shape[1]``."""
     bad = _fill(ind, rowlen, collen, colsyn)
     if bad >= 0:
-        raise CapacityError(f"{what}: target {bad} has {collen[bad]} incoming synapses but the column view holds "
-                            f"{colsyn.shape[1]} (col_stride); rebuild with more column headroom")
+        raise CapacityError(f"{what}: target {bad} has more incoming synapses than the column view holds "
+                            f"({colsyn.shape[1]}, col_stride); rebuild with more column headroom")
