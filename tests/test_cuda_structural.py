@@ -53,3 +53,18 @@ def test_rewiring_on_cuda_matches_cpu():
     for st in (cpu.state, gpu.state):
         st["_cols"] = [sorted(st["q0_colsyn"][j, :st["q0_collen"][j]].tolist()) for j in range(24)]
     assert cpu.state["_cols"] == gpu.state["_cols"]
+
+
+def test_global_phase_on_cuda_matches_cpu():
+    """The compiled global phase runs on the host for the CUDA backend (arrays copied both ways)."""
+    from test_global_phase import _net as global_net
+
+    sims = {}
+    for backend in ("cpu", "cuda"):
+        sim = px.Simulation(global_net("compiled"), backend=backend)
+        sim.custom_update("prune")
+        sim.custom_update("regrow")
+        sims[backend] = sim
+    for k in range(2):
+        np.testing.assert_array_equal(sims["cpu"].connectivity("aa")[k], sims["cuda"].connectivity("aa")[k])
+    assert sims["cpu"].get("regrow", "total")[0] == sims["cuda"].get("regrow", "total")[0] > 0

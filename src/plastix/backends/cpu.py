@@ -84,3 +84,11 @@ class CpuBackend:
         scalar = np.dtype(self.precision).type
         args = [state[a] for a in self.update_args[prefix][4:]]  # after step, t, dt, seed
         getattr(self.module, f"{prefix}_row")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed), *args)
+
+    def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
+        """Run connectivity update ``u``'s compiled global phase once."""
+        if self.parallel:
+            numba.set_num_threads(self.thread_count)
+        scalar = np.dtype(self.precision).type
+        fn = getattr(self.module, f"{u.prefix}_global")
+        fn(np.uint64(seed), np.int64(step), scalar(step * dt), scalar(dt), *[state[a] for a in u.global_code.args])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codegen import cpu as cpu_emit
 from ..codegen import cuda as cuda_emit
 from ..codegen.cache import load_module
 from ..codegen.plan import Plan
@@ -60,6 +61,14 @@ class CudaBackend:
         self.source = source
         self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
         self.module = load_module(source, "cuda_sim" if self.simulator else "cuda")
+        scheduled_global = [u.update.name for u in plan.updates if u.update.every is not None
+                            and u.update.model.global_update is not None]
+        if scheduled_global:
+            raise NotImplementedError(f"scheduled connectivity updates with a global phase {scheduled_global} are not "
+                                      "implemented on the cuda backend yet (use custom_update, or backend='cpu')")
+        self.global_module = None
+        if any(u.global_code is not None for u in plan.updates):  # global phases run on the host CPU
+            self.global_module = load_module(cpu_emit.emit_global_module(plan), "cpu_global")
         import inspect
 
         for u in plan.updates:
@@ -138,3 +147,12 @@ class CudaBackend:
         getattr(self.module, f"run_update_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
                                                       *args)
         _cuda().synchronize()
+
+    def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
+        """Run connectivity update ``u``'s global phase on the host (arrays copied to and from the GPU)."""
+        names = [a for a in u.global_code.args if isinstance(state[a], np.ndarray)]
+        self.pull(state, names)
+        scalar = np.dtype(self.precision).type
+        fn = getattr(self.global_module, f"{u.prefix}_global")
+        fn(np.uint64(seed), np.int64(step), scalar(step * dt), scalar(dt), *[state[a] for a in u.global_code.args])
+        self.push(state, u.global_code.written)

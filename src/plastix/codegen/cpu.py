@@ -170,6 +170,27 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     return [deco, f"def {u.prefix}_row({', '.join(args)}):"] + indent(body, 1) + [""], args
 
 
+def _global_functions(plan: Plan, parallel: bool) -> list[str]:
+    """Compiled global phases: ``cu<k>_global`` (multi-threaded array code when ``parallel``) for calls
+    from Python, and a serial ``cu<k>_global_s`` that scheduled updates call inside ``run``."""
+    from .globalcode import array_rng_source
+
+    L = [array_rng_source()] if any(u.global_code for u in plan.updates) else []
+    for u in plan.updates:
+        if u.global_code is None:
+            continue
+        src = u.global_code.source
+        L += ["@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)", src]
+        if u.update.every is not None:
+            L += ["@njit(cache=True)", src.replace(f"def {u.prefix}_global(", f"def {u.prefix}_global_s(")]
+    return L
+
+
+def emit_global_module(plan: Plan) -> str:
+    """A CPU module holding only the compiled global phases (used by the CUDA backend on the host)."""
+    return "\n".join(header("cpu", plan.network.precision) + _global_functions(plan, True))
+
+
 def update_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
     """Argument names of each update's row kernel (``cu<k>_row``), for calls from Python."""
     return {u.prefix: _update_kernel(plan, u, parallel)[1] for u in plan.updates}
@@ -217,11 +238,16 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
             add(_post_learn_kernel(plan, q, parallel), "post_learn", f"{q.prefix}_post_learn")
     for pp in plan.pops:
         add(_neuron_kernel(plan, pp, parallel), "neuron", f"{pp.prefix}_neuron_update")
+    L += _global_functions(plan, parallel)
     for u in plan.updates:
         lines, args = _update_kernel(plan, u, parallel)
         L.extend(lines)  # callable from Python (Simulation.custom_update) in both variants
         if u.update.every is not None:  # scheduled: also runs at the end of every `every`-th step
             block = _inline_body(lines, args, u.prefix) if parallel else [f"{u.prefix}_row({', '.join(args)})"]
+            if u.global_code is not None:  # the global phase comes first
+                gargs = ["seed", "step", "t", "dt"] + u.global_code.args
+                block = [f"{u.prefix}_global_s({', '.join(gargs)})"] + block
+                all_args.update(u.global_code.args)
             q = u.proj
             if q.needs_columns:  # keep the column view consistent before the next step's learning
                 cols = [f"{q.prefix}_ind", f"{q.prefix}_rowlen", f"{q.prefix}_collen", f"{q.prefix}_colsyn"]

@@ -62,6 +62,9 @@ class UpdatePlan:
     proj: ProjPlan
     code: object  # RowCode
     param_names: list[str]
+    global_keys: object = None  # GlobalKeys, when the model has a global phase
+    global_code: object = None  # GlobalCode, when that phase is compiled
+    global_stream: int = 0
 
 
 @dataclass
@@ -94,6 +97,8 @@ class Plan:
         for u in self.updates:
             parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every} bits={u.proj.uses_bits}")
             parts += u.code.body
+            if u.global_code is not None:
+                parts.append(u.global_code.source)
         return "\n".join(parts)
 
     def synapse_array_keys(self, q: ProjPlan) -> list[str]:
@@ -161,11 +166,22 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
     params = list(m.derive(upd.params, plan.network.dt))
     keys = RowKeys(
         ind=f"{q.prefix}_ind", rowlen=f"{q.prefix}_rowlen", synapse_arrays=plan.synapse_array_keys(q), syn=syn,
-        row={v: f"{prefix}_r_{v}" for v in m.row_vars},
+        row={**{v: f"{prefix}_r_{v}" for v in m.row_vars},
+             **{ref: f"cu{plan.network.connectivity_updates[o].index}_r_{v}" for ref, (o, v) in upd.row_var_refs.items()}},
         pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
         post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
         params={n: f"{prefix}_p_{n}" for n in params}, int_names=set(),
         bits=f"{q.prefix}_bits" if q.uses_bits else None)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
-    return UpdatePlan(upd, prefix, q, code, params)
+    up = UpdatePlan(upd, prefix, q, code, params)
+    if m.global_update is not None:
+        from .globalcode import GlobalKeys, global_code
+
+        up.global_keys = GlobalKeys(rows=dict(keys.row), rowlen=keys.rowlen, ind=keys.ind,
+                                    glob={v: f"{prefix}_g_{v}" for v in m.global_vars}, params=dict(keys.params))
+        up.global_stream = stream_id(prefix, "global_update")
+        if m.global_mode == "compiled":
+            up.global_code = global_code(m.global_update, up.global_keys, f"{prefix}_global", where,
+                                         up.global_stream)
+    return up

@@ -96,6 +96,7 @@ class ConnectivityUpdate:
     var_refs: dict[str, str]
     pre_var_refs: dict[str, str]
     post_var_refs: dict[str, str]
+    row_var_refs: dict[str, tuple[str, str]]  # ref -> (other update name, its row var)
     init: dict[str, Any]
     row_init: dict[str, Any]
     group: str
@@ -225,13 +226,16 @@ class Network:
                                 var_refs: Mapping[str, str] | None = None,
                                 pre_var_refs: Mapping[str, str] | None = None,
                                 post_var_refs: Mapping[str, str] | None = None,
+                                row_var_refs: Mapping[str, str] | None = None,
                                 init: Mapping[str, Any] | None = None, row_init: Mapping[str, Any] | None = None,
                                 group: str | None = None, every: int | None = None) -> ConnectivityUpdate:
         """Attach a structural-plasticity rule to the sparse ``projection``.
 
         ``var_refs`` maps each of the model's ``var_refs`` to a per-synapse variable of the projection (its
         weight-update vars or another update's own vars); ``pre_var_refs`` / ``post_var_refs`` map to
-        variables of the pre / post population (default: same names).  ``group`` (default ``name``) is
+        variables of the pre / post population (default: same names); ``row_var_refs`` maps each of the
+        model's ``row_var_refs`` to ``"<other update>.<row var>"`` (an update with the same number of rows).
+        ``group`` (default ``name``) is
         what ``Simulation.custom_update(group)`` runs; ``every`` (steps) also runs it inside the compiled
         time loop, at the end of every ``every``-th step.
         """
@@ -273,12 +277,31 @@ class Network:
                            f"population {projection.pre.name!r}")
         post_refs = resolve("post_var_refs", model.post_var_refs, post_var_refs, projection.post.model.vars,
                             f"population {projection.post.name!r}")
+        given_rows = dict(row_var_refs or {})
+        unknown = set(given_rows) - set(model.row_var_refs)
+        if unknown or set(model.row_var_refs) - set(given_rows):
+            raise NetworkError(f"{what}: row_var_refs must map exactly {list(model.row_var_refs)} to "
+                               f"'<update>.<row var>', got {given_rows}")
+        row_refs = {}
+        for ref, target in given_rows.items():
+            other_name, _, var = str(target).partition(".")
+            other = self.connectivity_updates.get(other_name)
+            if other is None or var not in other.model.row_vars:
+                raise NetworkError(f"{what}: row_var_ref {ref!r} -> {target!r}: no connectivity update {other_name!r} "
+                                   f"with row var {var!r}")
+            if other.projection.pre.size != projection.pre.size:
+                raise NetworkError(f"{what}: row_var_ref {ref!r} -> {target!r}: {other_name!r} has "
+                                   f"{other.projection.pre.size} rows, this projection {projection.pre.size}")
+            row_refs[ref] = (other_name, var)
         clash = set(model.vars) & syn_names
         if clash:
             raise NetworkError(f"{what}: per-synapse vars {sorted(clash)} already exist on projection "
                                f"{projection.name!r}; rename them in the model")
         if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
             raise NetworkError(f"{what}: every must be a positive integer number of steps, got {every!r}")
+        if every is not None and model.global_update is not None and model.global_mode == "python":
+            raise NetworkError(f"{what}: a Python-mode global phase cannot run inside the compiled time loop; "
+                               "use global_mode='compiled' or trigger the update with custom_update")
         group = name if group is None else group
         if not isinstance(group, str) or not group:
             raise NetworkError(f"{what}: group must be a non-empty string")
@@ -289,7 +312,7 @@ class Network:
             if other.group == group and other.every != every:
                 raise NetworkError(f"{what}: all members of group {group!r} need the same 'every'")
         upd = ConnectivityUpdate(name, projection, model, _check_params(model, params, what), refs, pre_refs,
-                                 post_refs, _check_init(model.vars, init, what),
+                                 post_refs, row_refs, _check_init(model.vars, init, what),
                                  _check_init(model.row_vars, row_init, what + " row_init"), group,
                                  None if every is None else int(every), len(self.connectivity_updates))
         self.connectivity_updates[name] = upd

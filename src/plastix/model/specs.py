@@ -232,20 +232,43 @@ class ConnectivityUpdateModel(_Model):
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —
       ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
     * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.
+
+    ``row_var_refs`` name per-row variables of *other* updates (e.g. counts a pruning rule left behind),
+    seen as ``row.<name>`` like the rule's own.
+
+    ``global_update(glob, rows, p, rng, dt, t)`` (optional) runs once *before* the rows, for budgets and
+    reductions across rows.  It is written with whole-array numpy operations over ``rows.<name>`` (arrays
+    over the rows: own row vars, row_var_refs, and ``rows.length``), ``rows.count`` and ``rows.capacity``,
+    reads and writes the model's ``global_vars`` as ``glob.<name>`` (scalars), and draws arrays of
+    counter-based random numbers with ``rng.uniform(n)`` / ``rng.normal(n)``.  It is compiled with
+    ``numba.njit(parallel=True)`` (array expressions run multi-threaded).  With ``global_mode="python"``
+    it instead runs as plain Python on numpy arrays (``rng.uniform(n)`` / ``rng.normal(n)`` then come from a
+    numpy Generator seeded by seed and step) — for the rare rule numba cannot compile.
     """
 
     row_vars: Mapping[str, Var] = field(default_factory=dict)
+    global_vars: Mapping[str, Var] = field(default_factory=dict)
     var_refs: tuple[str, ...] = ()
     pre_var_refs: tuple[str, ...] = ()
     post_var_refs: tuple[str, ...] = ()
+    row_var_refs: tuple[str, ...] = ()
     row_update: Callable | None = None
+    global_update: Callable | None = None
+    global_mode: str = "compiled"
     _phase_names: tuple[str, ...] = ("row_update",)
 
     def __post_init__(self):
         object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
         object.__setattr__(self, "vars", _as_vars(self.vars, "synapse var"))
         object.__setattr__(self, "row_vars", _as_vars(self.row_vars, "row var"))
-        for group in ("var_refs", "pre_var_refs", "post_var_refs"):
+        object.__setattr__(self, "global_vars", _as_vars(self.global_vars, "global var"))
+        if self.global_mode not in ("compiled", "python"):
+            raise ModelError(f"connectivity update {self.name!r}: global_mode must be 'compiled' or 'python', "
+                             f"got {self.global_mode!r}")
+        clash = set(self.row_vars) & set(self.row_var_refs)
+        if clash:
+            raise ModelError(f"connectivity update {self.name!r}: {sorted(clash)} are both row vars and row_var_refs")
+        for group in ("var_refs", "pre_var_refs", "post_var_refs", "row_var_refs"):
             names = tuple(getattr(self, group))
             for n in names:
                 _check_name(n, group[:-1].replace("_", " "))

@@ -241,6 +241,8 @@ class Simulation:
         for u in members:
             stats_key = f"{u.prefix}_stats"
             before = self.state[stats_key].copy()
+            tg = time.perf_counter()
+            self._run_global(u)
             t0 = time.perf_counter()
             self.backend.run_update(self.state, u.prefix, self.step, self.network.dt, self.network.seed)
             t1 = time.perf_counter()
@@ -249,11 +251,28 @@ class Simulation:
             t2 = time.perf_counter()
             self._check_update_stats(u, delta, grow_columns=True)  # rebuilds the column view
             t3 = time.perf_counter()
-            timing = {"row_s": t1 - t0, "global_s": 0.0, "columns_s": t3 - t2}
+            timing = {"row_s": t1 - t0, "global_s": t0 - tg, "columns_s": t3 - t2}
             self._update_timings[u.update.name] = timing
             out[u.update.name] = {"removed": int(delta[0]), "added": int(delta[1]), "failed_adds": int(delta[3]),
                                   **timing}
         return out
+
+    def _run_global(self, u) -> None:
+        """The update's global phase, if any: compiled (backend) or plain Python on the host state."""
+        model = u.update.model
+        if model.global_update is None:
+            return
+        if u.global_code is not None:
+            self.backend.run_global(self.state, u, self.step, self.network.dt, self.network.seed)
+            return
+        from ..codegen.globalcode import run_python_global
+
+        keys = u.global_keys
+        names = list(keys.rows.values()) + list(keys.glob.values()) + [keys.rowlen, keys.ind]
+        self.backend.pull(self.state, names)
+        written = run_python_global(model.global_update, self.state, keys, self.network.seed, self.step,
+                                    u.global_stream, self.network.dt)
+        self.backend.push(self.state, written)
 
     def update_timings(self, name: str | None = None) -> dict:
         """Timings (s) of the last ``custom_update`` of each update (or of ``name``): row phase, global
@@ -345,8 +364,10 @@ class Simulation:
                 return f"cu{u.index}_s_{var}", "update_synapse"
             if var in u.model.row_vars:
                 return f"cu{u.index}_r_{var}", "row"
+            if var in u.model.global_vars:
+                return f"cu{u.index}_g_{var}", "global"
             raise StateError(f"connectivity update {group!r} has no variable {var!r}; known: "
-                             f"{sorted(set(u.model.vars) | set(u.model.row_vars))}")
+                             f"{sorted(set(u.model.vars) | set(u.model.row_vars) | set(u.model.global_vars))}")
         raise StateError(f"unknown population, projection or connectivity update {group!r}; known: "
                          f"{sorted(self.network.populations) + sorted(self.network.projections)}")
 

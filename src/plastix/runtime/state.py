@@ -114,6 +114,8 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
             arr[valid] = resolve(upd.init.get(name, var.init), rng, int(valid.sum()), f"{what} var {name!r}")
             state[f"{cp}_s_{name}"] = arr
         _init_vars(state, f"{cp}_r", m.row_vars, upd.row_init, n_pre, rng, prec, what + " row")
+        for name, var in m.global_vars.items():  # scalars kept as 1-element arrays (written by kernels)
+            state[f"{cp}_g_{name}"] = np.full(1, var.init, var_dtype(var, prec))
         set_params(state, f"{cp}_p", m, upd.params, net.dt, prec)
         state[f"{cp}_stats"] = np.zeros(7, np.int64)
     return state
