@@ -73,16 +73,19 @@ def random_replace(n: int, w_init: float = 0.0) -> ConnectivityUpdateModel:
 def _set_rewire(row, p):
     n = int(p.fraction * row.length)
     if n > 0:
-        threshold = row.smallest_magnitude("weight", n - 1)
+        # everything strictly below the (n+1)-th smallest |w| goes: exactly the n weakest when there are
+        # no ties at the boundary (one pass); ties are resolved by a second pass only when needed
+        threshold = row.smallest_magnitude("weight", n)
         removed = 0
-        for s in row.synapses:  # strictly weaker than the n-th weakest: all go
+        for s in row.synapses:
             if abs(s.weight) < threshold:
                 s.remove()
                 removed += 1
-        for s in row.synapses:  # ties at the threshold, until exactly n are gone
-            if removed < n and abs(s.weight) == threshold:
-                s.remove()
-                removed += 1
+        if removed < n:
+            for s in row.synapses:
+                if removed < n and abs(s.weight) == threshold:
+                    s.remove()
+                    removed += 1
         for _ in range(removed):
             j = row.sample_free()
             if j >= 0:
