@@ -6,7 +6,6 @@ float64: spikes exactly, state to 1e-9 relative."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from conftest import make_sim, reference_inputs, spike_pairs
 from numpy_reference import simulate
 

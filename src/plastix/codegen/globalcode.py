@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import inspect
-import textwrap
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..errors import ModelError
+from .transform import parse_function
 
 _ALLOWED = {"np", "math", "min", "max", "abs", "int", "float", "bool", "range", "len", "round", "True", "False"}
 _ARGS = ("glob", "rows", "p", "rng", "dt", "t")
@@ -40,19 +40,8 @@ class GlobalCode:
     written: list[str]  # state keys the function may write
 
 
-def _parse(fn, where):
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise ModelError(f"{where}: cannot read the source of {fn!r} ({e}); define it with def in a file") from e
-    fdefs = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)]
-    if not fdefs:
-        raise ModelError(f"{where}: global_update must be a function defined with def")
-    return fdefs[0]
-
-
 def global_code(fn, keys: GlobalKeys, name: str, where: str, stream: int) -> GlobalCode:
-    fdef = _parse(fn, where)
+    fdef = parse_function(fn, where)
     args = [a.arg for a in fdef.args.args]
     for a in args:
         if a not in _ARGS:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelError
 from ..model.specs import PHASES
-from .transform import ALLOWED_GLOBALS, _RngHoister
+from .transform import ALLOWED_GLOBALS, _RngHoister, parse_function
 
 _ROW_ATTRS = {"index": "i", "length": "_rl", "capacity": "_stride", "num_post": "_npost"}
 
@@ -54,17 +54,6 @@ class RowCode:
     uses_rng: bool
     names: set
     uses_scratch: bool = False
-
-
-def _parse(fn, where):
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise ModelError(f"{where}: cannot read the source of {fn!r} ({e}); define it with def in a file") from e
-    fdefs = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)]
-    if not fdefs:
-        raise ModelError(f"{where}: row code must be a function defined with def, not a lambda")
-    return fdefs[0]
 
 
 class _Expr(ast.NodeTransformer):
@@ -194,7 +183,7 @@ class _RowGen:
     def __init__(self, fn, keys: RowKeys, where: str):
         self.keys = keys
         self.where = where
-        self.fdef = _parse(fn, where)
+        self.fdef = parse_function(fn, where)
         phase = PHASES["row_update"]
         allowed = set(phase.namespaces) | set(phase.scalars) | {"rng"}
         self.args = [a.arg for a in self.fdef.args.args]

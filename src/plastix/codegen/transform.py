@@ -262,6 +262,19 @@ class _RngHoister:
         return out
 
 
+def parse_function(fn: Callable, where: str) -> ast.FunctionDef:
+    """The ``def`` of a model function, parsed from its source (clear errors for lambdas and for
+    functions without readable source, e.g. typed into a bare interpreter)."""
+    try:
+        src = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise ModelError(f"{where}: cannot read the source of {fn!r} ({e}); define it with def in a file") from e
+    fdefs = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef)]
+    if not fdefs:
+        raise ModelError(f"{where}: model code must be a function defined with def, not a lambda")
+    return fdefs[0]
+
+
 def transform(fn: Callable, phase_name: str, name: str, where: str,
               namespaces: dict[str, dict[str, Field]]) -> ScalarFunction:
     """Transform ``fn`` (a phase function) into a scalar function called ``name``.
@@ -270,15 +283,7 @@ def transform(fn: Callable, phase_name: str, name: str, where: str,
     error messages (e.g. "neuron model 'lif', sim").
     """
     phase = PHASES[phase_name]
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise ModelError(f"{where}: cannot read the source of {fn!r} ({e}); define it with def in a file") from e
-    tree = ast.parse(src)
-    fdefs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
-    if not fdefs:
-        raise ModelError(f"{where}: model code must be a function defined with def, not a lambda")
-    fdef = fdefs[0]
+    fdef = parse_function(fn, where)
     allowed_args = set(phase.namespaces) | set(phase.scalars) | ({"rng"} if phase.rng else set())
     arg_names = [a.arg for a in fdef.args.args]
     if fdef.args.vararg or fdef.args.kwarg or fdef.args.kwonlyargs or fdef.args.defaults:
