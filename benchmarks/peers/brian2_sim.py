@@ -25,8 +25,6 @@ OpenMP (one thread) that timer is std::clock() CPU time, which for a serial
 program is the wall time. setup_s is everything else of total_s.
 """
 
-import argparse
-import json
 import math
 import shutil
 import sys
@@ -34,29 +32,15 @@ import tempfile
 import time
 from pathlib import Path
 
-NETWORK_JSON = Path(__file__).resolve().with_name("network.json")
+import common  # noqa: E402  (sibling module: the scripts run from this folder)
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--neurons", type=int, default=10_000, help="number of neurons N")
-    p.add_argument("--row-length", type=int, default=1_000,
-                   help="out-degree K: distinct random targets per neuron")
-    p.add_argument("--steps", type=int, default=1_000, help="number of dt steps to simulate")
-    p.add_argument("--threads", type=int, default=2,
-                   help="OpenMP threads (1 builds the serial code, without OpenMP)")
-    p.add_argument("--seed", type=int, default=1, help="Brian2 seed()")
-    p.add_argument("--network", type=Path, default=NETWORK_JSON,
-                   help="network definition (default: network.json beside this script)")
+    p = common.parser(__doc__.splitlines()[0], 'OpenMP threads (1 builds the serial code, without OpenMP)', 'Brian2 seed()')
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the generated project here (default: a temporary dir, removed)")
-    p.add_argument("--json", action="store_true",
-                   help="print only one JSON object on stdout (for compare.py)")
     args = p.parse_args()
-    if not 0 < args.row_length <= args.neurons:
-        p.error("--row-length must be in 1..neurons")
-    if args.threads < 1:
-        p.error("--threads must be >= 1")
+    common.check(p, args)
     return args
 
 
@@ -130,7 +114,7 @@ def build_and_run(b2, args, net, threads, directory):
 
 def main():
     args = parse_args()
-    net = json.loads(args.network.read_text())
+    net = common.load_network(args)
     import brian2 as b2
 
     directory = args.build_dir or Path(tempfile.mkdtemp(prefix="plastix-brian2-"))
@@ -182,11 +166,7 @@ def main():
     }
     if openmp_note:
         result["note"] = openmp_note
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    common.emit(result, args.json)
 
 
 if __name__ == "__main__":

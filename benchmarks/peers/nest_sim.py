@@ -21,38 +21,24 @@ wall_s is the wall-clock time of nest.Simulate() alone; setup_s covers kernel
 reset, node creation, connection and parameter setup.
 """
 
-import argparse
-import json
 import math
 import os
 import sys
 import time
-from pathlib import Path
 
-NETWORK_JSON = Path(__file__).resolve().with_name("network.json")
+import common  # noqa: E402  (sibling module: the scripts run from this folder)
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--neurons", type=int, default=10_000, help="number of neurons N")
-    p.add_argument("--row-length", type=int, default=1_000,
-                   help="out-degree K: distinct random targets per neuron")
-    p.add_argument("--steps", type=int, default=1_000, help="number of dt steps to simulate")
-    p.add_argument("--threads", type=int, default=2, help="NEST local_num_threads")
-    p.add_argument("--seed", type=int, default=1, help="NEST rng_seed")
-    p.add_argument("--network", type=Path, default=NETWORK_JSON,
-                   help="network definition (default: network.json beside this script)")
-    p.add_argument("--json", action="store_true",
-                   help="print only one JSON object on stdout (for compare.py)")
+    p = common.parser(__doc__.splitlines()[0], 'NEST local_num_threads', 'NEST rng_seed')
     args = p.parse_args()
-    if not 0 < args.row_length <= args.neurons:
-        p.error("--row-length must be in 1..neurons")
+    common.check(p, args)
     return args
 
 
 def main():
     args = parse_args()
-    net = json.loads(args.network.read_text())
+    net = common.load_network(args)
 
     # The banner and the kernel's messages go to stdout; keep stdout for the result.
     os.environ.setdefault("PYNEST_QUIET", "1")
@@ -128,11 +114,7 @@ def main():
         "firing_fraction_per_step": spikes / (n * args.steps),
         "wall_s_measures": "wall-clock time of nest.Simulate() only",
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+    common.emit(result, args.json)
 
 
 if __name__ == "__main__":
