@@ -83,6 +83,25 @@ def test_redistribution_conserves_synapse_count(mode, cpu_mode):
     assert (sim.ragged("aa")["row_length"] <= 24).all()
 
 
+def test_library_distributed_regrow_conserves_count():
+    net = px.Network(dt=1.0, seed=11)
+    a = net.add_population("a", 300, px.neurons.lif())
+    proj = net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(10),
+                              init={"w": px.init.Normal(0.0, 1.0)}, row_stride=30)
+    net.add_connectivity_update("prune", proj, PRUNE, var_refs={"weight": "w"})
+    net.add_connectivity_update("regrow", proj, px.structural.distributed_regrow(w_init=0.0),
+                                var_refs={"weight": "w"}, row_var_refs={"removed": "prune.removed"})
+    sim = px.Simulation(net, backend="cpu")
+    for _ in range(3):
+        sim.set("aa", "w", np.random.default_rng(1).normal(size=3000))
+        removed = sim.custom_update("prune")["prune"]["removed"]
+        assert sim.custom_update("regrow")["regrow"]["added"] == removed
+        assert sim.get("regrow", "total")[0] == removed and sim.get("regrow", "unplaced")[0] == 0
+        assert len(sim.get("aa", "w")) == 3000
+    rows = sim.ragged("aa")["row_length"]
+    assert rows.max() <= 30 and rows.std() > 0  # redistributed across rows, not per row
+
+
 def test_compiled_global_phase_is_reproducible_and_thread_independent():
     runs = []
     for threads in (1, 2):

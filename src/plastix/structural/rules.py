@@ -6,6 +6,8 @@ below is the whole implementation, compiled for every backend by plastix.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..model.specs import ConnectivityUpdateModel, Var
 
 
@@ -68,6 +70,46 @@ def random_replace(n: int, w_init: float = 0.0) -> ConnectivityUpdateModel:
         raise ValueError(f"n must be >= 0, got {n}")
     return ConnectivityUpdateModel(name="random_replace", params={"n": n, "w_init": w_init}, var_refs=("weight",),
                                    row_update=_random_replace, doc=random_replace.__doc__)
+
+
+def _distribute_budget(glob, rows, rng):
+    # every one of the `total` new synapses picks a uniformly random row that still has room; rows that
+    # would overflow keep what fits and the rest is drawn again among the others (vectorised rounds)
+    total = rows.removed.sum()
+    glob.total = total
+    to_add = np.zeros(rows.count, np.int64)
+    remaining = total
+    room = rows.capacity - rows.length
+    while remaining > 0:
+        eligible = np.nonzero(room - to_add > 0)[0]
+        if eligible.size == 0:
+            break
+        picks = eligible[(rng.uniform(remaining) * eligible.size).astype(np.int64)]
+        granted = np.minimum(np.bincount(picks, minlength=rows.count), room - to_add)
+        to_add += granted
+        remaining -= granted.sum()
+    rows.to_add = to_add
+    glob.unplaced = remaining
+
+
+def _add_budget(row, p):
+    for _ in range(row.to_add):
+        j = row.sample_free()
+        if j >= 0:
+            row.add(j, weight=p.w_init)
+
+
+def distributed_regrow(w_init: float = 0.0) -> ConnectivityUpdateModel:
+    """Regrow, over the whole projection, as many synapses as another rule removed (DEEP R's rewiring
+    step): the global phase sums that rule's per-row count (``row_var_refs={"removed": "<rule>.<var>"}``)
+    and spreads the total uniformly over rows with room (row var ``to_add``); each row then adds its
+    share at random unconnected targets with ``weight = w_init``.  Global vars: ``total`` (requested) and
+    ``unplaced`` (could not be placed: every row full) — reported, never dropped silently."""
+    return ConnectivityUpdateModel(
+        name="distributed_regrow", params={"w_init": w_init}, row_vars={"to_add": Var(0, "int32")},
+        row_var_refs=("removed",), global_vars={"total": Var(0, "int64"), "unplaced": Var(0, "int64")},
+        var_refs=("weight",), row_update=_add_budget, global_update=_distribute_budget,
+        doc=distributed_regrow.__doc__)
 
 
 def _set_rewire(row, p):
