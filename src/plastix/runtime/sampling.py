@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free", "_kth_magnitude")
+KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free", "_quickselect", "_kth_magnitude")
 _REJECTION_ATTEMPTS = 32
 
 
@@ -40,30 +40,25 @@ def _sample_free(mask, n_post, seed, elem, step, call, stream):
     return -1
 
 
-def _kth_magnitude(arr, i, rl, n, scratch):
-    """The n-th smallest (0-based) |value| among row ``i``'s first ``rl`` entries of ``arr``; +inf when
-    ``n`` is out of range.  In-place quickselect (median-of-three pivots) on ``scratch`` (no allocation)."""
-    if n < 0 or n >= rl:
-        return np.inf
-    for k in range(rl):
-        scratch[k] = abs(arr[i, k])
+def _quickselect(a, m, n):
+    """The n-th smallest (0-based) of ``a[:m]``, reordering it in place (Hoare partition, median-of-three)."""
     lo = 0
-    hi = rl - 1
+    hi = m - 1
     while lo < hi:
         mid = (lo + hi) >> 1
-        a, b, c = scratch[lo], scratch[mid], scratch[hi]
-        pivot = max(min(a, b), min(max(a, b), c))
+        x, y, z = a[lo], a[mid], a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
         left = lo
         right = hi
         while left <= right:
-            while scratch[left] < pivot:
+            while a[left] < pivot:
                 left += 1
-            while scratch[right] > pivot:
+            while a[right] > pivot:
                 right -= 1
             if left <= right:
-                tmp = scratch[left]
-                scratch[left] = scratch[right]
-                scratch[right] = tmp
+                tmp = a[left]
+                a[left] = a[right]
+                a[right] = tmp
                 left += 1
                 right -= 1
         if n <= right:
@@ -71,5 +66,36 @@ def _kth_magnitude(arr, i, rl, n, scratch):
         elif n >= left:
             lo = left
         else:
-            return scratch[n]
-    return scratch[n]
+            return a[n]
+    return a[n]
+
+
+def _kth_magnitude(arr, i, rl, n, scratch):
+    """The n-th smallest (0-based) |value| among row ``i``'s first ``rl`` entries of ``arr``; +inf when
+    ``n`` is out of range.  ``scratch`` needs ``rl`` slots.
+
+    Long rows: the ranks around n in a strided sample of 64 values bracket the answer; one branch-free
+    pass counts the values below the bracket and compacts those inside it, and a quickselect on that
+    small band finishes (quickselect on the whole row is branch-mispredict bound).  If the bracket misses,
+    the whole row is selected."""
+    if n < 0 or n >= rl:
+        return np.inf
+    if rl > 512:
+        step = rl // 64
+        for s in range(64):
+            scratch[s] = abs(arr[i, s * step])
+        r = (n * 64) // rl
+        lo = -1.0 if r < 5 else _quickselect(scratch, 64, r - 5)
+        hi = np.inf if r + 5 > 63 else _quickselect(scratch, 64, r + 5)
+        below = 0
+        m = 0
+        for k in range(rl):
+            x = abs(arr[i, k])
+            below += x < lo
+            scratch[m] = x  # always written, kept only if inside the bracket (no branch)
+            m += (x >= lo) & (x <= hi)
+        if below <= n < below + m:
+            return _quickselect(scratch, m, n - below)
+    for k in range(rl):
+        scratch[k] = abs(arr[i, k])
+    return _quickselect(scratch, rl, n)
