@@ -123,11 +123,13 @@ class SpikeSplit:
         offsets = offsets.astype(np.int64)
         # Canonical order inside each sample: by time, then unit.
         if times.size > 1:
-            sid = np.repeat(np.arange(n), np.diff(offsets))
-            same = sid[1:] == sid[:-1]
+            starts = np.zeros(times.size - 1, dtype=bool)        # True where event k+1 opens a new sample
+            inner = offsets[1:-1]
+            starts[inner[(inner > 0) & (inner < times.size)] - 1] = True
             dt_ = np.diff(times)
-            ordered = ~same | (dt_ > 0) | ((dt_ == 0) & (units_arr[1:] >= units_arr[:-1]))
+            ordered = starts | (dt_ > 0) | ((dt_ == 0) & (units_arr[1:] >= units_arr[:-1]))
             if not np.all(ordered):
+                sid = np.repeat(np.arange(n), np.diff(offsets))
                 order = np.lexsort((units_arr, times, sid))
                 times, units_arr = times[order], units_arr[order]
         self.times_ms = times
@@ -303,7 +305,7 @@ class SpikeSplit:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpikeDataset:
     """A named data set with a fixed ``train`` / ``test`` split of the same shape of data.
 
