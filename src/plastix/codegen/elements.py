@@ -158,9 +158,16 @@ def header(backend: str, precision: str) -> list[str]:
         "import math",
         "import numpy as np",
     ]
-    L.append("from numba import njit, prange, get_num_threads" if backend == "cpu" else "from numba import cuda")
+    L.append("from numba import njit as _numba_njit, prange, get_num_threads" if backend == "cpu"
+             else "from numba import cuda")
     if backend == "cpu":
-        L.append("from plastix.runtime.columns import _fill as _fill_cols")
+        L += ["from plastix.runtime.columns import _fill as _fill_cols", "",
+              "",
+              "def njit(*args, **kwargs):",
+              "    # numpy's error model: no ZeroDivisionError branches in every division and modulo, which",
+              "    # otherwise block vectorisation; a division by zero gives inf / nan, caught by check_finite",
+              "    kwargs.setdefault('error_model', 'numpy')",
+              "    return _numba_njit(*args, **kwargs)", ""]
     L += [f"_T = np.{precision}", "_sqrt = math.sqrt", "_log = math.log", "_cos = math.cos",
           "exp = math.exp", "log = math.log", "sqrt = math.sqrt", "tanh = math.tanh", "floor = math.floor",
           "ceil = math.ceil", ""]

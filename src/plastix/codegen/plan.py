@@ -171,7 +171,8 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
         pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
         post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
         params={n: f"{prefix}_p_{n}" for n in params}, int_names=set(),
-        bits=f"{q.prefix}_bits" if q.uses_bits else None)
+        bits=f"{q.prefix}_bits" if q.uses_bits else None,
+        collen=f"{q.prefix}_collen" if q.needs_columns else None)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
     up = UpdatePlan(upd, prefix, q, code, params)

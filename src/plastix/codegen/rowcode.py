@@ -45,6 +45,7 @@ class RowKeys:
     params: dict[str, str]
     int_names: set  # s./row./pre. names whose dtype is integer
     bits: str | None = None  # the projection's maintained per-row target bitmask [n_pre, words], if any
+    collen: str | None = None  # the column view's per-target lengths (in-degrees), if the projection has one
 
 
 @dataclass
@@ -76,7 +77,7 @@ class _Expr(ast.NodeTransformer):
                 if attr in g.keys.row:
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
-                if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot"):
+                if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot", "in_degree"):
                     g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
                                 "'row.sample_free()' only")
                 g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
@@ -174,6 +175,15 @@ class _Expr(ast.NodeTransformer):
                 n = ast.unparse(self.visit(a[1]))
                 self.g.uses_scratch = True
                 return ast.copy_location(ast.parse(f"_kth_magnitude({key}, i, _rl, {n}, _scratch)", mode="eval").body, node)
+            if f.value.id == "row" and f.attr == "in_degree":
+                if len(node.args) != 1 or node.keywords:
+                    self.g.err(node, "row.in_degree takes one argument, a target index")
+                if self.g.keys.collen is None:
+                    self.g.err(node, "row.in_degree(j) needs the projection's column view (a weight-update model "
+                                     "with on_post code)")
+                self.g.used.add(self.g.keys.collen)
+                j = ast.unparse(self.visit(node.args[0]))
+                return ast.copy_location(ast.parse(f"{self.g.keys.collen}[{j}]", mode="eval").body, node)
             if (f.value.id == "row" and f.attr == "add") or (f.value.id == self.g.loop_var and f.attr == "remove"):
                 self.g.err(node, f"{f.value.id}.{f.attr}() must be a statement (or 'ok = row.add(...)')")
         return self.generic_visit(node)

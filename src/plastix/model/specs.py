@@ -227,6 +227,8 @@ class ConnectivityUpdateModel(_Model):
     * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none); the
       projection then keeps a per-row bitmask of targets (``num_pre * num_post / 8`` bytes) that every
       rule on it maintains;
+    * ``row.in_degree(j)`` — target ``j``'s number of incoming synapses in this projection as of the
+      last column-view rebuild (needs a weight-update model with on_post code), e.g. for fan-in caps;
     * ``row.smallest_magnitude("name", n)`` — the n-th smallest (0-based) ``|s.name|`` in the row (+inf
       if the row has n or fewer synapses), for magnitude-based pruning;
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —

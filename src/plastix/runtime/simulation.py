@@ -509,6 +509,21 @@ class Simulation:
         known = sorted(k for _, params, _ in targets for k in params)
         raise StateError(f"{group!r} has no param {name!r}; known: {known}")
 
+    def set_egp(self, pop: str, name: str, values) -> None:
+        """Replace extra global array ``name`` of population ``pop`` (any length; float64), e.g. a
+        stimulus schedule that model code indexes by time."""
+        self._ensure_state()
+        p = self._pop(pop)
+        if name not in p.model.egps:
+            raise StateError(f"population {pop!r} ({p.model.name}) has no extra global array {name!r}; "
+                             f"known: {list(p.model.egps)}")
+        arr = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(arr)):
+            raise StateError(f"set_egp({pop!r}, {name!r}): values must be finite")
+        key = f"p{p.index}_g_{name}"
+        self.state[key] = arr
+        self.backend.push(self.state, [key])
+
     def set_spike_times(self, pop: str, times) -> None:
         """Give a spike-source-array population its spike times: a sequence of one array of times (ms)
         per neuron.  Times before the current time are skipped."""

@@ -1,0 +1,186 @@
+"""The Bamford, Murray & Willshaw (2010) topographic-map model, built with plastix's public API.
+
+Two square grids of side ``16 s`` with periodic boundaries: a Poisson *source* grid driven by a moving,
+spatially correlated stimulus (or an uncorrelated control) and a conductance-based LIF *target* grid;
+feedforward (source -> target) and lateral (target -> target) excitatory projections with Gaussian
+initial connectivity, additive all-to-all STDP, and structural plasticity: every rewiring step, random
+(pre, post) attempts either eliminate an existing synapse (more likely if it is weak) or form a missing
+one with the Gaussian formation probability of its (periodic) distance.  Parameters: REFERENCE.md
+section 3; units ms, mV, nF, µS, Hz.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import connect, neurons, postsynaptic, weight_update
+from ..model.network import Network
+from ..model.specs import ConnectivityUpdateModel, NeuronModel, Var
+
+
+@dataclass(frozen=True)
+class TopomapParams:
+    scale: int = 1
+    dt: float = 0.1  # ms
+    # stimulus
+    correlated: bool = True
+    base_rate: float = 5.0  # Hz
+    peak_rate: float = 152.8  # Hz
+    stim_sigma: float = 2.0  # grid units
+    stim_period: float = 20.0  # ms between stimulus jumps
+    uncorrelated_rate: float = 20.0  # Hz
+    # target neurons
+    c: float = 20.0  # nF
+    tau_m: float = 20.0
+    v_rest: float = -70.0
+    v_thresh: float = -54.0
+    tau_refrac: float = 5.0
+    tau_syn: float = 5.0  # ms
+    e_rev: float = 0.0  # mV
+    # connectivity
+    ff_p_peak: float = 0.16
+    ff_sigma: float = 2.5
+    lat_p_peak: float = 1.0
+    lat_sigma: float = 1.0
+    max_row_length: int = 64
+    g_max: float = 0.2  # µS
+    # STDP
+    tau_plus: float = 20.0
+    tau_minus: float = 64.0
+    # rewiring
+    rewire_every_ms: float = 1.0
+    attempts_per_scale2: float = 10.0  # attempts per projection per rewiring step, times s^2
+    p_elim_dep: float = 0.0245
+    p_elim_pot: float = 1.36e-4
+    fan_in_cap: int | None = None  # Bamford's s_max (32); None: no cap
+    seed: int = 1
+
+    @property
+    def side(self) -> int:
+        return 16 * self.scale
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stimulus_sim(n, p, g, t, rng):
+    # the stimulus jumps every stim_period ms to the next scheduled grid point (an extra global array, so
+    # rates change inside the compiled loop without any Python call).  Spikes come from exponential
+    # inter-spike intervals, redrawn when the rate changes (memoryless): random numbers are drawn per
+    # spike and per stimulus jump instead of per neuron and step.
+    k = int(t / p.stim_period)
+    if k >= len(g.stim_row):
+        k = len(g.stim_row) - 1
+    if k != n.block:
+        n.block = k
+        # distance within the 16 x 16 tile (the stimulus is tiled for scales > 1), periodic
+        dr = abs(n.row % p.tile - g.stim_row[k])
+        dc = abs(n.col % p.tile - g.stim_col[k])
+        dr = min(dr, p.tile - dr)
+        dc = min(dc, p.tile - dc)
+        n.rate = p.base_rate + p.peak_rate * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
+        n.next_spike = t - 1000.0 * log(1.0 - rng.uniform()) / n.rate  # noqa: F821
+
+
+def _stimulus_threshold(n, t, dt):
+    return n.next_spike < t + 0.5 * dt
+
+
+def _stimulus_reset(n, t, rng):
+    n.next_spike = n.next_spike - 1000.0 * log(1.0 - rng.uniform()) / n.rate  # noqa: F821
+    if n.next_spike < t:
+        n.next_spike = t  # several intervals inside one step make one spike
+
+
+def stimulus_poisson(params: TopomapParams) -> NeuronModel:
+    """Poisson neurons on a grid whose rate (Hz) follows a Gaussian blob around the current stimulus
+    point (grid units), which jumps every ``stim_period`` ms along a schedule set with ``set_egp``."""
+    return NeuronModel(
+        name="stimulus_poisson",
+        params={"base_rate": params.base_rate, "peak_rate": params.peak_rate, "sigma": params.stim_sigma,
+                "stim_period": params.stim_period, "tile": 16.0},
+        vars={"row": 0.0, "col": 0.0, "rate": 0.0, "next_spike": 0.0, "block": Var(-1, "int32")},
+        egps=("stim_row", "stim_col"), sim=_stimulus_sim, threshold=_stimulus_threshold, reset=_stimulus_reset)
+
+
+def _bamford_rewire(row, p, rng):
+    # one attempt per row with probability p.attempt_prob (so attempts spread over random rows)
+    if rng.uniform() < p.attempt_prob:
+        j = int(rng.uniform() * row.num_post)
+        if j >= row.num_post:
+            j = row.num_post - 1
+        found = False
+        for s in row.synapses:
+            if s.j == j:
+                found = True
+                p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
+                if rng.uniform() < p_elim:
+                    s.remove()
+                break
+        if not found:
+            # pre position mapped onto the post grid, periodic squared distance to j
+            pr = (row.index // p.pre_side) * p.post_side / p.pre_side
+            pc = (row.index % p.pre_side) * p.post_side / p.pre_side
+            dr = abs(pr - j // p.post_side)
+            dc = abs(pc - j % p.post_side)
+            dr = min(dr, p.post_side - dr)
+            dc = min(dc, p.post_side - dc)
+            p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
+            if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
+                ok = row.add(j, weight=p.g_max)
+                row.failed += 0 if ok else 1
+
+
+def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_side: int, post_side: int,
+                     attempts: float, n_pre: int) -> ConnectivityUpdateModel:
+    """Distance-dependent formation and weight-dependent elimination by random pair attempts."""
+    return ConnectivityUpdateModel(
+        name="bamford_rewiring",
+        params={"attempt_prob": min(1.0, attempts / n_pre), "p_peak": p_peak, "sigma": sigma,
+                "pre_side": pre_side, "post_side": post_side, "g_max": params.g_max,
+                "p_elim_dep": params.p_elim_dep, "p_elim_pot": params.p_elim_pot,
+                "fan_in_cap": params.fan_in_cap or 0},
+        row_vars={"failed": Var(0, "int64")}, var_refs=("weight",), row_update=_bamford_rewire,
+        doc=bamford_rewiring.__doc__)
+
+
+def build(params: TopomapParams) -> Network:
+    """The network (call :func:`stimulus_schedule` and ``Simulation.set_egp`` to drive it)."""
+    side = params.side
+    n = side * side
+    net = Network(dt=params.dt, seed=params.seed)
+    pos = connect.grid_positions((side, side))
+    rng = np.random.default_rng(params.seed + 1000)
+    if params.correlated:
+        src = net.add_population("source", n, stimulus_poisson(params), init={"row": pos[:, 0], "col": pos[:, 1]})
+    else:
+        src = net.add_population("source", n, neurons.poisson(), init={"rate": params.uncorrelated_rate})
+    tgt = net.add_population(
+        "target", n,
+        neurons.conductance_lif(C=params.c, tau_m=params.tau_m, v_rest=params.v_rest, v_reset=params.v_rest,
+                                v_thresh=params.v_thresh, tau_refrac=params.tau_refrac),
+        init={"v": rng.normal(-60.0, 5.0, n)})
+    a_plus = 0.1 * params.g_max
+    a_minus = 1.2 * a_plus * params.tau_plus / params.tau_minus
+    attempts = params.attempts_per_scale2 * params.scale ** 2
+    every = max(1, int(round(params.rewire_every_ms / params.dt)))
+    for name, pre, p_peak, sigma in (("ff", src, params.ff_p_peak, params.ff_sigma),
+                                     ("lat", tgt, params.lat_p_peak, params.lat_sigma)):
+        stdp = weight_update.stdp_additive(tau_plus=params.tau_plus, tau_minus=params.tau_minus, a_plus=a_plus,
+                                           a_minus=a_minus, w_min=0.0, w_max=params.g_max)
+        proj = net.add_projection(
+            name, pre, tgt, connectivity=connect.GaussianGrid2D(p_peak, sigma, allow_self=name != "lat"),
+            weight_update=stdp, postsynaptic=postsynaptic.exp_cond(tau=params.tau_syn, e_rev=params.e_rev),
+            init={"w": params.g_max}, row_stride=params.max_row_length)
+        rule = bamford_rewiring(params, p_peak, sigma, side, side, attempts, n)
+        net.add_connectivity_update(f"rewire_{name}", proj, rule, var_refs={"weight": "w"}, every=every)
+    return net
+
+
+def stimulus_schedule(params: TopomapParams, duration_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Stimulus points (row, col within a 16 x 16 tile) for every period of the run."""
+    blocks = int(math.ceil(duration_ms / params.stim_period)) + 1
+    rng = np.random.default_rng(params.seed + 2000)
+    return rng.integers(0, 16, blocks).astype(float), rng.integers(0, 16, blocks).astype(float)
