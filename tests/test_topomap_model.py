@@ -110,3 +110,23 @@ def test_stimulus_source_follows_the_schedule():
     centre, far = d2 == 0, d2 > 40
     assert abs(counts[centre].mean() - rate[centre].mean()) < 4 * np.sqrt(rate[centre].mean() / 2)
     assert abs(counts[far].mean() - params.base_rate) < 4 * np.sqrt(params.base_rate / 2 / far.sum())
+
+
+def test_run_writes_results_and_figures(tmp_path):
+    """End to end at scale 1 for 0.3 s: JSON with the documented keys, and the four figures."""
+    import json
+
+    from plastix.topomap import run
+
+    params = model.TopomapParams(seed=6)
+    res = run.run(params, 0.3, backend="cpu", record_every_s=0.1, out=tmp_path, progress=False,
+                  breakdown_steps=200)
+    data = json.loads((tmp_path / "results.json").read_text())
+    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "time_breakdown",
+                "synapses_initial", "synapses_final", "rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final"):
+        assert key in data, key
+    assert data["neurons_per_layer"] == 256 and len(data["history"]) == 4
+    assert set(data["time_breakdown"]) >= {"neuron_update", "propagation", "stdp", "rewiring", "analysis"}
+    assert res["spikes"]["source"] > 0
+    for name in ("maps.png", "time_series.png", "formation_elimination.png", "rf_map.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

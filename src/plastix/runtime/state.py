@@ -100,8 +100,10 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
             state[f"{qp}_bits"] = target_bits(state[f"{qp}_ind"], state[f"{qp}_rowlen"], n_post)
         if q.needs_columns:
             rewired = any(u.projection is proj for u in net.connectivity_updates.values())
-            # rewiring changes in-degrees: leave room so the column view is rarely regrown
-            allocate_columns(state, qp, n_post, 2.0 if rewired else col_headroom, what, extra=8 if rewired else 0)
+            # rewiring changes in-degrees: leave room for twice the in-degree full rows could give on
+            # average, so the view (rebuilt inside the compiled loop by scheduled rules) rarely overflows
+            extra = int(2 * state[f"{qp}_ind"].shape[1] * n_pre / n_post) + 8 if rewired else 0
+            allocate_columns(state, qp, n_post, 2.0 if rewired else col_headroom, what, extra=extra)
     for upd in net.connectivity_updates.values():
         cp, m = f"cu{upd.index}", upd.model
         qp = f"q{upd.projection.index}"
@@ -146,7 +148,8 @@ def check_no_duplicates(ind: np.ndarray, rowlen: np.ndarray, what: str) -> None:
 def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str, extra: int = 0) -> None:
     ind, rowlen = state[f"{qp}_ind"], state[f"{qp}_rowlen"]
     deg = in_degree(ind, rowlen, n_post)
-    cap = min(max(1, int(np.ceil(deg.max(initial=0) * headroom)) + extra), max(1, ind.shape[0] * ind.shape[1]))
+    cap = max(1, int(np.ceil(deg.max(initial=0) * headroom)), extra)
+    cap = min(cap, max(1, ind.shape[0] * ind.shape[1]))
     state[f"{qp}_collen"] = np.zeros(n_post, np.int32)
     state[f"{qp}_colsyn"] = np.zeros((n_post, cap), np.int32)
     build_columns(ind, rowlen, state[f"{qp}_collen"], state[f"{qp}_colsyn"], what)

@@ -146,8 +146,10 @@ def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_sid
         doc=bamford_rewiring.__doc__)
 
 
-def build(params: TopomapParams) -> Network:
-    """The network (call :func:`stimulus_schedule` and ``Simulation.set_egp`` to drive it)."""
+def build(params: TopomapParams, *, projections: bool = True, plasticity: bool = True,
+          rewiring: bool = True) -> Network:
+    """The network (call :func:`stimulus_schedule` and ``Simulation.set_egp`` to drive it).  The switches
+    drop parts of it for ablation timing (the time breakdown of ``plastix topomap``)."""
     side = params.side
     n = side * side
     net = Network(dt=params.dt, seed=params.seed)
@@ -168,12 +170,18 @@ def build(params: TopomapParams) -> Network:
     every = max(1, int(round(params.rewire_every_ms / params.dt)))
     for name, pre, p_peak, sigma in (("ff", src, params.ff_p_peak, params.ff_sigma),
                                      ("lat", tgt, params.lat_p_peak, params.lat_sigma)):
+        if not projections:
+            break
         stdp = weight_update.stdp_additive(tau_plus=params.tau_plus, tau_minus=params.tau_minus, a_plus=a_plus,
                                            a_minus=a_minus, w_min=0.0, w_max=params.g_max)
+        if not plasticity:
+            stdp = weight_update.static()
         proj = net.add_projection(
             name, pre, tgt, connectivity=connect.GaussianGrid2D(p_peak, sigma, allow_self=name != "lat"),
             weight_update=stdp, postsynaptic=postsynaptic.exp_cond(tau=params.tau_syn, e_rev=params.e_rev),
             init={"w": params.g_max}, row_stride=params.max_row_length)
+        if not rewiring:
+            continue
         rule = bamford_rewiring(params, p_peak, sigma, side, side, attempts, n)
         net.add_connectivity_update(f"rewire_{name}", proj, rule, var_refs={"weight": "w"}, every=every)
     return net

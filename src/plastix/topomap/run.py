@@ -1,0 +1,137 @@
+"""Running the topographic-map model: recording connectivity at intervals, the analyses over time,
+a time breakdown, and the results as JSON and figures."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..runtime.simulation import Simulation
+from . import analysis, model
+
+
+def _drive(sim: Simulation, params: model.TopomapParams, duration_ms: float) -> None:
+    if params.correlated:
+        rows, cols = model.stimulus_schedule(params, duration_ms)
+        sim.set_egp("source", "stim_row", rows)
+        sim.set_egp("source", "stim_col", cols)
+
+
+def _snapshot(sim: Simulation) -> dict:
+    pre, post = sim.connectivity("ff")
+    lpre, lpost = sim.connectivity("lat")
+    return {"pre": pre, "post": post, "w": sim.get("ff", "w").astype(np.float64), "lat": (lpre, lpost)}
+
+
+def _timed_steps(params, steps, backend, **parts) -> float:
+    sim = Simulation(model.build(params, **parts), backend=backend)
+    _drive(sim, params, steps * params.dt + 1.0)
+    sim.run(1)  # compile / load from the cache
+    t0 = time.perf_counter()
+    sim.run(steps)
+    return time.perf_counter() - t0
+
+
+def time_breakdown(params: model.TopomapParams, steps: int, backend: str) -> dict:
+    """Shares of simulation time by ablation: the same network for ``steps`` steps with everything, without
+    rewiring, without STDP as well, and without projections; the differences are each part's cost."""
+    full = _timed_steps(params, steps, backend)
+    no_rewiring = _timed_steps(params, steps, backend, rewiring=False)
+    static = _timed_steps(params, steps, backend, rewiring=False, plasticity=False)
+    neurons_only = _timed_steps(params, steps, backend, projections=False)
+    parts = {"neuron_update": neurons_only, "propagation": max(0.0, static - neurons_only),
+             "stdp": max(0.0, no_rewiring - static), "rewiring": max(0.0, full - no_rewiring)}
+    total = sum(parts.values())
+    return {k: v / total for k, v in parts.items()}
+
+
+def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", record_every_s: float = 1.0,
+        out: Path | None = None, progress: bool = True, breakdown_steps: int | None = 2000) -> dict:
+    """Simulate ``seconds`` of model time; returns the results dict (also written to ``out``)."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    if record_every_s <= 0:
+        raise ValueError(f"record_every_s must be > 0, got {record_every_s}")
+    side = params.side
+    shape = (side, side)
+    sim = Simulation(model.build(params), backend=backend)
+    steps = int(round(seconds * 1000.0 / params.dt))
+    every = max(1, int(round(record_every_s * 1000.0 / params.dt)))
+    _drive(sim, params, steps * params.dt + 1.0)
+    sim.build()
+    t_analysis = 0.0
+    t0 = time.perf_counter()
+    first = _snapshot(sim)
+    initial = analysis.summarise(first["pre"], first["post"], first["w"], shape, shape)
+    initial_maps = analysis.displacement_maps(first["pre"], first["post"], first["w"], shape, shape, radius=8)
+    history = [{"t_s": 0.0, **initial, "formed": 0, "eliminated": 0}]
+    state = {"prev": first, "formed_hist": [], "elim_hist": []}
+    bins = analysis.distance_bins(shape, 1.0)
+    t_analysis += time.perf_counter() - t0
+
+    def record(s: Simulation) -> None:
+        nonlocal t_analysis
+        ta = time.perf_counter()
+        snap = _snapshot(s)
+        fe = analysis.formation_elimination((state["prev"]["pre"], state["prev"]["post"]), (snap["pre"], snap["post"]),
+                                            shape, shape, bins)
+        state["formed_hist"].append(fe.formed_hist)
+        state["elim_hist"].append(fe.eliminated_hist)
+        summary = analysis.summarise(snap["pre"], snap["post"], snap["w"], shape, shape)
+        history.append({"t_s": s.t / 1000.0, **summary, "formed": int(fe.n_formed), "eliminated": int(fe.n_eliminated),
+                        "lateral_synapses": int(len(snap["lat"][0]))})
+        state["prev"] = snap
+        t_analysis += time.perf_counter() - ta
+
+    t_before = t_analysis
+    t_start = time.perf_counter()
+    sim.run(steps, callback=record, every=every, progress=progress)
+    wall = time.perf_counter() - t_start
+    sim_wall = max(wall - (t_analysis - t_before), 1e-9)  # the run without the analyses done in between
+    last = state["prev"]
+    final = analysis.summarise(last["pre"], last["post"], last["w"], shape, shape)
+    result = {
+        "scale": params.scale, "neurons_per_layer": side * side, "model_seconds": seconds,
+        "input": "correlated" if params.correlated else "uncorrelated", "backend": sim.backend.name,
+        "threads": sim.backend.thread_count, "wall_s": wall, "simulation_wall_s": sim_wall,
+        "realtime_factor": seconds / sim_wall,
+        "synapses_initial": initial["n_synapses"], "synapses_final": final["n_synapses"],
+        "rf_spread_initial": initial["rf_spread"], "rf_spread_final": final["rf_spread"],
+        "ad_initial": initial["ad"], "ad_final": final["ad"],
+        "rewiring": {u: sim.update_stats(u) for u in ("rewire_ff", "rewire_lat")},
+        "spikes": {p: sim.spike_count(p) for p in ("source", "target")},
+        "history": history, "params": params.to_dict(),
+    }
+    if breakdown_steps:
+        shares = time_breakdown(params, breakdown_steps, backend)
+        sim_share = sim_wall / wall
+        result["time_breakdown"] = {**{k: v * sim_share for k, v in shares.items()}, "analysis": t_analysis / wall,
+                                    "method": f"ablation over {breakdown_steps} steps (shares of wall time)"}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(result, indent=2, allow_nan=False, default=_jsonable))
+        from . import plots
+
+        final_maps = analysis.displacement_maps(last["pre"], last["post"], last["w"], shape, shape, radius=8)
+        plots.plot_maps(initial_maps, final_maps, out / "maps.png", g_max=params.g_max)
+        plots.plot_time_series(history, out / "time_series.png")
+        if state["formed_hist"]:
+            plots.plot_formation_elimination(np.array(state["formed_hist"]), np.array(state["elim_hist"]), bins,
+                                             out / "formation_elimination.png",
+                                             t_s=[h["t_s"] for h in history[1:]])
+        centres = analysis.rf_centres(last["pre"], last["post"], last["w"], shape, shape)
+        plots.plot_rf_map(centres, shape, out / "rf_map.png")
+    return result
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
