@@ -38,3 +38,12 @@ def test_bench_parameters_match_peer_definition():
     shared = json.loads((Path(__file__).parents[1] / "benchmarks" / "peers" / "network.json").read_text())
     shared.pop("description")
     assert shared == lif_network.PARAMS
+
+
+def test_topomap_cli_json(tmp_path):
+    out = json.loads(_cli("topomap", "--seconds", "0.2", "--record-every", "0.1", "--no-breakdown", "--backend",
+                          "cpu", "--out", str(tmp_path), "--json"))
+    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "synapses_initial",
+                "synapses_final", "rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final"):
+        assert key in out
+    assert (tmp_path / "results.json").exists() and (tmp_path / "maps.png").exists()

@@ -45,12 +45,13 @@ def test_formation_probability_follows_the_gaussian_of_periodic_distance():
         sim.set_connectivity("ab", [], [])  # start empty again: every attempt sees an unconnected pair
         sim.step += 1  # fresh random numbers for the next call
     d2 = np.concatenate(formed_d2)
-    # attempts are uniform over targets: expected formations at squared distance d2 =
-    # calls * n_pre * (#targets at d2 / N) * p_peak exp(-d2 / 2 sigma^2)
+    # half the attempts are formation attempts, uniform over targets (the other half find no synapse to
+    # eliminate in the empty rows): expected formations at squared distance d2 =
+    # calls * n_pre * 1/2 * (#targets at d2 / N) * p_peak exp(-d2 / 2 sigma^2)
     all_d2 = _periodic_d2(np.zeros(N, int), np.arange(N))
     for lo, hi in ((0, 2), (2, 5), (5, 10), (10, 20), (20, 40), (40, 130)):
         sel = (all_d2 >= lo) & (all_d2 < hi)
-        expected = calls * N * np.sum(p_peak * np.exp(-all_d2[sel] / (2 * sigma ** 2))) / N
+        expected = 0.5 * calls * N * np.sum(p_peak * np.exp(-all_d2[sel] / (2 * sigma ** 2))) / N
         got = np.sum((d2 >= lo) & (d2 < hi))
         assert abs(got - expected) < 5 * np.sqrt(expected) + 3, (lo, hi, got, expected)
 
@@ -72,10 +73,10 @@ def test_elimination_probability_depends_on_weight_class():
         gone = np.array([(a, b) not in kept for a, b in zip(pre.tolist(), post.tolist())])
         for cls in (True, False):
             removed[cls] += int(gone[weak == cls].sum())
-    # each row makes one attempt per call; it hits an existing synapse with probability 1/4, of which
-    # about half are weak: expected hits per class = 60 calls * N rows * 1/4 * share of the class
+    # each row makes one attempt per call, half of them on a random existing synapse of the row (formation
+    # attempts form nothing: p_peak = 0): expected attempts per class = 60 calls * N rows * 1/2 * share
     for cls, p in ((True, params.p_elim_dep), (False, params.p_elim_pot)):
-        attempts_hit[cls] = 60 * N * 0.25 * np.mean(weak == cls)
+        attempts_hit[cls] = 60 * N * 0.5 * np.mean(weak == cls)
         expected = attempts_hit[cls] * p
         assert abs(removed[cls] - expected) < 5 * np.sqrt(expected) + 3, (cls, removed[cls], expected)
 

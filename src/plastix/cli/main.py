@@ -12,9 +12,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    from . import bench_rewire, bench_sim, topomap
+
+    tm = sub.add_parser("topomap", help="topographic map refinement by rewiring (Bamford et al. 2010)")
+    topomap.add_arguments(tm)
+    tm.set_defaults(func=topomap.run)
     bench = sub.add_parser("bench", help="benchmarks")
     bsub = bench.add_subparsers(dest="bench", required=True)
-    from . import bench_rewire, bench_sim
 
     bs = bsub.add_parser("sim", help="event-driven simulation speed (recurrent LIF network)")
     bench_sim.add_arguments(bs)

@@ -5,7 +5,7 @@ spatially correlated stimulus (or an uncorrelated control) and a conductance-bas
 feedforward (source -> target) and lateral (target -> target) excitatory projections with Gaussian
 initial connectivity, additive all-to-all STDP, and structural plasticity: every rewiring step, random
 (pre, post) attempts either eliminate an existing synapse (more likely if it is weak) or form a missing
-one with the Gaussian formation probability of its (periodic) distance.  Parameters: REFERENCE.md
+one with the Gaussian formation probability of its (periodic) distance (half the attempts each).  Parameters: REFERENCE.md
 section 3; units ms, mV, nF, µS, Hz.
 """
 from __future__ import annotations
@@ -106,36 +106,49 @@ def stimulus_poisson(params: TopomapParams) -> NeuronModel:
 
 
 def _bamford_rewire(row, p, rng):
-    # one attempt per row with probability p.attempt_prob (so attempts spread over random rows)
+    # one attempt per row with probability p.attempt_prob, so attempts spread over random rows; half
+    # of the attempts try to eliminate a random existing synapse of the row (weak ones far more
+    # likely), half try to form a synapse to a random target with the Gaussian probability of their
+    # periodic distance.  (The elimination and mean formation probabilities are then comparable, which
+    # is what balances turnover in Bamford et al. 2010.)
     if rng.uniform() < p.attempt_prob:
-        j = int(rng.uniform() * row.num_post)
-        if j >= row.num_post:
-            j = row.num_post - 1
-        found = False
-        for s in row.synapses:
-            if s.j == j:
-                found = True
-                p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
-                if rng.uniform() < p_elim:
-                    s.remove()
-                break
-        if not found:
-            # pre position mapped onto the post grid, periodic squared distance to j
-            pr = (row.index // p.pre_side) * p.post_side / p.pre_side
-            pc = (row.index % p.pre_side) * p.post_side / p.pre_side
-            dr = abs(pr - j // p.post_side)
-            dc = abs(pc - j % p.post_side)
-            dr = min(dr, p.post_side - dr)
-            dc = min(dc, p.post_side - dc)
-            p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
-            if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
-                ok = row.add(j, weight=p.g_max)
-                row.failed += 0 if ok else 1
+        if rng.uniform() < 0.5:
+            if row.length > 0:
+                k = int(rng.uniform() * row.length)
+                idx = 0
+                for s in row.synapses:
+                    if idx == k:
+                        p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
+                        if rng.uniform() < p_elim:
+                            s.remove()
+                        break
+                    idx += 1
+        else:
+            j = int(rng.uniform() * row.num_post)
+            if j >= row.num_post:
+                j = row.num_post - 1
+            found = False
+            for s in row.synapses:
+                if s.j == j:
+                    found = True
+                    break
+            if not found:
+                # pre position mapped onto the post grid, periodic squared distance to j
+                pr = (row.index // p.pre_side) * p.post_side / p.pre_side
+                pc = (row.index % p.pre_side) * p.post_side / p.pre_side
+                dr = abs(pr - j // p.post_side)
+                dc = abs(pc - j % p.post_side)
+                dr = min(dr, p.post_side - dr)
+                dc = min(dc, p.post_side - dc)
+                p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
+                if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
+                    ok = row.add(j, weight=p.g_max)
+                    row.failed += 0 if ok else 1
 
 
 def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_side: int, post_side: int,
                      attempts: float, n_pre: int) -> ConnectivityUpdateModel:
-    """Distance-dependent formation and weight-dependent elimination by random pair attempts."""
+    """Distance-dependent formation and weight-dependent elimination by random attempts (see the row code)."""
     return ConnectivityUpdateModel(
         name="bamford_rewiring",
         params={"attempt_prob": min(1.0, attempts / n_pre), "p_peak": p_peak, "sigma": sigma,
