@@ -5,7 +5,8 @@ spatially correlated stimulus (or an uncorrelated control) and a conductance-bas
 feedforward (source -> target) and lateral (target -> target) excitatory projections with Gaussian
 initial connectivity, additive all-to-all STDP, and structural plasticity: every rewiring step, random
 (pre, post) attempts either eliminate an existing synapse (more likely if it is weak) or form a missing
-one with the Gaussian formation probability of its (periodic) distance (half the attempts each).  Parameters: REFERENCE.md
+one with the Gaussian formation probability of its (periodic) distance (an attempt picks one of s_max
+slots: occupied -> elimination attempt, empty -> formation attempt).  Parameters: REFERENCE.md
 section 3; units ms, mV, nF, µS, Hz.
 """
 from __future__ import annotations
@@ -54,7 +55,8 @@ class TopomapParams:
     attempts_per_scale2: float = 10.0  # attempts per projection per rewiring step, times s^2
     p_elim_dep: float = 0.0245
     p_elim_pot: float = 1.36e-4
-    fan_in_cap: int | None = None  # Bamford's s_max (32); None: no cap
+    s_max: int = 32  # synapse slots per neuron an attempt draws from (occupied: elimination, empty: formation)
+    fan_in_cap: int | None = None  # Bamford's fan-in cap (his s_max, 32); None: no cap
     seed: int = 1
 
     @property
@@ -106,23 +108,22 @@ def stimulus_poisson(params: TopomapParams) -> NeuronModel:
 
 
 def _bamford_rewire(row, p, rng):
-    # one attempt per row with probability p.attempt_prob, so attempts spread over random rows; half
-    # of the attempts try to eliminate a random existing synapse of the row (weak ones far more
-    # likely), half try to form a synapse to a random target with the Gaussian probability of their
-    # periodic distance.  (The elimination and mean formation probabilities are then comparable, which
-    # is what balances turnover in Bamford et al. 2010.)
+    # one attempt per row with probability p.attempt_prob, so attempts spread over random rows.  An
+    # attempt draws one of s_max synapse slots (as in Bamford et al. 2010 and SpiNNaker's version of it):
+    # an occupied slot is an elimination attempt (weak synapses are far more likely to go), an empty one a
+    # formation attempt to a random target with the Gaussian probability of their periodic distance.
+    # Turnover therefore balances where occupied / empty slots = p_form / p_elim.
     if rng.uniform() < p.attempt_prob:
-        if rng.uniform() < 0.5:
-            if row.length > 0:
-                k = int(rng.uniform() * row.length)
-                idx = 0
-                for s in row.synapses:
-                    if idx == k:
-                        p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
-                        if rng.uniform() < p_elim:
-                            s.remove()
-                        break
-                    idx += 1
+        slot = int(rng.uniform() * p.s_max)
+        if slot < row.length:
+            idx = 0
+            for s in row.synapses:
+                if idx == slot:
+                    p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
+                    if rng.uniform() < p_elim:
+                        s.remove()
+                    break
+                idx += 1
         else:
             j = int(rng.uniform() * row.num_post)
             if j >= row.num_post:
@@ -153,7 +154,7 @@ def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_sid
         name="bamford_rewiring",
         params={"attempt_prob": min(1.0, attempts / n_pre), "p_peak": p_peak, "sigma": sigma,
                 "pre_side": pre_side, "post_side": post_side, "g_max": params.g_max,
-                "p_elim_dep": params.p_elim_dep, "p_elim_pot": params.p_elim_pot,
+                "p_elim_dep": params.p_elim_dep, "p_elim_pot": params.p_elim_pot, "s_max": params.s_max,
                 "fan_in_cap": params.fan_in_cap or 0},
         row_vars={"failed": Var(0, "int64")}, var_refs=("weight",), row_update=_bamford_rewire,
         doc=bamford_rewiring.__doc__)
