@@ -67,16 +67,16 @@ class TopomapParams:
         return asdict(self)
 
 
-def _stimulus_sim(n, p, g, t, rng):
+def _stimulus_sim(n, p, g, t, dt, rng):
     # the stimulus jumps every stim_period ms to the next scheduled grid point (an extra global array, so
     # rates change inside the compiled loop without any Python call).  Spikes come from exponential
     # inter-spike intervals, redrawn when the rate changes (memoryless): random numbers are drawn per
     # spike and per stimulus jump instead of per neuron and step.
-    k = int(t / p.stim_period)
-    if k >= len(g.stim_row):
-        k = len(g.stim_row) - 1
-    if k != n.block:
-        n.block = k
+    if t >= n.next_jump:  # hot path: one comparison per neuron and step
+        k = int(t / p.stim_period + 0.5 * dt / p.stim_period)
+        n.next_jump = (k + 1) * p.stim_period - 0.5 * dt
+        if k >= len(g.stim_row):
+            k = len(g.stim_row) - 1
         # distance within the 16 x 16 tile (the stimulus is tiled for scales > 1), periodic
         dr = abs(n.row % p.tile - g.stim_row[k])
         dc = abs(n.col % p.tile - g.stim_col[k])
@@ -103,7 +103,7 @@ def stimulus_poisson(params: TopomapParams) -> NeuronModel:
         name="stimulus_poisson",
         params={"base_rate": params.base_rate, "peak_rate": params.peak_rate, "sigma": params.stim_sigma,
                 "stim_period": params.stim_period, "tile": 16.0},
-        vars={"row": 0.0, "col": 0.0, "rate": 0.0, "next_spike": 0.0, "block": Var(-1, "int32")},
+        vars={"row": 0.0, "col": 0.0, "rate": 0.0, "next_spike": 0.0, "next_jump": -1.0},
         egps=("stim_row", "stim_col"), sim=_stimulus_sim, threshold=_stimulus_threshold, reset=_stimulus_reset)
 
 
