@@ -1,7 +1,7 @@
 """Recurrent LIF network driven by Poisson input: simulate 1 s, save a spike raster (PNG), the
 population rate and a JSON summary.
 
-    pip install -e ".[plot]" && python examples/recurrent_lif.py --out out/recurrent_lif
+    pip install -e . && python examples/recurrent_lif.py --out out/recurrent_lif
 """
 from __future__ import annotations
 

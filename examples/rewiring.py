@@ -3,7 +3,7 @@ learn with STDP while a rewiring rule, written in Python, prunes weak synapses e
 them at random free targets; the column view STDP needs stays consistent throughout.  Writes JSON and a
 figure (weight distribution before/after, synapses pruned and regrown over time).
 
-    pip install -e ".[plot]" && python examples/rewiring.py --out out/rewiring
+    pip install -e . && python examples/rewiring.py --out out/rewiring
 """
 from __future__ import annotations
 

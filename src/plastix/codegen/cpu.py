@@ -37,7 +37,7 @@ def _neuron_kernel(plan: Plan, pp: PopPlan, parallel: bool):
     loop = "prange" if parallel else "range"
     body = [f"n = {names(f'{pfx}_flag')}.shape[0]", f"for i in {loop}(n):"]
     partitioned = {q.prefix for q in plan.incoming(pp) if _accumulates(q)} if parallel else set()
-    body += indent(neuron_body(plan, pp, names, partitioned=partitioned), 1)
+    body += indent(neuron_body(plan, pp, names, partitioned=partitioned, inline_arrays=True), 1)
     body += indent([f"{names(f'{pfx}_flag')}[i] = _spk"], 1)
     if pp.pop.model.spikes:
         # serial compaction keeps spikes in ascending neuron order whatever the thread count

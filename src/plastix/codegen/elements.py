@@ -7,6 +7,7 @@ parallel loops are partitioned by target and never race) and with atomics on the
 """
 from __future__ import annotations
 
+import ast
 import inspect
 from typing import Callable
 
@@ -49,7 +50,52 @@ def rng_scalars(elem: str, stream: int) -> dict:
     return {"_seed": "seed", "_elem": elem, "_step": "step", "_stream": str(stream), "dt": "dt", "t": "t"}
 
 
-def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned: set | None = None) -> list[str]:
+def inline_call(sf: ScalarFunction, mapping: dict, scalars: dict, ret: str | None = None,
+                to_post: str | None = None) -> list[str] | None:
+    """``sf``'s body expanded in place (locals suffixed with the function name, its ``return`` an
+    assignment of the outputs), or None when it returns from inside a block (early return).  CPU kernels
+    use it for functions taking arrays: numba reference-counts an array every time it is passed to a
+    function or bound to a new name, which per neuron and step costs ~10x a LIF update."""
+    fdef = ast.parse(sf.source).body[0]
+    top = [i for i, st in enumerate(fdef.body) if isinstance(st, ast.Return)]
+    if not top or sum(isinstance(n, ast.Return) for n in ast.walk(fdef)) != len(top):
+        return None
+    body = fdef.body[: top[0] + 1]  # the first top-level return ends the function
+    tag = sf.name
+    args = [a.arg for a in fdef.args.args]
+    inputs = [mapping[(ns, f)] if ns else scalars[f] for ns, f in sf.inputs]
+    # arrays are used under the kernel's own names: an alias would be reference-counted every element
+    direct = {a: expr for a, expr, (ns, _) in zip(args, inputs, sf.inputs) if ns == "g"}
+    local = set(args) | {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    outs = [mapping[(ns, f)] if ns else (ret if f == "_return" else to_post) for ns, f in sf.outputs]
+
+    class Expand(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in direct:
+                node.id = direct[node.id]
+            elif node.id in local:
+                node.id = f"{node.id}__{tag}"
+            return node
+
+    body = [Expand().visit(st) for st in body]
+    final = body.pop()
+    if final.value is not None:
+        target = ast.Tuple([ast.Name(o, ast.Store()) for o in outs], ast.Store())
+        body.append(ast.Assign([target], final.value, lineno=0))
+    lines = [f"{a}__{tag} = {expr}" for a, expr in zip(args, inputs) if a not in direct]
+    return lines + ast.unparse(ast.fix_missing_locations(ast.Module(body, []))).splitlines()
+
+
+def _model_call(sf, mapping, scalars, ret=None, inline_arrays=False) -> list[str]:
+    if inline_arrays and any(ns == "g" for ns, _ in sf.inputs):
+        lines = inline_call(sf, mapping, scalars, ret=ret)
+        if lines is not None:
+            return lines
+    return [call(sf, mapping, scalars, ret=ret)]
+
+
+def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned: set | None = None,
+                inline_arrays: bool = False) -> list[str]:
     """Body of the neuron update for neuron ``i``; leaves the spike decision in local ``_spk``.
 
     ``partitioned`` names projections whose input arrives in per-partition buffers ``qb_accbuf`` (CPU
@@ -107,13 +153,15 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
     sc = rng_scalars(i, 0)
     sc["i_syn"] = "i_syn"
     if "sim" in pp.funcs:
-        L.append(call(pp.funcs["sim"], nmap, dict(sc, _stream=str(pp.streams["sim"]))))
+        L += _model_call(pp.funcs["sim"], nmap, dict(sc, _stream=str(pp.streams["sim"])), inline_arrays=inline_arrays)
     if "threshold" in pp.funcs:
-        L.append(call(pp.funcs["threshold"], nmap, dict(sc, _stream=str(pp.streams["threshold"])), ret="_spk"))
+        L += _model_call(pp.funcs["threshold"], nmap, dict(sc, _stream=str(pp.streams["threshold"])), ret="_spk",
+                         inline_arrays=inline_arrays)
         L.append("if _spk:")
         L.append("    pass")
         if "reset" in pp.funcs:
-            L.append("    " + call(pp.funcs["reset"], nmap, dict(sc, _stream=str(pp.streams["reset"]))))
+            L += indent(_model_call(pp.funcs["reset"], nmap, dict(sc, _stream=str(pp.streams["reset"])),
+                                    inline_arrays=inline_arrays), 1)
         for q, side, tvars, m in tmaps:
             if f"{side}_spike" in q.funcs:
                 L.append("    " + call(q.funcs[f"{side}_spike"], m, rng_scalars(i, q.streams[f"{side}_spike"])))
@@ -187,11 +235,10 @@ def header(backend: str, precision: str) -> list[str]:
 
 
 def scalar_functions(plan: Plan, backend: str) -> list[str]:
-    dev = "@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)"
     L = []
     for group in list(plan.pops) + list(plan.projs):
         for sf in group.funcs.values():
-            L += [dev, sf.source]
+            L += ["@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)", sf.source]
     return L
 
 
