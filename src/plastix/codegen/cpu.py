@@ -251,7 +251,11 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
             q = u.proj
             if q.needs_columns:  # keep the column view consistent before the next step's learning
                 cols = [f"{q.prefix}_ind", f"{q.prefix}_rowlen", f"{q.prefix}_collen", f"{q.prefix}_colsyn"]
-                block += [f"if _fill_cols({', '.join(cols)}) >= 0:", f"    {u.prefix}_stats[5] += 1"]
+                st = f"{u.prefix}_stats"
+                # rebuilt only when this call removed or added synapses (most rewiring steps change nothing)
+                block = [f"_changes_{u.prefix} = {st}[0] + {st}[1]"] + block
+                block += [f"if {st}[0] + {st}[1] != _changes_{u.prefix}:",
+                          f"    if _fill_cols({', '.join(cols)}) >= 0:", f"        {st}[5] += 1"]
                 all_args.update(cols)
             calls["neuron"].append([f"if (step + 1) % {u.update.every} == 0:"] + ["    " + b for b in block])
             all_args.update(a for a in args if a not in _LOOP_SCALARS)

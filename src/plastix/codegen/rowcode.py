@@ -232,9 +232,9 @@ class _RowGen:
             if st.orelse:
                 self.err(st, "for/else is not supported on synapse loops")
             self.loop_var = st.target.id
-            self.plain_loops = 0
+            outer_plain, self.plain_loops = self.plain_loops, 0
             body = ast.parse("_rm = False").body + self.stmts(st.body, True) + self._end_of_synapse()
-            self.loop_var = None
+            self.loop_var, self.plain_loops = None, outer_plain
             return ast.parse("_k = 0").body + [ast.While(ast.parse("_k < _rl", mode="eval").body, body, [])]
         if isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
             f = st.value.func

@@ -295,8 +295,8 @@ class Simulation:
 
     def _check_update_stats(self, u, delta, grow_columns: bool) -> None:
         name, proj = u.update.name, u.update.projection
-        if grow_columns and u.proj.needs_columns:  # first: the rows may have changed even if we raise below
-            self._rebuild_columns(u.proj)
+        if grow_columns and u.proj.needs_columns and (delta[0] or delta[1]):
+            self._rebuild_columns(u.proj)  # first: the rows changed, even if we raise below
         if delta[6]:
             raise StateError(f"connectivity update {name!r}: {int(delta[6])} row.add calls targeted a neuron the row "
                              f"already reaches; rows of projection {proj.name!r} stay duplicate-free because a rule "

@@ -107,13 +107,21 @@ def stimulus_poisson(params: TopomapParams) -> NeuronModel:
         egps=("stim_row", "stim_col"), sim=_stimulus_sim, threshold=_stimulus_threshold, reset=_stimulus_reset)
 
 
+def _choose_rows(rows, p, rng):
+    # global phase: spread exactly p.attempts attempts over uniformly random rows, so that the row phase
+    # draws random numbers only in the few rows that rewire this step
+    rows.attempts = 0
+    picks = (rng.uniform(int(p.attempts)) * rows.count).astype(np.int64)
+    for r in picks:
+        rows.attempts[min(r, rows.count - 1)] += 1
+
+
 def _bamford_rewire(row, p, rng):
-    # one attempt per row with probability p.attempt_prob, so attempts spread over random rows.  An
-    # attempt draws one of s_max synapse slots (as in Bamford et al. 2010 and SpiNNaker's version of it):
-    # an occupied slot is an elimination attempt (weak synapses are far more likely to go), an empty one a
-    # formation attempt to a random target with the Gaussian probability of their periodic distance.
-    # Turnover therefore balances where occupied / empty slots = p_form / p_elim.
-    if rng.uniform() < p.attempt_prob:
+    # An attempt draws one of s_max synapse slots (as in Bamford et al. 2010 and SpiNNaker's version of
+    # it): an occupied slot is an elimination attempt (weak synapses are far more likely to go), an empty
+    # one a formation attempt to a random target with the Gaussian probability of their periodic
+    # distance.  Turnover therefore balances where occupied / empty slots = p_form / p_elim.
+    for _ in range(row.attempts):
         slot = int(rng.uniform() * p.s_max)
         if slot < row.length:
             idx = 0
@@ -152,11 +160,12 @@ def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_sid
     """Distance-dependent formation and weight-dependent elimination by random attempts (see the row code)."""
     return ConnectivityUpdateModel(
         name="bamford_rewiring",
-        params={"attempt_prob": min(1.0, attempts / n_pre), "p_peak": p_peak, "sigma": sigma,
+        params={"attempts": attempts, "p_peak": p_peak, "sigma": sigma,
                 "pre_side": pre_side, "post_side": post_side, "g_max": params.g_max,
                 "p_elim_dep": params.p_elim_dep, "p_elim_pot": params.p_elim_pot, "s_max": params.s_max,
                 "fan_in_cap": params.fan_in_cap or 0},
-        row_vars={"failed": Var(0, "int64")}, var_refs=("weight",), row_update=_bamford_rewire,
+        row_vars={"failed": Var(0, "int64"), "attempts": Var(0, "int32")}, var_refs=("weight",),
+        row_update=_bamford_rewire, global_update=_choose_rows,
         doc=bamford_rewiring.__doc__)
 
 
