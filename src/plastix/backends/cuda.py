@@ -61,11 +61,9 @@ class CudaBackend:
         self.source = source
         self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
         self.module = load_module(source, "cuda_sim" if self.simulator else "cuda")
-        scheduled_global = [u.update.name for u in plan.updates if u.update.every is not None
-                            and u.update.model.global_update is not None]
-        if scheduled_global:
-            raise NotImplementedError(f"scheduled connectivity updates with a global phase {scheduled_global} are not "
-                                      "implemented on the cuda backend yet (use custom_update, or backend='cpu')")
+        # scheduled updates with a global phase: the run is split at their steps (see run)
+        self.host_scheduled = [u for u in plan.updates if u.update.every is not None
+                               and u.update.model.global_update is not None]
         self.global_module = None
         if any(u.global_code is not None for u in plan.updates):  # global phases run on the host CPU
             self.global_module = load_module(cpu_emit.emit_global_module(plan), "cpu_global")
@@ -73,7 +71,7 @@ class CudaBackend:
 
         for u in plan.updates:
             fn = getattr(self.module, f"run_update_{u.prefix}")
-            self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:]
+            self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:-1]  # without with_columns
         self.precision = plan.network.precision
 
     # -- host <-> device ---------------------------------------------------------------------------------
@@ -132,12 +130,30 @@ class CudaBackend:
         if missing:
             self.push(state, missing)
         args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in self.run_args]
-        self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
-                        np.int64(rec_every), *args)
-        _cuda().synchronize()  # kernel errors surface here, and wall-clock timings mean something
+        if not self.host_scheduled:
+            self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
+                            np.int64(rec_every), np.int64(step0), *args)
+            _cuda().synchronize()  # kernel errors surface here, and wall-clock timings mean something
+            return
+        # rules with a global phase: run up to the end of each step where one is due, then its global
+        # phase (host), its rows and the column view (device) -- as the CPU does inside its loop
+        s, end = step0, step0 + n_steps
+        while s < end:
+            due = min(((s // u.update.every) + 1) * u.update.every - 1 for u in self.host_scheduled)
+            last = min(due, end - 1)
+            self.module.run(np.int64(s), np.int64(last - s + 1), np.float64(dt), np.uint64(seed),
+                            np.int64(rec_every), np.int64(step0), *args)
+            if last == due:
+                for u in self.host_scheduled:
+                    if (last + 1) % u.update.every == 0:
+                        self.run_global(state, u, last, dt, seed)
+                        self.run_update(state, u.prefix, last, dt, seed, with_columns=u.proj.needs_columns)
+            s = last + 1
+        _cuda().synchronize()
 
-    def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
-        """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``)."""
+    def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int, with_columns: bool = False) -> None:
+        """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``); with
+        ``with_columns`` also rebuild the projection's column view on the device."""
         names = self.update_args[prefix]
         missing = [a for a in names if isinstance(state[a], np.ndarray) and a not in self.dev]
         if missing:
@@ -145,7 +161,7 @@ class CudaBackend:
         scalar = np.dtype(self.precision).type
         args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in names]
         getattr(self.module, f"run_update_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
-                                                      *args)
+                                                      *args, with_columns=with_columns)
         _cuda().synchronize()
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:

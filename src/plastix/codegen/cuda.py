@@ -286,10 +286,13 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
         host_args = sorted((set(args) - set(_LOOP_SCALARS)) | set(col_args) | {f"{u.prefix}_stats"})
         # callable from Python (Simulation.custom_update); launches the row kernel only, the runtime
         # maintains the column view
-        update_hosts += [f"def run_update_{u.prefix}(step, t, dt, seed, {', '.join(host_args)}):",
+        update_hosts += [f"def run_update_{u.prefix}(step, t, dt, seed, {', '.join(host_args)}, with_columns=False):",
                          "    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
-                         f"        {launch[0]}", ""]
-        if u.update.every is not None:  # configured once per run call, launched every `every` steps
+                         f"        {launch[0]}", "        if with_columns:"]
+        update_hosts += [f"            {x}" for x in launch[1:]] + ["            pass", ""]
+        # scheduled updates with a global phase are driven by the backend (the phase runs on the host)
+        if u.update.every is not None and u.update.model.global_update is None:
+            # configured once per run call, launched every `every` steps
             configured = []
             for n, line in enumerate(launch):
                 kern, rest = line.split("[", 1)
@@ -316,7 +319,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
     if plan.updates:
         L += _COLUMN_KERNELS + update_hosts
     run_args = sorted(all_args)
-    L += ["def run(step0, n_steps, dt64, seed, rec_every, " + ", ".join(run_args) + "):",
+    L += ["def run(step0, n_steps, dt64, seed, rec_every, rec_origin, " + ", ".join(run_args) + "):",
           "    \"\"\"Launch steps step0 .. step0 + n_steps - 1 (asynchronously: no device-to-host copies).\"\"\"",
           "    if n_steps <= 0:",
           "        return",
@@ -337,7 +340,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
     for phase in ("dynamics", "propagate", "post_learn", "neuron"):
         L += ["        " + c for c in calls[phase]]
     if rec_lines:
-        L += ["        if (_s - step0) % rec_every == 0:", "            row = np.int64((_s - step0) // rec_every)"]
+        L += ["        if (_s - rec_origin) % rec_every == 0:", "            row = np.int64((_s - rec_origin) // rec_every)"]
         L += ["            " + line for line in rec_lines]
     L += ["    return", ""]
     return "\n".join(L), run_args
