@@ -100,7 +100,10 @@ def ragged_rows(ind: np.ndarray, rowlen: np.ndarray) -> list[list[int]]:
 
 
 def assert_column_view(sim, proj: str) -> None:
-    """The projection's column view (``q<b>_collen`` / ``q<b>_colsyn``) equals one rebuilt from its rows."""
+    """The projection's column view (``q<b>_collen`` / ``q<b>_colsyn``) holds exactly the synapses of one
+    rebuilt from its rows.  The order within a column is not part of the contract (serial row kernels
+    maintain the view incrementally, the GPU fills it with atomics); postsynaptic learning updates each
+    synapse independently."""
     q = sim.network.projections[proj]
     r = sim.ragged(proj)
     stride = r["ind"].shape[1]
@@ -109,4 +112,4 @@ def assert_column_view(sim, proj: str) -> None:
     colsyn = sim.state[f"q{q.index}_colsyn"]
     assert collen.tolist() == [len(c) for c in want], f"{proj}: column lengths differ from a rebuild"
     for j, c in enumerate(want):
-        assert colsyn[j, : len(c)].tolist() == c, f"{proj}: column of target {j} differs from a rebuild"
+        assert sorted(colsyn[j, : len(c)].tolist()) == sorted(c), f"{proj}: column of target {j} differs from a rebuild"

@@ -149,7 +149,9 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     full-row adds (errors), failed adds (handled by the rule), out-of-range targets, column overflows,
     duplicate adds (errors)."""
     names = Names()
-    names.used |= set(u.code.names)
+    # serial kernels keep the column view up to date themselves (no O(synapses) rebuild per update)
+    code = u.code_incremental if (not parallel and u.code_incremental is not None) else u.code
+    names.used |= set(code.names)
     q = u.proj
     ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
     post = names(f"p{q.proj.post.index}_flag")
@@ -158,13 +160,13 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     # (``cu<k>_scratch``, allocated by the backend); rows are independent, so any partitioning gives
     # the same result
     body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
-            "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", "_dup = 0",
+            "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", "_dup = 0", "_colovf = 0",
             f"_P = {names(f'{u.prefix}_scratch')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
             f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]",
             "    for i in range(_c * _chunk, min(n_pre, (_c + 1) * _chunk)):"]
-    body += indent(u.code.body, 2)
+    body += indent(code.body, 2)
     body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]
-    body += [f"{stats}[6] += _dup"]
+    body += [f"{stats}[6] += _dup", f"{stats}[5] += _colovf"]
     deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
     args = _LOOP_SCALARS + sorted(names.used)
     return [deco, f"def {u.prefix}_row({', '.join(args)}):"] + indent(body, 1) + [""], args
@@ -249,7 +251,7 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
                 block = [f"{u.prefix}_global_s({', '.join(gargs)})"] + block
                 all_args.update(u.global_code.args)
             q = u.proj
-            if q.needs_columns:  # keep the column view consistent before the next step's learning
+            if q.needs_columns and parallel:  # keep the column view consistent before the next step's learning
                 cols = [f"{q.prefix}_ind", f"{q.prefix}_rowlen", f"{q.prefix}_collen", f"{q.prefix}_colsyn"]
                 st = f"{u.prefix}_stats"
                 # rebuilt only when this call removed or added synapses (most rewiring steps change nothing)

@@ -62,6 +62,7 @@ class UpdatePlan:
     proj: ProjPlan
     code: object  # RowCode
     param_names: list[str]
+    code_incremental: object = None  # RowCode that also maintains the column view (serial CPU kernels)
     global_keys: object = None  # GlobalKeys, when the model has a global phase
     global_code: object = None  # GlobalCode, when that phase is compiled
     global_stream: int = 0
@@ -176,6 +177,11 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
     up = UpdatePlan(upd, prefix, q, code, params)
+    if q.needs_columns:
+        import dataclasses
+
+        inc_keys = dataclasses.replace(keys, colsyn=f"{q.prefix}_colsyn")
+        up.code_incremental = row_code(m.row_update, inc_keys, where, stream_id(prefix, "row_update"))
     if m.global_update is not None:
         from .globalcode import GlobalKeys, global_code
 

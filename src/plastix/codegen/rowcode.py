@@ -46,6 +46,7 @@ class RowKeys:
     int_names: set  # s./row./pre. names whose dtype is integer
     bits: str | None = None  # the projection's maintained per-row target bitmask [n_pre, words], if any
     collen: str | None = None  # the column view's per-target lengths (in-degrees), if the projection has one
+    colsyn: str | None = None  # set only for row code that maintains the column view itself (serial kernels)
 
 
 @dataclass
@@ -295,11 +296,18 @@ class _RowGen:
         """Lines removing the synapse in ``slot``: clear its target's bit, move the row's last synapse
         (index and every per-synapse array) into the slot, shorten the row."""
         k = self.keys
-        lines = []
+        lines = [f"_tj = {k.ind}[i, {slot}]"]
         if k.bits:
-            lines += [f"_tj = {k.ind}[i, {slot}]", f"{k.bits}[i, _tj >> 5] &= ~(np.uint32(1) << np.uint32(_tj & 31))"]
+            lines += [f"{k.bits}[i, _tj >> 5] &= ~(np.uint32(1) << np.uint32(_tj & 31))"]
             self.used.add(k.bits)
-        lines += ["_rl -= 1", f"{k.ind}[i, {slot}] = {k.ind}[i, _rl]"]
+        if k.colsyn:  # keep the column view: drop this synapse's entry, renumber the one that moves here
+            lines += [f"_col_remove({k.collen}, {k.colsyn}, _tj, i * _stride + {slot})"]
+            self.used.update([k.collen, k.colsyn])
+        lines += ["_rl -= 1"]
+        if k.colsyn:
+            lines += [f"if {slot} != _rl:",
+                      f"    _col_replace({k.collen}, {k.colsyn}, {k.ind}[i, _rl], i * _stride + _rl, i * _stride + {slot})"]
+        lines += [f"{k.ind}[i, {slot}] = {k.ind}[i, _rl]"]
         lines += [f"{a}[i, {slot}] = {a}[i, _rl]" for a in k.synapse_arrays]
         self.used.update([k.ind] + k.synapse_arrays)
         return lines + ["_nrem += 1"]
@@ -344,6 +352,9 @@ class _RowGen:
         if k.bits:
             lines += [f"    {k.bits}[i, _aj >> 5] |= np.uint32(1) << np.uint32(_aj & 31)"]
             self.used.add(k.bits)
+        if k.colsyn:
+            lines += [f"    if not _col_add({k.collen}, {k.colsyn}, _aj, i * _stride + _rl):", "        _colovf += 1"]
+            self.used.update([k.collen, k.colsyn])
         lines += ["    _rl += 1", "    _nadd += 1"]
         if result:
             lines.append(f"    {result} = True")

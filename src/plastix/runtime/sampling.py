@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free", "_quickselect", "_kth_magnitude")
+KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free", "_quickselect", "_kth_magnitude", "_col_remove", "_col_replace",
+                    "_col_add")
 _REJECTION_ATTEMPTS = 32
 
 
@@ -99,3 +100,32 @@ def _kth_magnitude(arr, i, rl, n, scratch):
     for k in range(rl):
         scratch[k] = abs(arr[i, k])
     return _quickselect(scratch, rl, n)
+
+
+# Incremental column-view maintenance (serial row kernels): entries are flat slot ids i * row_stride + k.
+def _col_remove(collen, colsyn, j, syn):
+    """Drop entry ``syn`` from target ``j``'s column (swap with the column's last entry)."""
+    n = collen[j]
+    for c in range(n):
+        if colsyn[j, c] == syn:
+            colsyn[j, c] = colsyn[j, n - 1]
+            collen[j] = n - 1
+            return
+
+
+def _col_replace(collen, colsyn, j, old, new):
+    """A synapse moved slots within its row: rewrite its entry in target ``j``'s column."""
+    for c in range(collen[j]):
+        if colsyn[j, c] == old:
+            colsyn[j, c] = new
+            return
+
+
+def _col_add(collen, colsyn, j, syn):
+    """Append ``syn`` to target ``j``'s column; False when the column is full."""
+    n = collen[j]
+    if n < colsyn.shape[1]:
+        colsyn[j, n] = syn
+        collen[j] = n + 1
+        return True
+    return False

@@ -295,7 +295,8 @@ class Simulation:
 
     def _check_update_stats(self, u, delta, grow_columns: bool) -> None:
         name, proj = u.update.name, u.update.projection
-        if grow_columns and u.proj.needs_columns and (delta[0] or delta[1]):
+        rebuilt = grow_columns and u.proj.needs_columns and bool(delta[0] or delta[1])
+        if rebuilt:
             self._rebuild_columns(u.proj)  # first: the rows changed, even if we raise below
         if delta[6]:
             raise StateError(f"connectivity update {name!r}: {int(delta[6])} row.add calls targeted a neuron the row "
@@ -308,7 +309,7 @@ class Simulation:
             raise CapacityError(f"connectivity update {name!r}: {int(delta[2])} row.add calls found their row full "
                                 f"(row_stride {self.state[f'q{proj.index}_ind'].shape[1]}) and were not applied; "
                                 "give the projection more headroom, or use 'ok = row.add(...)' to handle it")
-        if delta[5]:
+        if delta[5] and not rebuilt:  # a rebuild grows the view to fit
             raise CapacityError(f"connectivity update {name!r}: a target's in-degree outgrew the column view of "
                                 f"projection {proj.name!r} ({self.state[f'q{proj.index}_colsyn'].shape[1]} slots)")
 
