@@ -16,24 +16,6 @@ def _prune_negative(row):
             row.removed += 1
 
 
-def _distribute(glob, rows, rng):
-    total = rows.removed.sum()
-    glob.total = total
-    to_add = np.zeros(rows.count, np.int64)
-    remaining = total
-    room = rows.capacity - rows.length
-    while remaining > 0:
-        eligible = np.nonzero(room - to_add > 0)[0]
-        if eligible.size == 0:
-            break
-        picks = eligible[(rng.uniform(remaining) * eligible.size).astype(np.int64)]
-        granted = np.minimum(np.bincount(picks, minlength=rows.count), room - to_add)
-        to_add += granted
-        remaining -= granted.sum()
-    rows.to_add = to_add
-    glob.failed = remaining
-
-
 def _add_budget(row):
     for _ in range(row.to_add):
         j = row.sample_free()
@@ -46,10 +28,10 @@ PRUNE = px.ConnectivityUpdateModel(name="prune_negative", row_vars={"removed": p
 
 
 def _regrow(mode):
-    return px.ConnectivityUpdateModel(
-        name=f"regrow_{mode}", row_vars={"to_add": px.Var(0, "int32")}, row_var_refs=("removed",),
-        global_vars={"total": px.Var(0, "int64"), "failed": px.Var(0, "int64")}, var_refs=("weight",),
-        row_update=_add_budget, global_update=_distribute, global_mode=mode)
+    """The library's DEEP R redistribution, its global phase compiled or run as plain Python."""
+    import dataclasses
+
+    return dataclasses.replace(px.structural.distributed_regrow(w_init=0.0), name=f"regrow_{mode}", global_mode=mode)
 
 
 def _net(mode, stride=24):
@@ -74,7 +56,7 @@ def test_redistribution_conserves_synapse_count(mode, cpu_mode):
     np.testing.assert_array_equal(sim.get("prune", "removed").sum(), removed)
     out = sim.custom_update("regrow")["regrow"]
     assert sim.get("regrow", "total")[0] == removed
-    assert out["added"] == removed and sim.get("regrow", "failed")[0] == 0
+    assert out["added"] == removed and sim.get("regrow", "unplaced")[0] == 0
     assert len(sim.get("aa", "w")) == n0
     assert sim.get("regrow", "to_add").sum() == removed
     assert out["global_s"] > 0
@@ -120,7 +102,7 @@ def test_budget_beyond_capacity_is_reported_not_dropped():
     sim.set_connectivity("aa", np.repeat(np.arange(200), 24), post, w=1.0)  # every row full
     sim.set("prune", "removed", np.ones(200, np.int32))  # a budget of 200 with no room anywhere
     out = sim.custom_update("regrow")["regrow"]
-    assert out["added"] == 0 and sim.get("regrow", "failed")[0] == 200
+    assert out["added"] == 0 and sim.get("regrow", "unplaced")[0] == 200
     assert len(sim.get("aa", "w")) == 200 * 24
 
 
