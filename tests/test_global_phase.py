@@ -127,3 +127,32 @@ def test_global_phase_errors():
 
         net.add_connectivity_update("w", "aa", dataclasses.replace(m, global_mode="python"), every=3,
                                     var_refs={"weight": "w"})
+
+
+def _count_visit(row):
+    row.visits += 1
+
+
+VISITS = px.ConnectivityUpdateModel(name="visits", row_vars={"go": px.Var(0, "int32"), "visits": px.Var(0, "int32")},
+                                    row_update=_count_visit, active_if="go")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cpu_parallel", "cuda"])
+def test_active_if_skips_rows(backend):
+    from plastix.backends import cuda_available
+
+    if backend == "cuda" and not cuda_available():
+        pytest.skip("needs numba-cuda")
+    net = px.Network(dt=1.0, seed=1)
+    a = net.add_population("a", 40, px.neurons.lif())
+    net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(3))
+    net.add_connectivity_update("v", "aa", VISITS)
+    kw = {"parallel": True, "partitions": 2} if backend == "cpu_parallel" else {}
+    sim = px.Simulation(net, backend="cpu" if backend.startswith("cpu") else "cuda", **kw)
+    go = (np.arange(40) % 3 == 0).astype(np.int32)
+    sim.set("v", "go", go)
+    sim.custom_update("v")
+    sim.custom_update("v")
+    np.testing.assert_array_equal(sim.get("v", "visits"), 2 * go)
+    with pytest.raises(px.ModelError, match="active_if must name a row var"):
+        px.ConnectivityUpdateModel(name="x", row_update=_count_visit, row_vars={"visits": 0.0}, active_if="nope")

@@ -164,6 +164,9 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
             f"_P = {names(f'{u.prefix}_scratch')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
             f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]",
             "    for i in range(_c * _chunk, min(n_pre, (_c + 1) * _chunk)):"]
+    active = u.update.model.active_if
+    if active is not None:  # rows the rule leaves alone cost one load
+        body += [f"        if {names(u.code.row_keys[active])}[i] == 0:", "            continue"]
     body += indent(code.body, 2)
     body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]
     body += [f"{stats}[6] += _dup", f"{stats}[5] += _colovf"]

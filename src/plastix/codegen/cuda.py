@@ -161,7 +161,10 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     for n, c in enumerate(counters):
         if c:
             inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
-    body = ["i = cuda.grid(1)", f"if i < {rowlen}.shape[0]:"] + indent(inner, 1)
+    cond = f"i < {rowlen}.shape[0]"
+    if u.update.model.active_if is not None:  # rows the rule leaves alone return at once
+        cond += f" and {names(u.code.row_keys[u.update.model.active_if])}[i] != 0"
+    body = ["i = cuda.grid(1)", f"if {cond}:"] + indent(inner, 1)
     return _kernel(f"{u.prefix}_row", names, body)
 
 

@@ -96,7 +96,8 @@ class Plan:
                          f"delay={q.proj.delay}")
             parts += [f.source for f in q.funcs.values()]
         for u in self.updates:
-            parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every} bits={u.proj.uses_bits}")
+            parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every} bits={u.proj.uses_bits} "
+                         f"active_if={u.update.model.active_if}")
             parts += u.code.body
             if u.global_code is not None:
                 parts.append(u.global_code.source)

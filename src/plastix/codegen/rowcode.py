@@ -56,6 +56,7 @@ class RowCode:
     uses_rng: bool
     names: set
     uses_scratch: bool = False
+    row_keys: dict | None = None  # row.<name> -> state key
 
 
 class _Expr(ast.NodeTransformer):
@@ -379,7 +380,7 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
-    return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch)
+    return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch, dict(keys.row))
 
 
 def _hoist_sample_free(stmts, where):

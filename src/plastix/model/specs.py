@@ -235,6 +235,9 @@ class ConnectivityUpdateModel(_Model):
       ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
     * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.
 
+    ``active_if`` names a per-row variable: rows where it is 0 are skipped before any of their state is
+    touched (e.g. a global phase marks the few rows that rewire this step).
+
     ``row_var_refs`` name per-row variables of *other* updates (e.g. counts a pruning rule left behind),
     seen as ``row.<name>`` like the rule's own.
 
@@ -257,6 +260,7 @@ class ConnectivityUpdateModel(_Model):
     row_update: Callable | None = None
     global_update: Callable | None = None
     global_mode: str = "compiled"
+    active_if: str | None = None  # a row var / row_var_ref: rows where it is 0 are not visited at all
     _phase_names: tuple[str, ...] = ("row_update",)
 
     def __post_init__(self):
@@ -267,6 +271,9 @@ class ConnectivityUpdateModel(_Model):
         if self.global_mode not in ("compiled", "python"):
             raise ModelError(f"connectivity update {self.name!r}: global_mode must be 'compiled' or 'python', "
                              f"got {self.global_mode!r}")
+        if self.active_if is not None and self.active_if not in set(self.row_vars) | set(self.row_var_refs):
+            raise ModelError(f"connectivity update {self.name!r}: active_if must name a row var or row_var_ref, "
+                             f"got {self.active_if!r}")
         clash = set(self.row_vars) & set(self.row_var_refs)
         if clash:
             raise ModelError(f"connectivity update {self.name!r}: {sorted(clash)} are both row vars and row_var_refs")

@@ -165,7 +165,7 @@ def bamford_rewiring(params: TopomapParams, p_peak: float, sigma: float, pre_sid
                 "p_elim_dep": params.p_elim_dep, "p_elim_pot": params.p_elim_pot, "s_max": params.s_max,
                 "fan_in_cap": params.fan_in_cap or 0},
         row_vars={"failed": Var(0, "int64"), "attempts": Var(0, "int32")}, var_refs=("weight",),
-        row_update=_bamford_rewire, global_update=_choose_rows,
+        row_update=_bamford_rewire, global_update=_choose_rows, active_if="attempts",
         doc=bamford_rewiring.__doc__)
 
 
