@@ -20,7 +20,7 @@ from ..runtime.rng import stream_id
 from .transform import Field, ScalarFunction, transform
 
 
-def _fields(vars_, kind_of=None) -> dict[str, Field]:
+def _fields(vars_) -> dict[str, Field]:
     return {n: Field("scalar" if v.dtype == "scalar" else "int") for n, v in vars_.items()}
 
 
@@ -172,7 +172,7 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
              **{ref: f"cu{plan.network.connectivity_updates[o].index}_r_{v}" for ref, (o, v) in upd.row_var_refs.items()}},
         pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
         post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
-        params={n: f"{prefix}_p_{n}" for n in params}, int_names=set(),
+        params={n: f"{prefix}_p_{n}" for n in params},
         bits=f"{q.prefix}_bits" if q.uses_bits else None,
         collen=f"{q.prefix}_collen" if q.needs_columns else None)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"

@@ -43,7 +43,6 @@ class RowKeys:
     pre: dict[str, str]
     post: dict[str, str]
     params: dict[str, str]
-    int_names: set  # s./row./pre. names whose dtype is integer
     bits: str | None = None  # the projection's maintained per-row target bitmask [n_pre, words], if any
     collen: str | None = None  # the column view's per-target lengths (in-degrees), if the projection has one
     colsyn: str | None = None  # set only for row code that maintains the column view itself (serial kernels)
@@ -52,8 +51,6 @@ class RowKeys:
 @dataclass
 class RowCode:
     body: list[str]
-    uses_mask: bool
-    uses_rng: bool
     names: set
     uses_scratch: bool = False
     row_keys: dict | None = None  # row.<name> -> state key
@@ -158,7 +155,6 @@ class _Expr(ast.NodeTransformer):
                     self.g.err(node, "add 'rng' to the function's arguments to draw random numbers")
                 return node  # hoisted later
             if f.value.id == "row" and f.attr == "sample_free":
-                self.g.uses_mask = True
                 bits = self.g.keys.bits
                 if bits is None:
                     self.g.err(node, "row.sample_free() needs the projection's target bitmask (internal error)")
@@ -205,7 +201,6 @@ class _RowGen:
         self.fn_globals = dict(getattr(fn, "__globals__", {}))
         self.locals: set[str] = set()
         self.used: set[str] = {keys.rowlen}
-        self.uses_mask = False
         self.uses_scratch = False
         self.plain_loops = 0
         self.loop_var = None
@@ -380,7 +375,7 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
-    return RowCode(lines, gen.uses_mask, hoister.used, used, gen.uses_scratch, dict(keys.row))
+    return RowCode(lines, used, gen.uses_scratch, dict(keys.row))
 
 
 def _hoist_sample_free(stmts, where):

@@ -163,10 +163,6 @@ class _Rewriter(ast.NodeTransformer):
                 setattr(node, side, self._cast(val))
         return node
 
-    def visit_Compare(self, node):
-        node = self.generic_visit(node)
-        return node
-
     def visit_Expr(self, node):
         call = node.value
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "add_to_post":
