@@ -1,0 +1,63 @@
+"""Training plots (PNG): accuracy curves, rewirings per batch, synapse counts per epoch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_training(results: dict, out_dir) -> list[Path]:
+    """Write ``accuracy.png``, ``rewirings.png`` (with DEEP R) and ``synapses.png`` to ``out_dir``."""
+    out_dir = Path(out_dir)
+    written = []
+    epochs = results["epochs"]
+    if not epochs:
+        return written
+    ep = [e["epoch"] for e in epochs]
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(ep, [100 * e["train_accuracy"] for e in epochs], "o-", label="train")
+    ax.plot(ep, [100 * e["test_accuracy"] for e in epochs], "s-", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    c = results["config"]
+    ax.set_title(f"{results['dataset']['name']}: {c['num_hidden']} {c['neuron'].upper()}, "
+                 f"density in {c['input_density']:g} / rec {c['recurrent_density']:g}, {c['rewiring']}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    written.append(out_dir / "accuracy.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    per_batch = results.get("rewirings_per_batch", {})
+    if any(per_batch.values()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for proj, counts in per_batch.items():
+            syn = results["synapses_initial"][proj]
+            ax.plot([100.0 * n / max(syn, 1) for n in counts], label=f"{proj} ({syn} synapses)")
+        ax.set_xlabel("batch")
+        ax.set_ylabel("synapses rewired per batch (%)")
+        ax.set_yscale("symlog", linthresh=0.1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        written.append(out_dir / "rewirings.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for proj, n0 in results["synapses_initial"].items():
+        ax.plot([0] + ep, [n0] + [e["synapses"][proj] for e in epochs], "o-", label=proj)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("active synapses")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    written.append(out_dir / "synapses.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    return written

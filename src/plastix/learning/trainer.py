@@ -1,0 +1,211 @@
+"""Training loop: epochs of e-prop mini-batches, evaluation, results (JSON + plots) and exact checkpoints.
+
+``out_dir`` receives ``results.json`` (per epoch: train loss and accuracy, test loss and accuracy, wall
+seconds, synapses per projection, rewirings and failed rewirings; per batch: rewirings; the final test
+accuracy), the plots of :mod:`.plots` and ``checkpoint/`` (the simulation state, readout and optimiser
+state, and the results so far), written after every epoch.  ``resume=True`` continues from that
+checkpoint exactly: mini-batch order is a function of (seed, epoch) and every random number of the
+rewiring is keyed by the optimiser step, so a resumed run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..datasets.base import SpikeDataset, SpikeSplit
+from .eprop import EPropConfig, EPropNetwork, TrainingError
+
+CHECKPOINT = "checkpoint"
+FORMAT = 1
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(seed) * 100003 + int(epoch)
+
+
+class Trainer:
+    """Trains an :class:`EPropNetwork` on a :class:`~plastix.datasets.SpikeDataset`.
+
+    ``steps``: trial length in steps of ``config.dt`` (default: the data set's duration); spikes after
+    it are an error unless ``clip=True``.
+    """
+
+    def __init__(self, config: EPropConfig, dataset: SpikeDataset, *, batch_size: int = 32,
+                 steps: int | None = None, clip: bool = False, out_dir=None, progress: bool = True):
+        if not isinstance(dataset, SpikeDataset):
+            raise TrainingError(f"dataset must be a plastix.datasets.SpikeDataset, got {type(dataset).__name__}")
+        if dataset.train.num_units != config.num_inputs:
+            raise TrainingError(f"config.num_inputs = {config.num_inputs} but the data set has "
+                                f"{dataset.train.num_units} input units")
+        if dataset.train.num_classes > config.num_outputs:
+            raise TrainingError(f"config.num_outputs = {config.num_outputs} but the data set has "
+                                f"{dataset.train.num_classes} classes")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise TrainingError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.config = config
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.steps = int(steps) if steps is not None else dataset.train.default_steps(config.dt)
+        if self.steps < 1:
+            raise TrainingError(f"steps must be >= 1, got {self.steps}")
+        self.clip = clip
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.net = EPropNetwork(config)
+        self.results = self._fresh_results()
+
+    def _fresh_results(self) -> dict:
+        return {"format": FORMAT, "config": self.config.to_dict(), "dataset": self.dataset.summary(),
+                "batch_size": self.batch_size, "steps": self.steps,
+                "synapses_initial": self.net.synapse_counts(), "capacity": self.net.capacity(),
+                "epochs": [], "rewirings_per_batch": {p: [] for p in self.net.rewired},
+                "failed_per_batch": {p: [] for p in self.net.rewired}}
+
+    # -- data ------------------------------------------------------------------------------------------
+    def _batches(self, split: SpikeSplit, *, shuffle: bool, seed: int):
+        return split.batches(self.batch_size, shuffle=shuffle, seed=seed, dense=True, dt=self.config.dt,
+                             steps=self.steps, clip=self.clip)
+
+    # -- epochs ----------------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict:
+        """One pass over the training split (shuffled by seed and epoch)."""
+        t0 = time.perf_counter()
+        loss = correct = seen = 0.0
+        rewired = {p: 0 for p in self.net.rewired}
+        failed = {p: 0 for p in self.net.rewired}
+        n_batches = -(-len(self.dataset.train) // self.batch_size)
+        bar = tqdm(self._batches(self.dataset.train, shuffle=True, seed=_epoch_seed(self.config.seed, epoch)),
+                   total=n_batches, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False)
+        for batch in bar:
+            r = self.net.train_batch(batch.spikes, batch.labels)
+            loss += r["loss"] * r["samples"]
+            correct += r["correct"]
+            seen += r["samples"]
+            for p, st in r["rewiring"].items():
+                rewired[p] += st["removed"]
+                failed[p] += st["failed"]
+                self.results["rewirings_per_batch"][p].append(st["removed"])
+                self.results["failed_per_batch"][p].append(st["failed"])
+            bar.set_postfix(loss=f"{loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        return {"train_loss": loss / seen, "train_accuracy": correct / seen, "train_wall_s": time.perf_counter() - t0,
+                "rewirings": rewired, "failed_rewirings": failed}
+
+    def evaluate(self, split: SpikeSplit | None = None) -> dict:
+        """Loss and accuracy on ``split`` (default: the test split), in file order."""
+        split = self.dataset.test if split is None else split
+        loss = correct = seen = 0.0
+        rate = 0.0
+        for batch in self._batches(split, shuffle=False, seed=0):
+            r = self.net.evaluate_batch(batch.spikes, batch.labels)
+            loss += r["loss"] * r["samples"]
+            correct += r["correct"]
+            rate += r["rate_hz"] * r["samples"]
+            seen += r["samples"]
+        return {"loss": loss / seen, "accuracy": correct / seen, "rate_hz": rate / seen}
+
+    def fit(self, epochs: int, *, resume: bool = False) -> dict:
+        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint); returns the results."""
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise TrainingError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if resume:
+            self.load_checkpoint()
+        t_start = time.perf_counter() - sum(e["wall_s"] for e in self.results["epochs"])
+        for epoch in range(len(self.results["epochs"]), epochs):
+            t0 = time.perf_counter()
+            tr = self.train_epoch(epoch)
+            ev = self.evaluate()
+            row = {"epoch": epoch + 1, **tr, "test_loss": ev["loss"], "test_accuracy": ev["accuracy"],
+                   "test_rate_hz": ev["rate_hz"], "synapses": self.net.synapse_counts(),
+                   "wall_s": time.perf_counter() - t0}
+            self.results["epochs"].append(row)
+            if self.progress:
+                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {tr['train_loss']:.3f} train {tr['train_accuracy']:.3f} "
+                           f"test {ev['accuracy']:.3f} ({row['wall_s']:.1f} s)")
+            if self.out_dir is not None:
+                self.save_checkpoint()
+        self.results["final_test_accuracy"] = (self.results["epochs"][-1]["test_accuracy"]
+                                               if self.results["epochs"] else self.evaluate()["accuracy"])
+        self.results["synapses_final"] = self.net.synapse_counts()
+        self.results["wall_s"] = time.perf_counter() - t_start
+        if self.out_dir is not None:
+            self.write_results()
+        return self.results
+
+    # -- output ----------------------------------------------------------------------------------------
+    def write_results(self) -> None:
+        from .plots import plot_training
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "results.json", "w") as f:
+            json.dump(self.results, f, indent=1)
+        plot_training(self.results, self.out_dir)
+
+    def save_checkpoint(self, directory=None) -> Path:
+        """Write the complete training state to ``directory`` (default ``out_dir/checkpoint``)."""
+        d = Path(directory) if directory is not None else self._checkpoint_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        self.net.sim.save(d / "simulation.npz.tmp")
+        with open(d / "trainer.npz.tmp", "wb") as f:
+            np.savez(f, **self.net.state_arrays())
+        with open(d / "meta.json.tmp", "w") as f:
+            json.dump({"format": FORMAT, "config": self.config.to_dict(), "batch_size": self.batch_size,
+                       "steps": self.steps, "results": self.results}, f)
+        for name in ("simulation.npz", "trainer.npz", "meta.json"):  # all three replaced together
+            os.replace(d / f"{name}.tmp", d / name)
+        return d
+
+    def _checkpoint_dir(self) -> Path:
+        if self.out_dir is None:
+            raise TrainingError("no out_dir: give a directory to save or resume checkpoints")
+        return self.out_dir / CHECKPOINT
+
+    def load_checkpoint(self, directory=None) -> None:
+        """Restore the state written by :meth:`save_checkpoint` (same config, batch size and steps)."""
+        d = Path(directory) if directory is not None else self._checkpoint_dir()
+        if not (d / "meta.json").exists():
+            raise TrainingError(f"no checkpoint to resume from in {d} (expected meta.json, simulation.npz, "
+                                "trainer.npz)")
+        with open(d / "meta.json") as f:
+            meta = json.load(f)
+        if meta.get("format") != FORMAT:
+            raise TrainingError(f"{d}: checkpoint format {meta.get('format')} is not supported ({FORMAT})")
+        for key, mine in (("config", self.config.to_dict()), ("batch_size", self.batch_size), ("steps", self.steps)):
+            if meta[key] != mine:
+                raise TrainingError(f"{d}: the checkpoint was written with a different {key} ({meta[key]!r}, "
+                                    f"now {mine!r}); resume with the same settings")
+        self.net.sim.load(d / "simulation.npz")
+        with np.load(d / "trainer.npz") as data:
+            self.net.load_state_arrays(data)
+        self.results = meta["results"]
+
+
+def load_model(directory) -> EPropNetwork:
+    """The trained network saved in ``directory`` (a training ``out_dir`` or its ``checkpoint`` folder),
+    ready for :meth:`EPropNetwork.predict_scores` / :func:`classify`."""
+    d = Path(directory)
+    if (d / CHECKPOINT / "meta.json").exists():
+        d = d / CHECKPOINT
+    if not (d / "meta.json").exists():
+        raise TrainingError(f"no trained model in {directory} (expected {CHECKPOINT}/meta.json)")
+    with open(d / "meta.json") as f:
+        meta = json.load(f)
+    net = EPropNetwork(EPropConfig.from_dict(meta["config"]))
+    net.sim.load(d / "simulation.npz")
+    with np.load(d / "trainer.npz") as data:
+        net.load_state_arrays(data)
+    return net
+
+
+def classify(net: EPropNetwork, spikes, batch_size: int = 256) -> np.ndarray:
+    """Predicted class of every sample of ``spikes`` ([samples, steps, inputs] counts, or a
+    :class:`SpikeSplit`, binned at the network's dt)."""
+    if isinstance(spikes, SpikeSplit):
+        spikes = spikes.to_dense(net.config.dt)
+    spikes = np.asarray(spikes)
+    out = [np.argmax(net.predict_scores(spikes[i:i + batch_size]), axis=1) for i in range(0, len(spikes), batch_size)]
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
