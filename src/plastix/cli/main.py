@@ -12,7 +12,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    from . import bench_rewire, bench_sim, topomap
+    from . import bench_rewire, bench_sim, bench_train, topomap, train
+
+    tr = sub.add_parser("train", help="train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
+    train.add_arguments(tr)
+    tr.set_defaults(func=train.run)
 
     tm = sub.add_parser("topomap", help="topographic map refinement by rewiring (Bamford et al. 2010)")
     topomap.add_arguments(tm)
@@ -26,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     br = bsub.add_parser("rewire", help="structural plasticity speed (SET-style rewire)")
     bench_rewire.add_arguments(br)
     br.set_defaults(func=bench_rewire.run)
+    bt = bsub.add_parser("train", help="e-prop training time per epoch against connection density")
+    bench_train.add_arguments(bt)
+    bt.set_defaults(func=bench_train.run)
     return p
 
 

@@ -80,6 +80,7 @@ class EPropConfig:
     dt: float = 1.0
     seed: int = 0
     dtype: str = "float32"
+    backend: str = "cpu"               # trial kernels: "cpu" (Numba) or "cuda" (numba-cuda)
 
     def __post_init__(self):
         def bad(name, allowed):
@@ -113,6 +114,8 @@ class EPropConfig:
                 bad(name, "in [0, 1)")
         if self.dtype not in ("float32", "float64"):
             bad("dtype", "'float32' or 'float64'")
+        if self.backend not in ("cpu", "cuda"):
+            bad("backend", "'cpu' or 'cuda'")
 
     @classmethod
     def from_dict(cls, d: dict) -> "EPropConfig":
@@ -128,6 +131,21 @@ class EPropConfig:
     @property
     def adaptive(self) -> bool:
         return self.neuron == "alif" and self.beta > 0.0
+
+
+def _trial_kernels(backend: str):
+    """The module whose ``run_trial`` runs a trial: :mod:`.kernels_cpu`, or :mod:`.kernels_cuda` (numba-cuda
+    on a GPU, or its simulator with ``NUMBA_ENABLE_CUDASIM=1``)."""
+    if backend == "cpu":
+        return kc
+    if backend != "cuda":
+        raise TrainingError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+    from . import kernels_cuda
+
+    ok, why = kernels_cuda.available()
+    if not ok:
+        raise TrainingError(f"backend='cuda' is unavailable: {why}")
+    return kernels_cuda
 
 
 def _connectivity(density: float, recurrent: bool):
@@ -165,6 +183,7 @@ class EPropNetwork:
         self.opt_step = 0
         self._buffers: dict = {}
         self._batch = 0
+        self._kernels = _trial_kernels(config.backend)
 
     # -- description -----------------------------------------------------------------------------------
     def _describe(self) -> Network:
@@ -230,8 +249,8 @@ class EPropNetwork:
             for p in self.projections:
                 stride = self.arrays(p)["ind"].shape[1]
                 rows = N if p == "in_hid" else H
-                b[f"{p}_eps"] = np.zeros((rows, batch, stride), f)
-                b[f"{p}_ebar"] = np.zeros((rows, batch, stride), f)
+                b[f"{p}_eps"] = np.zeros((batch, rows, stride), f)
+                b[f"{p}_ebar"] = np.zeros((batch, rows, stride), f)
             self._buffers = b
         return self._buffers
 
@@ -242,9 +261,7 @@ class EPropNetwork:
         for k, a in full.items():
             if k == "batch":
                 continue
-            if k.endswith(("_eps", "_ebar")):
-                v = a[:, :batch, :]
-            elif k == "reg":
+            if k == "reg":
                 v = a
             else:
                 v = a[:batch]
@@ -289,7 +306,7 @@ class EPropNetwork:
         kappa = math.exp(-c.dt / c.tau_out)
         beta = c.beta if c.adaptive else 0.0
         d = self.dense_state
-        kc.run_trial(
+        self._kernels.run_trial(
             x, labels, train, c.adaptive, has_rec,
             ins["ind"], ins["rowlen"], ins["w"], ins["grad"], buf["in_hid_eps"], buf["in_hid_ebar"], buf["in_bar"],
             rec["ind"] if has_rec else empty_i, rec["rowlen"] if has_rec else empty_l,

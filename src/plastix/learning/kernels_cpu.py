@@ -4,13 +4,21 @@ Layouts (all float arrays share the network's float type):
 
 * neuron state ``[batch, neurons]``; readout state ``[batch, classes]``;
 * sparse projections as ragged rows: ``ind`` / ``w`` / ``grad`` ``[num_pre, row_stride]`` with
-  ``rowlen[num_pre]``; per-synapse, per-batch traces ``eps`` / ``ebar`` ``[num_pre, batch, row_stride]`` so
-  that one row's traces for one batch element are contiguous (the inner loop of the synapse kernel);
+  ``rowlen[num_pre]``; per-synapse, per-batch traces ``eps`` / ``ebar`` ``[batch, num_pre, row_stride]``
+  (one batch element's traces are one contiguous block: a thread owns a batch element);
 * presynaptic traces ``[batch, num_pre]``.
 
-Parallelism: spike propagation and neuron updates run over batch elements, the synapse kernel over
-rows (a row owns its gradients, so accumulating over the batch needs no atomics), readout gradients
-over hidden neurons.  Results do not depend on the thread count: every sum has a fixed order.
+Parallelism: one parallel region per trial, over batch elements: each batch element runs the whole
+time loop on its own (batch elements interact only through the parameters, which a trial does not
+change), accumulating its gradients into private per-element buffers that are then summed in a fixed
+order, in parallel over rows.  Results therefore do not depend on the thread count, and a busy machine
+costs no per-step barrier.  (A region per phase and step was tried first: ~5 barriers per step made
+trials up to 10x slower whenever another process competed for the cores.)
+
+Readout gradients are computed once per trial, not per step: ``sum_t err(t) zbar(t)^T`` equals
+``sum_t E(t) z(t)^T`` with the backward-filtered error ``E(t) = err(t) + kappa E(t+1)``, so only
+hidden spikes cost work.  The rate regulariser uses a per-element running rate started from the
+network's estimate, which is set to the batch mean at the end of the trial.
 
 Equations (``docs/eprop.md``): per step t, with x the input spikes and z the hidden spikes,
 ``a(t) = rho a(t-1) + z(t-1)``, ``v(t) = alpha v(t-1) + W_in x(t) + W_rec z(t-1) - v_th z(t-1)``,
@@ -32,145 +40,114 @@ from numba import prange
 _OPTS = dict(cache=True, error_model="numpy", fastmath=False)
 
 
-@numba.njit(parallel=True, **_OPTS)
-def propagate(ind, rowlen, w, pre_now, current):
-    """current[b, ind[i, k]] += pre_now[b, i] * w[i, k] for every row i that fired (pre_now != 0)."""
-    batch, num_pre = pre_now.shape
-    for b in prange(batch):
-        for i in range(num_pre):
-            s = pre_now[b, i]
-            if s != 0.0:
-                for k in range(rowlen[i]):
-                    current[b, ind[i, k]] += s * w[i, k]
+@numba.njit(inline="always", **_OPTS)
+def _propagate(ind, rowlen, w, pre_now, current):
+    """current[ind[i, k]] += pre_now[i] * w[i, k] for every row i that fired (pre_now != 0)."""
+    for i in range(pre_now.shape[0]):
+        s = pre_now[i]
+        if s != 0.0:
+            for k in range(rowlen[i]):
+                current[ind[i, k]] += s * w[i, k]
 
 
-@numba.njit(parallel=True, **_OPTS)
-def neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive):
-    """Advance the hidden (A)LIF neurons one step; ``z`` receives this step's spikes (0/1), ``psi`` the
-    pseudo-derivative; the previous step's values move to ``zprev`` / ``psi_prev`` first."""
-    batch, num = v.shape
+@numba.njit(inline="always", **_OPTS)
+def _neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive):
+    """Advance the hidden (A)LIF neurons of one batch element one step; ``z`` receives this step's
+    spikes (0/1), ``psi`` the pseudo-derivative; the previous step's values move to ``zprev`` / ``psi_prev``."""
     gain = 0.3 / v_th
-    for b in prange(batch):
-        for j in range(num):
-            zp = z[b, j]
-            zprev[b, j] = zp
-            psi_prev[b, j] = psi[b, j]
-            if adaptive:
-                a[b, j] = rho * a[b, j] + zp
-            vj = alpha * v[b, j] + current[b, j] - v_th * zp
-            v[b, j] = vj
-            current[b, j] = 0.0
-            thr = v_th + beta * a[b, j]
-            if refrac[b, j] > 0:
-                refrac[b, j] -= 1
-                z[b, j] = 0.0
-                psi[b, j] = 0.0
+    for j in range(v.shape[0]):
+        zp = z[j]
+        zprev[j] = zp
+        psi_prev[j] = psi[j]
+        if adaptive:
+            a[j] = rho * a[j] + zp
+        vj = alpha * v[j] + current[j] - v_th * zp
+        v[j] = vj
+        current[j] = 0.0
+        thr = v_th + beta * a[j]
+        if refrac[j] > 0:
+            refrac[j] -= 1
+            z[j] = 0.0
+            psi[j] = 0.0
+        else:
+            psi[j] = gain * max(0.0, 1.0 - abs(vj - thr) / v_th)
+            if vj >= thr:
+                z[j] = 1.0
+                refrac[j] = n_ref
             else:
-                psi[b, j] = gain * max(0.0, 1.0 - abs(vj - thr) / v_th)
-                if vj >= thr:
-                    z[b, j] = 1.0
-                    refrac[b, j] = n_ref
-                else:
-                    z[b, j] = 0.0
+                z[j] = 0.0
 
 
-@numba.njit(parallel=True, **_OPTS)
-def readout(z, y, w_out, b_out, feedback, labels, kappa, err, learn_signal, pi_sum, loss):
-    """Leaky-integrator readout, per-step softmax, its cross-entropy (added to ``loss[b]``), the output
-    error ``err`` (pi - onehot), the summed probabilities ``pi_sum`` and the learning signal ``L = B err``."""
-    batch, num_hidden = z.shape
-    num_out = y.shape[1]
-    for b in prange(batch):
-        ymax = -np.inf
-        for k in range(num_out):
-            acc = kappa * y[b, k] + b_out[k]
-            for j in range(num_hidden):
-                if z[b, j] != 0.0:
-                    acc += w_out[k, j] * z[b, j]
-            y[b, k] = acc
-            ymax = max(ymax, acc)
-        total = 0.0
-        for k in range(num_out):
-            e = math.exp(y[b, k] - ymax)
-            err[b, k] = e
-            total += e
-        lab = labels[b]
-        loss[b] += -(y[b, lab] - ymax - math.log(total))
-        for k in range(num_out):
-            p = err[b, k] / total
-            pi_sum[b, k] += p
-            err[b, k] = p - (1.0 if k == lab else 0.0)
-        for j in range(num_hidden):
-            acc = 0.0
+@numba.njit(inline="always", **_OPTS)
+def _readout(z, y, w_out, b_out, feedback, lab, kappa, err, learn_signal, pi_sum):
+    """Leaky-integrator readout, per-step softmax, output error ``err`` (pi - onehot), summed
+    probabilities and the learning signal ``L = B err``; returns this step's cross-entropy."""
+    num_out = y.shape[0]
+    for k in range(num_out):
+        y[k] = kappa * y[k] + b_out[k]
+    for j in range(z.shape[0]):
+        if z[j] != 0.0:
             for k in range(num_out):
-                acc += feedback[j, k] * err[b, k]
-            learn_signal[b, j] = acc
+                y[k] += w_out[k, j] * z[j]
+    ymax = -np.inf
+    for k in range(num_out):
+        ymax = max(ymax, y[k])
+    total = 0.0
+    for k in range(num_out):
+        e = math.exp(y[k] - ymax)
+        err[k] = e
+        total += e
+    for k in range(num_out):
+        p = err[k] / total
+        pi_sum[k] += p
+        err[k] = p - (1.0 if k == lab else 0.0)
+    for j in range(learn_signal.shape[0]):
+        acc = 0.0
+        for k in range(num_out):
+            acc += feedback[j, k] * err[k]
+        learn_signal[j] = acc
+    return -(y[lab] - ymax - math.log(total))
 
 
-@numba.njit(parallel=True, **_OPTS)
-def readout_grads(z, err, zbar_out, bbar, kappa, g_out, g_bias, rate, rate_decay, dt, reg, c_reg, f_target):
-    """Readout weight/bias gradients from the kappa-filtered hidden spikes, and the firing-rate
-    regulariser: ``rate`` (1/ms, batch mean, exponentially averaged) and ``reg = c_reg (rate - target)``."""
-    batch, num_hidden = z.shape
-    num_out = err.shape[1]
-    for j in prange(num_hidden):
-        zsum = 0.0
-        for b in range(batch):
-            zb = kappa * zbar_out[b, j] + z[b, j]
-            zbar_out[b, j] = zb
-            zsum += z[b, j]
-            for k in range(num_out):
-                g_out[k, j] += err[b, k] * zb
-        rate[j] = rate_decay * rate[j] + (1.0 - rate_decay) * zsum / (batch * dt)
-        reg[j] = c_reg * (rate[j] - f_target)
-    if num_hidden > 0:
-        for b in range(batch):
-            for k in range(num_out):
-                g_bias[k] += err[b, k] * bbar
-
-
-@numba.njit(parallel=True, **_OPTS)
-def synapses(ind, rowlen, grad, eps, ebar, pre_bar, pre_now, psi, psi_prev, learn_signal, reg,
-             alpha, rho, beta, kappa, adaptive):
-    """Per synapse and batch element: eligibility, its kappa-filtered trace, and the gradient
-    ``grad += L_j ebar_ji + reg_j e_ji`` (summed over the batch); also advances the row's presynaptic trace."""
-    num_pre = ind.shape[0]
-    batch = pre_now.shape[0]
-    for i in prange(num_pre):
+@numba.njit(inline="always", **_OPTS)
+def _synapses(ind, rowlen, grad, eps, ebar, pre_bar, pre_now, psi, psi_prev, learn_signal, reg,
+              alpha, rho, beta, kappa, adaptive):
+    """One batch element: eligibility, its kappa-filtered trace and ``grad += L_j ebar_ji + reg_j e_ji`` for
+    every synapse; advances each row's presynaptic trace."""
+    for i in range(ind.shape[0]):
         n = rowlen[i]
-        for b in range(batch):
-            old = pre_bar[b, i]
-            new = alpha * old + pre_now[b, i]
-            pre_bar[b, i] = new
-            if adaptive:
-                for k in range(n):
-                    j = ind[i, k]
-                    pp = psi_prev[b, j]
-                    ep = pp * old + (rho - beta * pp) * eps[i, b, k]
-                    eps[i, b, k] = ep
-                    e = psi[b, j] * (new - beta * ep)
-                    eb = kappa * ebar[i, b, k] + e
-                    ebar[i, b, k] = eb
-                    grad[i, k] += learn_signal[b, j] * eb + reg[j] * e
-            else:
-                for k in range(n):
-                    j = ind[i, k]
-                    e = psi[b, j] * new
-                    eb = kappa * ebar[i, b, k] + e
-                    ebar[i, b, k] = eb
-                    grad[i, k] += learn_signal[b, j] * eb + reg[j] * e
+        old = pre_bar[i]
+        new = alpha * old + pre_now[i]
+        pre_bar[i] = new
+        if adaptive:
+            for k in range(n):
+                j = ind[i, k]
+                pp = psi_prev[j]
+                ep = pp * old + (rho - beta * pp) * eps[i, k]
+                eps[i, k] = ep
+                e = psi[j] * (new - beta * ep)
+                eb = kappa * ebar[i, k] + e
+                ebar[i, k] = eb
+                grad[i, k] += learn_signal[j] * eb + reg[j] * e
+        else:
+            for k in range(n):
+                j = ind[i, k]
+                e = psi[j] * new
+                eb = kappa * ebar[i, k] + e
+                ebar[i, k] = eb
+                grad[i, k] += learn_signal[j] * eb + reg[j] * e
 
 
-@numba.njit(**_OPTS)
-def spike_frame(x, t, out):
-    """out[b, i] = x[b, t, i] as floats (this step's input spike counts)."""
-    batch, _, units = x.shape
-    for b in range(batch):
-        for i in range(units):
-            out[b, i] = x[b, t, i]
+@numba.njit(parallel=True, **_OPTS)
+def _sum_over_batch(per_element, rowlen, out):
+    """out[i, k] += sum_b per_element[b, i, k] over each row's existing slots (fixed order)."""
+    for i in prange(out.shape[0]):
+        for b in range(per_element.shape[0]):
+            for k in range(rowlen[i]):
+                out[i, k] += per_element[b, i, k]
 
 
-@numba.njit(**_OPTS)
+@numba.njit(parallel=True, **_OPTS)
 def run_trial(x, labels, train, adaptive, has_rec,
               in_ind, in_len, in_w, in_grad, in_eps, in_ebar, in_bar,
               rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
@@ -180,25 +157,77 @@ def run_trial(x, labels, train, adaptive, has_rec,
               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target):
     """One trial of a batch from rest: ``x`` [batch, steps, inputs] spike counts.  Fills ``loss`` (summed
     cross-entropy per sample), ``pi_sum`` (softmax summed over steps) and ``spikes`` (hidden spike count
-    per sample); when ``train`` accumulates raw (unnormalised) gradients into the grad arrays."""
-    steps = x.shape[1]
-    bbar = 0.0
-    for t in range(steps):
-        spike_frame(x, t, x_now)
-        propagate(in_ind, in_len, in_w, x_now, current)
-        if has_rec:
-            propagate(rec_ind, rec_len, rec_w, z, current)   # z still holds z(t-1)
-        neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive)
-        readout(z, y, w_out, b_out, feedback, labels, kappa, err, learn_signal, pi_sum, loss)
-        for b in range(z.shape[0]):
-            for j in range(z.shape[1]):
-                spikes[b] += z[b, j]
-        if train:
-            bbar = kappa * bbar + 1.0
-            readout_grads(z, err, zbar_out, bbar, kappa, g_out, g_bias, rate, rate_decay, dt, reg, c_reg,
-                          f_target)
-            synapses(in_ind, in_len, in_grad, in_eps, in_ebar, in_bar, x_now, psi, psi_prev, learn_signal, reg,
-                     alpha, rho, beta, kappa, adaptive)
+    per sample); when ``train``, adds the raw (summed, unnormalised) gradients to ``in_grad``, ``rec_grad``,
+    ``g_out`` and ``g_bias`` and updates the rate estimate ``rate`` (1/ms).  ``zbar_out`` receives each
+    element's running rate (1/ms) and ``reg`` the batch-mean regulariser of the last step."""
+    batch, steps, _ = x.shape
+    num_hidden = v.shape[1]
+    num_out = y.shape[1]
+    ftype = v.dtype
+    g_in_b = np.zeros((batch if train else 0,) + in_grad.shape, ftype)
+    g_rec_b = np.zeros((batch if train and has_rec else 0,) + rec_grad.shape, ftype)
+    z_hist = np.zeros((batch, steps if train else 0, num_hidden), np.uint8)
+    e_hist = np.zeros((batch, steps if train else 0, num_out), ftype)
+    reg_b = np.zeros((batch, num_hidden), ftype)
+    for b in prange(batch):
+        for j in range(num_hidden):
+            zbar_out[b, j] = rate[j]
+        lab = labels[b]
+        for t in range(steps):
+            for i in range(x.shape[2]):
+                x_now[b, i] = x[b, t, i]
+            _propagate(in_ind, in_len, in_w, x_now[b], current[b])
             if has_rec:
-                synapses(rec_ind, rec_len, rec_grad, rec_eps, rec_ebar, rec_bar, zprev, psi, psi_prev,
-                         learn_signal, reg, alpha, rho, beta, kappa, adaptive)
+                _propagate(rec_ind, rec_len, rec_w, z[b], current[b])   # z still holds z(t-1)
+            _neurons(v[b], a[b], z[b], zprev[b], refrac[b], psi[b], psi_prev[b], current[b], alpha, rho, beta,
+                     v_th, n_ref, adaptive)
+            loss[b] += _readout(z[b], y[b], w_out, b_out, feedback, lab, kappa, err[b], learn_signal[b], pi_sum[b])
+            for j in range(num_hidden):
+                spikes[b] += z[b, j]
+            if train:
+                for j in range(num_hidden):
+                    f = rate_decay * zbar_out[b, j] + (1.0 - rate_decay) * z[b, j] / dt
+                    zbar_out[b, j] = f
+                    reg_b[b, j] = c_reg * (f - f_target)
+                    z_hist[b, t, j] = np.uint8(z[b, j])
+                for k in range(num_out):
+                    e_hist[b, t, k] = err[b, k]
+                _synapses(in_ind, in_len, g_in_b[b], in_eps[b], in_ebar[b], in_bar[b], x_now[b], psi[b],
+                          psi_prev[b], learn_signal[b], reg_b[b], alpha, rho, beta, kappa, adaptive)
+                if has_rec:
+                    _synapses(rec_ind, rec_len, g_rec_b[b], rec_eps[b], rec_ebar[b], rec_bar[b], zprev[b],
+                              psi[b], psi_prev[b], learn_signal[b], reg_b[b], alpha, rho, beta, kappa, adaptive)
+        if train:   # backward-filtered error, in place: E(t) = err(t) + kappa E(t + 1)
+            for t in range(steps - 2, -1, -1):
+                for k in range(num_out):
+                    e_hist[b, t, k] += kappa * e_hist[b, t + 1, k]
+    if train:
+        _sum_over_batch(g_in_b, in_len, in_grad)
+        if has_rec:
+            _sum_over_batch(g_rec_b, rec_len, rec_grad)
+        _readout_grads(z_hist, e_hist, g_out, g_bias)
+        for j in range(num_hidden):
+            acc = 0.0
+            r = 0.0
+            for b in range(batch):
+                acc += zbar_out[b, j]
+                r += reg_b[b, j]
+            rate[j] = acc / batch
+            reg[j] = r / batch
+
+
+@numba.njit(parallel=True, **_OPTS)
+def _readout_grads(z_hist, e_hist, g_out, g_bias):
+    """g_out[k, j] += sum over spikes (b, t, j) of E[b, t, k]; g_bias[k] += sum_{b,t} E[b, t, k]."""
+    batch, steps, num_hidden = z_hist.shape
+    num_out = e_hist.shape[2]
+    for j in prange(num_hidden):
+        for b in range(batch):
+            for t in range(steps):
+                if z_hist[b, t, j] != 0:
+                    for k in range(num_out):
+                        g_out[k, j] += e_hist[b, t, k]
+    for b in range(batch):
+        for t in range(steps):
+            for k in range(num_out):
+                g_bias[k] += e_hist[b, t, k]

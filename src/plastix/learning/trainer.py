@@ -56,6 +56,7 @@ class Trainer:
         self.clip = clip
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
+        self.max_batches: int | None = None   # benchmarks: cut epochs short
         self.net = EPropNetwork(config)
         self.results = self._fresh_results()
 
@@ -79,9 +80,13 @@ class Trainer:
         rewired = {p: 0 for p in self.net.rewired}
         failed = {p: 0 for p in self.net.rewired}
         n_batches = -(-len(self.dataset.train) // self.batch_size)
-        bar = tqdm(self._batches(self.dataset.train, shuffle=True, seed=_epoch_seed(self.config.seed, epoch)),
-                   total=n_batches, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False)
-        for batch in bar:
+        if self.max_batches is not None:
+            n_batches = min(n_batches, self.max_batches)
+        batches = self._batches(self.dataset.train, shuffle=True, seed=_epoch_seed(self.config.seed, epoch))
+        bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False)
+        for b_index, batch in enumerate(bar):
+            if b_index >= n_batches:
+                break
             r = self.net.train_batch(batch.spikes, batch.labels)
             loss += r["loss"] * r["samples"]
             correct += r["correct"]

@@ -1,0 +1,75 @@
+"""``plastix bench train``: e-prop training time per epoch at several connection densities, one run."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .train import add_model_arguments, config_from_args, load_dataset
+
+
+def add_arguments(p) -> None:
+    add_model_arguments(p)
+    p.add_argument("--densities", default="1.0,0.1,0.01",
+                   help="comma-separated input and recurrent connection probabilities (default 1.0,0.1,0.01)")
+    p.add_argument("--rewiring", choices=("none", "deep-r"), default="deep-r",
+                   help="rewiring of the sparse networks (default deep-r; density 1 never rewires)")
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs per density (default 1)")
+    p.add_argument("--max-batches", type=int, default=None,
+                   help="time only this many batches per epoch (default: the whole training split)")
+    p.add_argument("--random-data", default=None, metavar="SAMPLES,STEPS,INPUTS,CLASSES",
+                   help="time on random spikes of this shape instead of a data set (e.g. SHD: 2048,1000,700,20)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _random_dataset(spec: str, rate_hz: float = 10.0, seed: int = 0):
+    from .. import datasets
+
+    try:
+        samples, steps, inputs, classes = (int(v) for v in spec.split(","))
+    except ValueError:
+        raise SystemExit(f"--random-data must be SAMPLES,STEPS,INPUTS,CLASSES, got {spec!r}") from None
+    rng = np.random.default_rng(seed)
+    spikes = (rng.random((samples, steps, inputs)) < rate_hz / 1000.0).astype(np.uint8)
+    labels = rng.integers(0, classes, samples)
+    return datasets.from_dense((spikes, labels), (spikes[:1], labels[:1]), num_classes=classes)
+
+
+def run(args) -> dict:
+    from ..learning.trainer import Trainer
+
+    try:
+        densities = [float(d) for d in args.densities.split(",")]
+    except ValueError:
+        raise SystemExit(f"--densities must be comma-separated numbers, got {args.densities!r}") from None
+    if not densities or any(not 0.0 < d <= 1.0 for d in densities):
+        raise SystemExit(f"--densities must lie in (0, 1], got {args.densities!r}")
+    if args.epochs < 1:
+        raise SystemExit(f"--epochs must be >= 1, got {args.epochs}")
+    ds = _random_dataset(args.random_data) if args.random_data else load_dataset(args)
+    rows = []
+    for d in densities:
+        config = config_from_args(args, ds, input_density=d, recurrent_density=d, row_padding=2.0,
+                                  rewiring=args.rewiring if d < 1.0 else "none")
+        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, progress=not args.json)
+        trainer.max_batches = args.max_batches
+        trainer.train_epoch(0)   # warm-up: compiles kernels, touches memory
+        times, rewired = [], 0
+        for e in range(args.epochs):
+            t0 = time.perf_counter()
+            r = trainer.train_epoch(e + 1)
+            times.append(time.perf_counter() - t0)
+            rewired += sum(r["rewirings"].values())
+        rows.append({"density": d, "synapses": sum(trainer.net.synapse_counts().values()),
+                     "epoch_s": float(np.median(times)), "epoch_s_all": times,
+                     "rewirings_per_epoch": rewired / args.epochs, "train_accuracy": r["train_accuracy"]})
+    dense = next((r for r in rows if r["density"] == 1.0), None)
+    for r in rows:
+        r["speedup_vs_dense"] = dense["epoch_s"] / r["epoch_s"] if dense else None
+    import numba
+
+    return {"dataset": args.random_data and f"random {args.random_data}" or args.dataset, "hidden": args.hidden,
+            "neuron": args.neuron, "batch_size": args.batch_size, "backend": args.backend,
+            "threads": numba.get_num_threads(), "cpu_count": os.cpu_count(), "rewiring": args.rewiring,
+            "max_batches": args.max_batches, "results": rows}
