@@ -34,7 +34,7 @@ def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig):
         y = kappa * y + z @ w_out.T + b_out
         p = np.exp(y - y.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        Z[t], PSI[t], GY[t] = z, psi, (p - onehot) / (B * T)   # d(mean CE)/dy(t), direct part
+        Z[t], PSI[t], GY[t] = z, psi, (p - onehot) / B   # d(loss)/dy(t), direct part; loss = sum_t mean_b CE
     g_w_in = np.zeros_like(w_in); g_w_out = np.zeros_like(w_out); g_b = np.zeros_like(b_out)
     gy_next = np.zeros((B, K)); gv_next = np.zeros((B, H)); ga_next = np.zeros((B, H))
     for t in reversed(range(T)):

@@ -9,7 +9,7 @@ DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist")
 
 #: Per data set: loader options and the training defaults that make the CLI's default run useful.
 DATASET_DEFAULTS = {
-    "spoken_digits": {"load": {"frame_ms": 2.5}, "steps": None},
+    "spoken_digits": {"load": {"frame_ms": 1.0}, "steps": None},
     "digits": {"load": {}, "steps": None},
     "randman": {"load": {}, "steps": None},
     "shd": {"load": {}, "steps": None},
@@ -24,7 +24,7 @@ def add_model_arguments(p) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the data set's files (default: PLASTIX_DATA_DIR / the installed package)")
     p.add_argument("--frame-ms", type=float, default=None,
-                   help="spoken_digits: ms per MFCC frame (default 2.5: compresses time so a trial is <= 230 steps)")
+                   help="spoken_digits: ms per MFCC frame (default 1: compresses time so a trial is <= 92 steps)")
     p.add_argument("--hidden", type=int, default=256, help="hidden neurons (default 256)")
     p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
     p.add_argument("--batch-size", type=int, default=32)
@@ -37,17 +37,19 @@ def add_model_arguments(p) -> None:
 
 def add_arguments(p) -> None:
     add_model_arguments(p)
-    p.add_argument("--input-density", type=float, default=1.0, help="input->hidden connection probability")
-    p.add_argument("--recurrent-density", type=float, default=1.0,
-                   help="hidden->hidden connection probability (0: no recurrent projection)")
+    p.add_argument("--input-density", type=float, default=0.1,
+                   help="input->hidden connection probability (default 0.1)")
+    p.add_argument("--recurrent-density", type=float, default=0.1,
+                   help="hidden->hidden connection probability (default 0.1; 0: no recurrent projection)")
     p.add_argument("--dense", action="store_true", help="dense input and recurrent projections (densities 1)")
-    p.add_argument("--rewiring", choices=REWIRING, default="none")
+    p.add_argument("--rewiring", choices=REWIRING, default="deep-r",
+                   help="deep-r (default), soft-deep-r, or none (static connectivity)")
     p.add_argument("--l1", type=float, default=0.01, help="DEEP R L1 strength (default 0.01)")
     p.add_argument("--temperature", type=float, default=0.0, help="DEEP R noise temperature T (default 0)")
     p.add_argument("--row-padding", type=float, default=2.0,
                    help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
     p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=20, help="default 20 (about 2-3 min with the defaults on 2 cores)")
     p.add_argument("--out", type=Path, default=Path("out/train"), help="results.json, plots and checkpoint go here")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
     p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")

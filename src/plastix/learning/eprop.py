@@ -324,11 +324,11 @@ class EPropNetwork:
                 "rate_hz": buf["spikes"] / (steps * c.dt * c.num_hidden) * 1000.0}
 
     def gradients(self, x, labels) -> dict[str, np.ndarray]:
-        """Gradients of the mean (over batch and steps) per-step cross-entropy for one batch, without
+        """Gradients of the loss (per-step cross-entropy summed over steps, mean over the batch) for one batch, without
         applying them: ``{"in_hid": [synapses], "hid_hid": ..., "w_out": [K, H], "b_out": [K]}`` (sparse
         ones in :meth:`Simulation.get` order).  Leaves the optimiser untouched."""
         out = self._trial(x, labels, train=True)
-        scale = 1.0 / (out["loss"].size * out["steps"])
+        scale = 1.0 / out["loss"].size
         res = {}
         for p in self.projections:
             a = self.arrays(p)
@@ -347,8 +347,8 @@ class EPropNetwork:
         correct predictions, hidden rate (Hz) and rewiring counts per projection."""
         c = self.config
         out = self._trial(x, labels, train=True)
-        B, steps = out["loss"].size, out["steps"]
-        scale = 1.0 / (B * steps)
+        B = out["loss"].size
+        scale = 1.0 / B   # loss summed over the trial's steps (as mlGeNN), mean over the batch
         self.opt_step += 1
         mode = optim.MODES[c.rewiring]
         noise = optim.deep_r_noise_std(c.lr, c.temperature)
