@@ -115,3 +115,12 @@ def test_cli_bench_train_reports_speedups(capsys):
     assert out["results"][0]["speedup_vs_dense"] == 1.0
     assert out["results"][1]["synapses"] < out["results"][0]["synapses"]
     assert out["results"][1]["speedup_vs_dense"] > 0
+
+
+def test_cli_bench_train_on_random_data_of_a_given_shape(capsys):
+    main(["bench", "train", "--random-data", "40,30,12,4", "--hidden", "8", "--densities", "1.0", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["dataset"] == "random 40,30,12,4"
+    assert out["results"][0]["synapses"] == 12 * 8 + 8 * 7
+    with pytest.raises(SystemExit, match="SAMPLES,STEPS,INPUTS,CLASSES"):
+        main(["bench", "train", "--random-data", "40,30", "--json"])

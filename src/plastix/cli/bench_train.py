@@ -24,16 +24,28 @@ def add_arguments(p) -> None:
 
 
 def _random_dataset(spec: str, rate_hz: float = 10.0, seed: int = 0):
-    from .. import datasets
+    """Poisson spikes (``rate_hz``) of the given shape, as events (an SHD-sized set would be 1.4 GB dense)."""
+    from ..datasets.base import SpikeDataset, SpikeSplit
 
     try:
         samples, steps, inputs, classes = (int(v) for v in spec.split(","))
     except ValueError:
         raise SystemExit(f"--random-data must be SAMPLES,STEPS,INPUTS,CLASSES, got {spec!r}") from None
+    if min(samples, steps, inputs) < 1 or classes < 2:
+        raise SystemExit(f"--random-data needs positive sizes and >= 2 classes, got {spec!r}")
     rng = np.random.default_rng(seed)
-    spikes = (rng.random((samples, steps, inputs)) < rate_hz / 1000.0).astype(np.uint8)
+    cells = steps * inputs
+    counts = rng.binomial(cells, rate_hz / 1000.0, samples)
+    times, units = [], []
+    for n in counts:
+        flat = np.unique(rng.integers(0, cells, n))
+        times.append((flat // inputs).astype(np.float64))
+        units.append(flat % inputs)
     labels = rng.integers(0, classes, samples)
-    return datasets.from_dense((spikes, labels), (spikes[:1], labels[:1]), num_classes=classes)
+    kw = dict(num_units=inputs, num_classes=classes, duration_ms=float(steps), dt=1.0)
+    train = SpikeSplit.from_samples(times, units, labels, **kw)
+    test = SpikeSplit.from_samples(times[:1], units[:1], labels[:1], **kw)
+    return SpikeDataset("random", train, test, {"source": f"Poisson {rate_hz} Hz, shape {spec}"})
 
 
 def run(args) -> dict:
