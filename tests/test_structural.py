@@ -780,6 +780,15 @@ def _add_as_condition(row):
         row.index2 = 1
 
 
+def _remove_weakest_in_loop(row):
+    for s in row.synapses:
+        row.remove_weakest("w", 1)
+
+
+def _remove_weakest_in_expression(row):
+    x = 1 + row.remove_weakest("w", 1)  # noqa: F841
+
+
 @pytest.mark.parametrize("fn, message", [
     (_writes_post, r"post.vpost is read-only"),
     (_writes_j, r"s.j is read-only"),
@@ -788,6 +797,8 @@ def _add_as_condition(row):
     (_nested_synapse_loops, r"synapse loops cannot be nested"),
     (_writes_row_index, r"row.index is read-only"),
     (_add_as_condition, r"row.add\(\) must be a statement"),
+    (_remove_weakest_in_loop, r"row.remove_weakest cannot be used inside a synapse loop"),
+    (_remove_weakest_in_expression, r"row.remove_weakest\(...\) must be a statement"),
 ])
 def test_bad_row_code_raises_model_error(fn, message):
     model = px.ConnectivityUpdateModel(name="bad", post_var_refs=("vpost",), row_update=fn)
@@ -959,3 +970,85 @@ def test_projections_with_sample_free_rules_stay_duplicate_free():
     with pytest.raises(px.StateError, match="duplicate synapses"):
         sim.set_connectivity("ab", np.repeat(np.arange(n_pre), 3), np.tile([1, 1, 2], n_pre),
                              w=np.tile([0.1, 0.9, 0.9], n_pre))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SET: exact removal of each row's weakest synapses (row.remove_weakest), fast sample_free
+# ---------------------------------------------------------------------------------------------------------
+def test_weakest_slots_selection_matches_numpy():
+    """_weakest_slots (sampled bracket, histogram levels, whole-row fallback) returns exactly the n
+    smallest |values|, ties by lowest slot, in ascending slot order: every distribution and size that
+    exercises its paths, float32 and float64."""
+    import inspect
+
+    import numba
+
+    from plastix.runtime import sampling
+
+    ns = {"np": np}
+    for name in ("_select_range", "_weakest_slots"):  # compiled the way generated modules compile them
+        exec(inspect.getsource(getattr(sampling, name)), ns)
+        ns[name] = numba.njit(ns[name])
+    weakest = ns["_weakest_slots"]
+    rng = np.random.default_rng(5)
+    dists = {"normal": lambda n: rng.normal(size=n), "ties": lambda n: rng.integers(-3, 4, n).astype(float),
+             "skewed": lambda n: rng.exponential(size=n) ** 6,
+             "zeros": lambda n: np.where(rng.random(n) < 0.1, 0.0, rng.normal(size=n)),
+             "constant": lambda n: np.full(n, 2.5), "inf": lambda n: np.where(rng.random(n) < 0.2, np.inf, rng.normal(size=n))}
+    for trial in range(600):
+        rl = int(rng.choice([1, 2, 7, 100, 511, 512, 600, 1000, 2048]))
+        spare = int(rng.choice([0, 1, 5, 300, 2000]))  # scratch longer than the row: the fast path's room
+        dist = list(dists)[trial % len(dists)]
+        arr = np.zeros((3, rl + spare), np.float32 if trial % 2 else np.float64)
+        arr[1, :rl] = dists[dist](rl)
+        n = int(rng.integers(-1, rl + 2)) if trial % 3 else max(1, rl // 10)
+        scratch = np.full(rl + spare, -7.0)
+        count = weakest(arr, 1, rl, n, scratch)
+        want = np.sort(np.lexsort((np.arange(rl), np.abs(arr[1, :rl])))[: min(max(n, 0), rl)])
+        assert count == want.size, (rl, spare, dist, n)
+        np.testing.assert_array_equal(scratch[:count].astype(np.int64), want, err_msg=f"{(rl, spare, dist, n)}")
+
+
+@pytest.mark.parametrize("weights", ["normal", "ties"])
+def test_set_rewire_removes_exactly_the_weakest(weights):
+    """SET on rows long enough for the sampled selection: exactly floor(F K) synapses per row go, the
+    weakest (ties: lowest slots first), every per-synapse array moves with its synapse, new targets are
+    free and zeroed; results do not depend on the kernel variant, partitions or threads, also on the
+    second rewire (the first one's new synapses all tie at w = 0)."""
+    from plastix.bench import rewire
+
+    n_pre, k, frac = 1200, 600, 0.1
+    n = int(frac * k)
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(size=n_pre * k) if weights == "normal" else rng.integers(-4, 5, n_pre * k) / 4.0
+    runs = []
+    for kw in ({"parallel": False}, {"parallel": True, "partitions": 2}, {"parallel": True, "partitions": 3, "threads": 1}):
+        sim = px.Simulation(rewire.build(n_pre, k, frac, seed=2), backend="cpu", **kw)
+        sim.set("proj", "w", w0)
+        states = [sim.ragged("proj", "w")]
+        states[0]["trace"] = sim.ragged("proj", "trace")["trace"]
+        for _ in range(2):
+            sim.custom_update("set")
+            states.append(sim.ragged("proj", "w"))
+            states[-1]["trace"] = sim.ragged("proj", "trace")["trace"]
+        before, after = states[0], states[1]
+        check = rewire.check_invariants(before, after, frac, n_pre)
+        assert check["invariants_ok"], check["problems"]
+        # the removed original slots are the n smallest by (|w|, slot)
+        absw = np.abs(before["w"].astype(np.float64))
+        kept = np.zeros((n_pre, k), bool)
+        slots = after["trace"][after["trace"] != 0].astype(np.int64) - 1
+        kept.reshape(-1)[slots] = True
+        for i in range(n_pre):
+            want = np.sort(np.lexsort((np.arange(k), absw[i]))[:n])
+            np.testing.assert_array_equal(np.nonzero(~kept[i])[0], want, err_msg=f"row {i}")
+        second = states[2]
+        assert np.all(second["row_length"] == k)
+        if weights == "normal":  # second rewire: the new synapses (w = 0, tied) are the weakest and go
+            assert np.all((second["trace"] != 0).sum(axis=1) == k - n)
+            assert np.all(np.isin(second["trace"][second["trace"] != 0], after["trace"][after["trace"] != 0]))
+        runs.append(states)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -3,7 +3,9 @@
 Unlike neuron and synapse phases (compiled as scalar functions), row code manipulates the ragged arrays
 themselves, so it is expanded inline: ``for s in row.synapses`` becomes a removal-safe ``while`` over the
 row's slots, ``s.remove()`` a swap-remove of *every* per-synapse array of the projection, ``row.add``
-an append that zeroes them, ``row.sample_free()`` a draw against a per-row bitmask of targets.  The
+an append that zeroes them, ``row.remove_weakest(var, n)`` an exact selection of the n smallest |var|
+followed by swap-removes of just those slots, ``row.sample_free()`` a draw against a per-row bitmask of
+targets (expanded in place: no array is passed to a function per draw).  The
 emitted body runs inside ``for i in range(n_pre)`` with locals ``_rl`` (row length), ``_stride`` and
 ``_npost``, and counters ``_nrem``, ``_nadd``, ``_full``, ``_failed``, ``_bad`` that the kernel returns.
 """
@@ -76,7 +78,8 @@ class _Expr(ast.NodeTransformer):
                 if attr in g.keys.row:
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
-                if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot", "in_degree"):
+                if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot", "in_degree",
+                            "remove_weakest"):
                     g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
                                 "'row.sample_free()' only")
                 g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
@@ -159,8 +162,8 @@ class _Expr(ast.NodeTransformer):
                 if bits is None:
                     self.g.err(node, "row.sample_free() needs the projection's target bitmask (internal error)")
                 self.g.used.add(bits)
-                return ast.copy_location(ast.parse(f"_sample_free({bits}[i], _npost, seed, i, step, _sfc, _sfstream)",
-                                                   mode="eval").body, node)
+                # a marker, expanded in place by _hoist_sample_free
+                return ast.copy_location(ast.parse(f"_sample_free({bits})", mode="eval").body, node)
             if f.value.id == "row" and f.attr == "smallest_magnitude":
                 a = node.args
                 if len(a) != 2 or node.keywords or not (isinstance(a[0], ast.Constant) and isinstance(a[0].value, str)):
@@ -184,6 +187,8 @@ class _Expr(ast.NodeTransformer):
                 return ast.copy_location(ast.parse(f"{self.g.keys.collen}[{j}]", mode="eval").body, node)
             if (f.value.id == "row" and f.attr == "add") or (f.value.id == self.g.loop_var and f.attr == "remove"):
                 self.g.err(node, f"{f.value.id}.{f.attr}() must be a statement (or 'ok = row.add(...)')")
+            if f.value.id == "row" and f.attr == "remove_weakest":
+                self.g.err(node, "row.remove_weakest(...) must be a statement or 'removed = row.remove_weakest(...)'")
         return self.generic_visit(node)
 
 
@@ -204,7 +209,7 @@ class _RowGen:
         self.uses_scratch = False
         self.plain_loops = 0
         self.loop_var = None
-        self.sample_free_calls = 0
+        self.sample_free_used = False
 
     def err(self, node, msg):
         line = getattr(node, "lineno", None)
@@ -242,6 +247,8 @@ class _RowGen:
                     return ast.parse("_rm = True").body  # applied when this synapse's iteration ends
                 if f.value.id == "row" and f.attr == "add":
                     return self._add(st.value, in_loop, result=None)
+                if f.value.id == "row" and f.attr == "remove_weakest":
+                    return self._remove_weakest(st.value, in_loop, result=None)
                 if f.value.id == "row" and f.attr == "remove_slot":
                     if in_loop:
                         self.err(st, "row.remove_slot(k) cannot be used inside a synapse loop; use s.remove()")
@@ -250,6 +257,12 @@ class _RowGen:
                     return self._remove_slot(ast.unparse(self.expr(st.value.args[0], in_loop)))
         if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call):
             f = st.value.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "row" \
+                    and f.attr == "remove_weakest":
+                if len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
+                    self.err(st, "write 'removed = row.remove_weakest(\"<synapse var>\", n)'")
+                self.locals.add(st.targets[0].id)
+                return self._remove_weakest(st.value, in_loop, result=st.targets[0].id)
             if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "row" \
                     and f.attr == "add":
                 if len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
@@ -319,6 +332,40 @@ class _RowGen:
         lines += ["else:", "    _bad += 1"]
         return ast.parse("\n".join(lines)).body
 
+    def _remove_weakest(self, call, in_loop, result):
+        """``row.remove_weakest("var", n)``: remove the n synapses with the smallest ``|s.var|`` (ties:
+        lowest slots first).  _weakest_slots selects them without moving anything; they are then
+        swap-removed in descending slot order, so a hole is always filled by a kept synapse (or is the
+        last slot) and only those n slots and the moved synapses are touched."""
+        if in_loop:
+            self.err(call, "row.remove_weakest cannot be used inside a synapse loop")
+        a = call.args
+        if len(a) != 2 or call.keywords or not (isinstance(a[0], ast.Constant) and isinstance(a[0].value, str)):
+            self.err(call, "use row.remove_weakest('<synapse var>', n)")
+        if a[0].value not in self.keys.syn:
+            self.err(call, f"row.remove_weakest: unknown synapse variable {a[0].value!r}; known: {sorted(self.keys.syn)}")
+        key = self.keys.syn[a[0].value]
+        self.used.add(key)
+        self.uses_scratch = True
+        n = ast.unparse(self.expr(a[1], in_loop))
+        k = self.keys
+        lines = [f"_nh = _weakest_slots({key}, i, _rl, {n}, _scratch)",
+                 # the holes are spread over the row: one sequential read per cache line of the arrays the
+                 # removal touches (the hardware prefetcher follows it) instead of a miss per hole (~15 %
+                 # of SET's time); the sum feeds a counter (always += 0) so that it is not optimised away
+                 "if _nh > 0:", "    _tch = 0", "    for _tk in range(0, _rl, 16):"]
+        touched = [a for a in [k.ind] + k.synapse_arrays if a != key]
+        lines.append("        _tch += " + " + ".join(f"({a}[i, _tk] != 0)" if a != k.ind else f"{a}[i, _tk]"
+                                                         for a in touched))
+        if k.bits:
+            lines += [f"    for _tk in range(0, {k.bits}.shape[1], 16):", f"        _tch += {k.bits}[i, _tk] != 0"]
+        lines += ["    _bad += _tch < 0"]
+        lines += ["_h = _nh", "while _h > 0:", "    _h -= 1", "    _ks = int(_scratch[_h])"]
+        lines += ["    " + x for x in self._swap_remove("_ks")]
+        if result:
+            lines.append(f"{result} = _nh")
+        return ast.parse("\n".join(lines)).body
+
     def _add(self, call, in_loop, result):
         k = self.keys
         if len(call.args) != 1:
@@ -362,15 +409,22 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     gen = _RowGen(fn, keys, where)
     body = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
     body = _hoist_sample_free(body, where)
+    gen.sample_free_used = any(isinstance(n, ast.Name) and n.id == "_sfb" for b in body for n in ast.walk(b))
     hoister = _RngHoister(where)
     body = hoister.body(body)
     src = ast.unparse(ast.Module(body=body, type_ignores=[]))
     # rng.* draws use (seed, row, step, _rc, stream); sample_free its own stream, so they never collide
-    pro = ["_rc = 0", "_sfc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
+    pro = ["_rc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
            f"_sfstream = {stream ^ 0x80000000}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
-    pro += ["_tj = 0", "_ks = 0"]  # _scratch: per-partition buffer set up by the kernel
+    pro += ["_tj = 0", "_ks = 0", "_nh = 0", "_h = 0"]  # _scratch: per-partition buffer set up by the kernel
+    if gen.sample_free_used:
+        # sample_free's Philox stream: block counter, words left in the current block, the block's words
+        pro += ["_sfb = 0", "_sfn = 0", "_sfq0 = np.uint64(0)", "_sfq1 = np.uint64(0)", "_sfq2 = np.uint64(0)",
+                "_sfq3 = np.uint64(0)", "_sfx = np.uint64(0)", "_sfj = 0", "_sfnp = np.uint64(_npost)",
+                "_sfk0 = np.uint64(seed) & _MASK32", "_sfk1 = np.uint64(seed) >> _SHIFT32",
+                "_sftries = 32 if _npost > 0 else 0"]
     lines = pro + src.splitlines() + [f"{keys.rowlen}[i] = _rl"]
     lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
@@ -378,9 +432,36 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     return RowCode(lines, used, gen.uses_scratch, dict(keys.row))
 
 
+def _sample_free_lines(name: str, bits: str) -> list[str]:
+    """``name = row.sample_free()`` expanded in place: rejection sampling over 32-bit candidates taken in
+    turn from the row's sample_free Philox stream (counter (row, step, block, stream): each Philox call
+    gives 4 candidates, kept across calls of the row), ``j = (word * num_post) >> 32``; after 32 rejected
+    candidates (a nearly full row), an exact uniform pick among the free targets.  Inline, not a
+    function: a call passing the bitmask costs more than the draw (numba reference-counts arrays
+    passed to a function that is not inlined)."""
+    return [f"{name} = -1",
+            "for _sft in range(_sftries):",
+            "    if _sfn == 0:",
+            "        _sfq0, _sfq1, _sfq2, _sfq3 = philox4x32(i, step, _sfb, _sfstream, _sfk0, _sfk1)",
+            "        _sfb += 1",
+            "        _sfn = 4",
+            "    _sfx = _sfq0",
+            "    _sfq0 = _sfq1",
+            "    _sfq1 = _sfq2",
+            "    _sfq2 = _sfq3",
+            "    _sfn -= 1",
+            "    _sfj = np.int64((_sfx * _sfnp) >> _SHIFT32)",
+            f"    if (({bits}[i, _sfj >> 5] >> np.uint32(_sfj & 31)) & np.uint32(1)) == 0:",
+            f"        {name} = _sfj",
+            "        break",
+            f"if {name} < 0:",
+            # draw numbers from 2**31 up: never a block's; _sfb grew by 8 since any earlier exact pick
+            f"    {name} = _sample_free_exact({bits}[i], _npost, seed, i, step, _sfb + 2147483648, _sfstream)"]
+
+
 def _hoist_sample_free(stmts, where):
-    """Move each ``_sample_free(...)`` call out of its statement into ``_sfN = ...; _sfc += 1`` just
-    before it (conditions included), so every call gets its own Philox counter value."""
+    """Move each ``_sample_free(bits)`` marker out of its statement into ``_sfN = <inline draw>`` just
+    before it (conditions included): every call draws from the row's sample_free stream in turn."""
     count = [0]
 
     def is_call(n):
@@ -393,8 +474,7 @@ def _hoist_sample_free(stmts, where):
                 if is_call(n):
                     name = f"_sf{count[0]}"
                     count[0] += 1
-                    pre.append(ast.Assign([ast.Name(name, ast.Store())], n, lineno=0))
-                    pre.extend(ast.parse("_sfc += 1").body)
+                    pre.extend(ast.parse("\n".join(_sample_free_lines(name, n.args[0].id))).body)
                     return ast.Name(name, ast.Load())
                 return n
 

@@ -115,19 +115,9 @@ def distributed_regrow(w_init: float = 0.0) -> ConnectivityUpdateModel:
 def _set_rewire(row, p):
     n = int(p.fraction * row.length)
     if n > 0:
-        # everything strictly below the (n+1)-th smallest |w| goes: exactly the n weakest when there are
-        # no ties at the boundary (one pass); ties are resolved by a second pass only when needed
-        threshold = row.smallest_magnitude("weight", n)
-        removed = 0
-        for s in row.synapses:
-            if abs(s.weight) < threshold:
-                s.remove()
-                removed += 1
-        if removed < n:
-            for s in row.synapses:
-                if removed < n and abs(s.weight) == threshold:
-                    s.remove()
-                    removed += 1
+        # exactly the n weakest (ties: lowest slots first), selected and removed in one step that
+        # touches only the removed slots and the synapses moved into them
+        removed = row.remove_weakest("weight", n)
         for _ in range(removed):
             j = row.sample_free()
             if j >= 0:
@@ -136,9 +126,10 @@ def _set_rewire(row, p):
 
 
 def set_rewire(fraction: float, w_init: float = 0.0) -> ConnectivityUpdateModel:
-    """SET (sparse evolutionary training): per row, remove the ``fraction`` of synapses with the smallest
-    ``|weight|`` and grow as many new ones to random unconnected targets (``weight = w_init``, other
-    per-synapse variables 0).  Row var ``replaced`` counts the synapses replaced."""
+    """SET (sparse evolutionary training): per row, remove the ``floor(fraction * length)`` synapses with
+    the smallest ``|weight|`` (ties: lowest slots first) and grow as many new ones to random unconnected
+    targets (``weight = w_init``, other per-synapse variables 0).  Row var ``replaced`` counts the
+    synapses replaced."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     return ConnectivityUpdateModel(name="set_rewire", params={"fraction": fraction, "w_init": w_init},
