@@ -64,7 +64,8 @@ def run(args) -> dict:
     for d in densities:
         config = config_from_args(args, ds, input_density=d, recurrent_density=d, row_padding=2.0,
                                   rewiring=args.rewiring if d < 1.0 else "none")
-        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, progress=not args.json)
+        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip,
+                          progress=not args.json)
         trainer.max_batches = args.max_batches
         trainer.train_epoch(0)   # warm-up: compiles kernels, touches memory
         times, rewired = [], 0

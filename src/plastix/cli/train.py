@@ -33,6 +33,7 @@ def add_model_arguments(p) -> None:
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dt", type=float, default=1.0, help="time step in ms (default 1)")
     p.add_argument("--steps", type=int, default=None, help="trial length in steps (default: the data's duration)")
+    p.add_argument("--clip", action="store_true", help="discard spikes at or after --steps (default: an error)")
 
 
 def add_arguments(p) -> None:
@@ -86,6 +87,7 @@ def config_from_args(args, ds, **overrides):
 
 
 def run(args) -> dict:
+    from ..datasets.base import DatasetError
     from ..learning.eprop import TrainingError
     from ..learning.trainer import Trainer
 
@@ -96,10 +98,10 @@ def run(args) -> dict:
                               rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback)
     try:
-        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, out_dir=args.out,
+        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
                           progress=not args.json)
         res = trainer.fit(args.epochs, resume=args.resume)
-    except TrainingError as e:
+    except (TrainingError, DatasetError) as e:
         raise SystemExit(str(e)) from None
     last = res["epochs"][-1] if res["epochs"] else {}
     return {"dataset": args.dataset, "test_accuracy": res["final_test_accuracy"],
