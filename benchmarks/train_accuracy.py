@@ -1,0 +1,111 @@
+"""Accuracy of dense, static sparse and DEEP R networks on spoken digits (issue 4's table).
+
+Runs every (configuration, seed) with the same budget in worker processes (one Numba thread each),
+writes one results.json per run under ``--out`` and a summary (``summary.json``, ``summary.md``,
+``accuracy.png``: mean and spread over seeds).
+
+    python benchmarks/train_accuracy.py --epochs 15 --seeds 1,2,3 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+CONFIGS = {
+    "dense": dict(input_density=1.0, recurrent_density=1.0, rewiring="none"),
+    "static 10%": dict(input_density=0.1, recurrent_density=0.1, rewiring="none"),
+    "DEEP R 10%": dict(input_density=0.1, recurrent_density=0.1, rewiring="deep-r"),
+    "static 1%": dict(input_density=0.01, recurrent_density=0.01, rewiring="none"),
+    "DEEP R 1%": dict(input_density=0.01, recurrent_density=0.01, rewiring="deep-r"),
+}
+
+
+def _run(job):
+    name, seed, args = job
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    from plastix import datasets
+    from plastix.learning.eprop import EPropConfig
+    from plastix.learning.trainer import Trainer
+
+    from plastix.cli.train import SPOKEN_DIGITS_LEVELS
+
+    ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
+    cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
+                      l1=args["l1"], row_padding=2.0, seed=seed, **CONFIGS[name])
+    out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
+    t0 = time.perf_counter()
+    res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False).fit(args["epochs"])
+    return {"config": name, "seed": seed, "test_accuracy": res["final_test_accuracy"],
+            "best_test_accuracy": max(e["test_accuracy"] for e in res["epochs"]),
+            "train_accuracy": res["epochs"][-1]["train_accuracy"], "synapses": res["synapses_final"],
+            "rewirings": {p: sum(e["rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
+            "failed": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
+            "epoch_s": [e["train_wall_s"] for e in res["epochs"]], "wall_s": time.perf_counter() - t0}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--l1", type=float, default=0.01)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--frame-ms", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/train_accuracy")
+    a = ap.parse_args()
+    names = [n.strip() for n in a.configs.split(",")]
+    unknown = set(names) - set(CONFIGS)
+    if unknown:
+        raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
+    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "l1", "batch_size", "frame_ms", "out")}
+    jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    runs = []
+    with ProcessPoolExecutor(a.workers) as pool:
+        for r in pool.map(_run, jobs):
+            runs.append(r)
+            print(json.dumps({k: r[k] for k in ("config", "seed", "test_accuracy", "wall_s")}), flush=True)
+    summarise(runs, args, Path(a.out))
+
+
+def summarise(runs, args, out: Path):
+    import numpy as np
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = {}
+    for name in dict.fromkeys(r["config"] for r in runs):
+        accs = [r["test_accuracy"] for r in runs if r["config"] == name]
+        table[name] = {"mean": float(np.mean(accs)), "min": float(np.min(accs)), "max": float(np.max(accs)),
+                       "seeds": len(accs),
+                       "epoch_s": float(np.median([s for r in runs if r["config"] == name for s in r["epoch_s"]]))}
+    (out / "summary.json").write_text(json.dumps({"settings": args, "table": table, "runs": runs}, indent=1))
+    lines = ["| network | test accuracy, mean (min-max) | seeds | median epoch s (1 thread) |", "|---|---|---|---|"]
+    for name, t in table.items():
+        lines.append(f"| {name} | {100 * t['mean']:.1f} % ({100 * t['min']:.1f}-{100 * t['max']:.1f}) | {t['seeds']} "
+                     f"| {t['epoch_s']:.1f} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(table)
+    ax.bar(names, [100 * table[n]["mean"] for n in names], color="0.7")
+    for i, n in enumerate(names):
+        ax.plot([i] * table[n]["seeds"], [100 * r["test_accuracy"] for r in runs if r["config"] == n], "k.")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
