@@ -231,6 +231,8 @@ class ConnectivityUpdateModel(_Model):
       last column-view rebuild (needs a weight-update model with on_post code), e.g. for fan-in caps;
     * ``row.smallest_magnitude("name", n)`` — the n-th smallest (0-based) ``|s.name|`` in the row (+inf
       if the row has n or fewer synapses), for magnitude-based pruning;
+    * ``row.remove_weakest("name", n)`` — remove exactly the ``n`` synapses with the smallest ``|s.name|``
+      (ties: lowest slots first; outside synapse loops), touching only those slots — SET's pruning step;
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —
       ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
     * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.
