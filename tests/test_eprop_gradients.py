@@ -11,8 +11,11 @@ import pytest
 from plastix.learning.eprop import EPropConfig, EPropNetwork
 
 
-def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig):
-    """Loss gradients by backpropagation through time.  x [B, T, N]; w_in [N, H]; w_out [K, H]."""
+def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig, feedback=None):
+    """Loss gradients by backpropagation through time.  x [B, T, N]; w_in [N, H]; w_out [K, H].
+    ``feedback`` [H, K] replaces w_out.T on the path from the output error back to the hidden spikes
+    (random feedback alignment); the readout's own gradients are unchanged."""
+    back = w_out if feedback is None else feedback.T
     B, T, N = x.shape
     K, H = w_out.shape
     alpha, rho, kappa = (math.exp(-c.dt / tau) for tau in (c.tau_mem, c.tau_adapt, c.tau_out))
@@ -39,7 +42,7 @@ def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig):
     gy_next = np.zeros((B, K)); gv_next = np.zeros((B, H)); ga_next = np.zeros((B, H))
     for t in reversed(range(T)):
         gy = GY[t] + kappa * gy_next                    # y(t+1) = kappa y(t) + ...
-        gz = gy @ w_out + (ga_next if beta > 0 else 0)  # z(t) feeds y(t) and a(t+1); its reset is stopped
+        gz = gy @ back + (ga_next if beta > 0 else 0)  # z(t) feeds y(t) and a(t+1); its reset is stopped
         gv = PSI[t] * gz + alpha * gv_next
         ga = -beta * PSI[t] * gz + rho * ga_next
         g_w_in += x[:, t, :].T @ gv
@@ -85,6 +88,22 @@ def test_eprop_equals_bptt_without_recurrence(neuron):
     np.testing.assert_allclose(g["w_out"], ref_out, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(g["b_out"], ref_b, rtol=1e-9, atol=1e-12)
     assert np.abs(g["in_hid"]).max() > 1e-4
+
+
+def test_random_feedback_is_bptt_with_the_feedback_matrix_in_the_backward_path():
+    c, net = _net("alif", feedback="random")
+    net.sim.set("in_hid", "w", net.sim.get("in_hid", "w") * 3.0)
+    x, labels = _data(c, seed=2)
+    fb = net.feedback_random.copy()
+    assert not np.allclose(fb, net.w_out.T)
+    ref_in, ref_out, _, _ = _bptt(x, labels, _dense_weights(net), net.w_out.astype(float),
+                                  net.b_out.astype(float), c, feedback=fb)
+    g = net.gradients(x, labels)
+    pre, post = net.sim.connectivity("in_hid")
+    np.testing.assert_allclose(g["in_hid"], ref_in[pre, post], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g["w_out"], ref_out, rtol=1e-9, atol=1e-12)
+    net.train_batch(x, labels)
+    np.testing.assert_array_equal(net.feedback_random, fb)   # fixed: it never learns
 
 
 def test_sparse_and_dense_give_the_same_gradients_on_shared_synapses():
