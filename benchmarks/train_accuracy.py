@@ -47,6 +47,12 @@ def _run(job):
             "epoch_s": [e["train_wall_s"] for e in res["epochs"]], "wall_s": time.perf_counter() - t0}
 
 
+def resummarise(out: Path):
+    """Redraw the summary of finished runs from ``out/summary.json``."""
+    data = json.loads((out / "summary.json").read_text())
+    summarise(data["runs"], data["settings"], out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=15)
@@ -59,7 +65,10 @@ def main():
     ap.add_argument("--frame-ms", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/train_accuracy")
+    ap.add_argument("--summary-only", action="store_true", help="redraw the summary of finished runs")
     a = ap.parse_args()
+    if a.summary_only:
+        return resummarise(Path(a.out))
     names = [n.strip() for n in a.configs.split(",")]
     unknown = set(names) - set(CONFIGS)
     if unknown:
@@ -100,6 +109,8 @@ def summarise(runs, args, out: Path):
     ax.bar(names, [100 * table[n]["mean"] for n in names], color="0.7")
     for i, n in enumerate(names):
         ax.plot([i] * table[n]["seeds"], [100 * r["test_accuracy"] for r in runs if r["config"] == n], "k.")
+    lo = min(100 * r["test_accuracy"] for r in runs)
+    ax.set_ylim(max(0.0, 10 * (lo // 10) - 10), 100)   # differences of a few points must be visible
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs")
     ax.grid(axis="y", alpha=0.3)
