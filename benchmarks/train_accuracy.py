@@ -35,6 +35,7 @@ def _run(job):
 
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
+                      lr_decay=args.get("lr_decay", 1.0),
                       l1=args["l1"], row_padding=2.0, seed=seed, **CONFIGS[name])
     out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     ap.add_argument("--l1", type=float, default=0.01)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--frame-ms", type=float, default=1.0)
@@ -73,7 +75,7 @@ def main():
     unknown = set(names) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
-    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "l1", "batch_size", "frame_ms", "out")}
+    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "batch_size", "frame_ms", "out")}
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []
@@ -112,7 +114,9 @@ def summarise(runs, args, out: Path):
     lo = min(100 * r["test_accuracy"] for r in runs)
     ax.set_ylim(max(0.0, 10 * (lo // 10) - 10), 100)   # differences of a few points must be visible
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs")
+    decay = args.get("lr_decay", 1.0)
+    ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs"
+                 + (f", lr x{decay:g}/epoch" if decay != 1.0 else ""))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)

@@ -46,7 +46,7 @@ def test_deep_r_training_conserves_synapses_and_learns(spoken):
 
 def test_resume_continues_exactly(spoken, tmp_path):
     small = SpikeDataset("s", spoken.train.subset(np.arange(96)), spoken.test.subset(np.arange(64)), {})
-    c = _config(small, num_hidden=24, input_density=0.3, recurrent_density=0.3, rewiring="deep-r")
+    c = _config(small, num_hidden=24, input_density=0.3, recurrent_density=0.3, rewiring="deep-r", lr_decay=0.7)
     straight = Trainer(c, small, batch_size=32, out_dir=tmp_path / "a", progress=False)
     straight.fit(2)
     first = Trainer(c, small, batch_size=32, out_dir=tmp_path / "b", progress=False)

@@ -36,6 +36,8 @@ def add_model_arguments(p) -> None:
     p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--lr-decay", type=float, default=1.0,
+                   help="multiply the learning rate by this after every epoch (default 1: constant)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dt", type=float, default=1.0, help="time step in ms (default 1)")
@@ -90,7 +92,7 @@ def config_from_args(args, ds, **overrides):
     from ..learning.eprop import EPropConfig, TrainingError
 
     kw = dict(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2), num_hidden=args.hidden,
-              neuron=args.neuron, lr=args.lr, seed=args.seed, dt=args.dt)
+              neuron=args.neuron, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
     if getattr(args, "backend", "cpu") != "cpu":
         kw["backend"] = args.backend
     kw.update(overrides)

@@ -70,6 +70,7 @@ class EPropConfig:
     f_target: float = 10.0
     tau_rate: float = 500.0
     lr: float = 1e-3
+    lr_decay: float = 1.0              # learning rate multiplied by this after every epoch (1: constant)
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
@@ -109,6 +110,8 @@ class EPropConfig:
         for name in ("beta", "tau_refrac", "c_reg", "f_target", "l1", "temperature"):
             if not getattr(self, name) >= 0:
                 bad(name, ">= 0")
+        if not 0.0 < self.lr_decay <= 1.0:
+            bad("lr_decay", "in (0, 1]")
         for name in ("adam_beta1", "adam_beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "in [0, 1)")
@@ -181,6 +184,7 @@ class EPropNetwork:
                              ("m_b_out", self.b_out), ("v_b_out", self.b_out), ("g_b_out", self.b_out))}
         self.rate = np.full(H, c.f_target / 1000.0, f)   # 1/ms, running batch-mean firing rate
         self.opt_step = 0
+        self.lr_scale = 1.0   # set per epoch by the trainer (config.lr_decay ** epoch)
         self._buffers: dict = {}
         self._batch = 0
         self._kernels = _trial_kernels(config.backend)
@@ -351,18 +355,19 @@ class EPropNetwork:
         scale = 1.0 / B   # loss summed over the trial's steps (as mlGeNN), mean over the batch
         self.opt_step += 1
         mode = optim.MODES[c.rewiring]
-        noise = optim.deep_r_noise_std(c.lr, c.temperature)
+        lr = c.lr * self.lr_scale
+        noise = optim.deep_r_noise_std(lr, c.temperature)
         f = self.float
         for p in self.projections:
             a = self.arrays(p)
             pmode = mode if (mode == optim.SOFT_DEEP_R or p in self.rewired) else optim.NONE
             optim.adam_sparse(a["rowlen"], a["w"], a["sign"], a["theta"], a["m"], a["v"], a["grad"], f.type(scale),
-                              f.type(c.lr), f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps),
+                              f.type(lr), f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps),
                               self.opt_step, pmode, f.type(c.l1), f.type(noise), f.type(c.theta_min),
                               np.uint64(c.seed), np.uint64(stream_id("deep_r_noise", p)))
         d = self.dense_state
         for name, w in (("w_out", self.w_out), ("b_out", self.b_out)):
-            optim.adam_dense(w, d[f"m_{name}"], d[f"v_{name}"], d[f"g_{name}"], f.type(scale), f.type(c.lr),
+            optim.adam_dense(w, d[f"m_{name}"], d[f"v_{name}"], d[f"g_{name}"], f.type(scale), f.type(lr),
                              f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps), self.opt_step)
         rewiring = self.rewire()
         self._check_finite()

@@ -74,8 +74,10 @@ class Trainer:
 
     # -- epochs ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
-        """One pass over the training split (shuffled by seed and epoch)."""
+        """One pass over the training split (shuffled by seed and epoch), at learning rate
+        ``lr * lr_decay ** epoch``."""
         t0 = time.perf_counter()
+        self.net.lr_scale = self.config.lr_decay ** epoch
         loss = correct = seen = 0.0
         rewired = {p: 0 for p in self.net.rewired}
         failed = {p: 0 for p in self.net.rewired}
