@@ -35,33 +35,8 @@ def _sample_free_exact(mask, n_post, seed, elem, step, draw, stream):
 
 
 def _quickselect(a, m, n):
-    """The n-th smallest (0-based) of ``a[:m]``, reordering it in place (Hoare partition, median-of-three)."""
-    lo = 0
-    hi = m - 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        x, y, z = a[lo], a[mid], a[hi]
-        pivot = max(min(x, y), min(max(x, y), z))
-        left = lo
-        right = hi
-        while left <= right:
-            while a[left] < pivot:
-                left += 1
-            while a[right] > pivot:
-                right -= 1
-            if left <= right:
-                tmp = a[left]
-                a[left] = a[right]
-                a[right] = tmp
-                left += 1
-                right -= 1
-        if n <= right:
-            hi = right
-        elif n >= left:
-            lo = left
-        else:
-            return a[n]
-    return a[n]
+    """The n-th smallest (0-based) of ``a[:m]``, reordering it in place."""
+    return _select_range(a, 0, m, n)
 
 
 def _kth_magnitude(arr, i, rl, n, scratch):
