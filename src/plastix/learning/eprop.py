@@ -20,7 +20,7 @@ import numpy as np
 from .. import connect, init, neurons
 from ..errors import PlastixError
 from ..model.network import Network
-from ..model.specs import Var, WeightUpdateModel
+from ..model.specs import WeightUpdateModel
 from ..runtime.rng import stream_id
 from ..runtime.simulation import Simulation
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
@@ -240,7 +240,7 @@ class EPropNetwork:
             c, f = self.config, self.float
             H, K, N = c.num_hidden, c.num_outputs, c.num_inputs
             b = {"batch": batch}
-            for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current", "learn_signal", "zbar_out", "rec_bar"):
+            for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current", "learn_signal", "rate_b", "rec_bar"):
                 b[n] = np.zeros((batch, H), f)
             b["refrac"] = np.zeros((batch, H), np.int32)
             b["x_now"] = np.zeros((batch, N), f)
@@ -318,7 +318,7 @@ class EPropNetwork:
             buf["hid_hid_eps"] if has_rec else empty_t, buf["hid_hid_ebar"] if has_rec else empty_t,
             buf["rec_bar"],
             buf["v"], buf["a"], buf["z"], buf["zprev"], buf["refrac"], buf["psi"], buf["psi_prev"], buf["current"],
-            buf["x_now"], buf["y"], buf["err"], buf["learn_signal"], buf["zbar_out"], buf["pi_sum"], buf["loss"],
+            buf["x_now"], buf["y"], buf["err"], buf["learn_signal"], buf["rate_b"], buf["pi_sum"], buf["loss"],
             buf["spikes"], self.w_out, self.b_out, feedback, d["g_w_out"], d["g_b_out"], self.rate, buf["reg"],
             f.type(alpha), f.type(rho), f.type(beta), f.type(c.v_thresh), int(round(c.tau_refrac / c.dt)),
             f.type(kappa), f.type(math.exp(-c.dt / c.tau_rate)), f.type(c.dt), f.type(c.c_reg),

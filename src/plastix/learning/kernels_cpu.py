@@ -152,13 +152,13 @@ def run_trial(x, labels, train, adaptive, has_rec,
               in_ind, in_len, in_w, in_grad, in_eps, in_ebar, in_bar,
               rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
-              y, err, learn_signal, zbar_out, pi_sum, loss, spikes,
+              y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target):
     """One trial of a batch from rest: ``x`` [batch, steps, inputs] spike counts.  Fills ``loss`` (summed
     cross-entropy per sample), ``pi_sum`` (softmax summed over steps) and ``spikes`` (hidden spike count
     per sample); when ``train``, adds the raw (summed, unnormalised) gradients to ``in_grad``, ``rec_grad``,
-    ``g_out`` and ``g_bias`` and updates the rate estimate ``rate`` (1/ms).  ``zbar_out`` receives each
+    ``g_out`` and ``g_bias`` and updates the rate estimate ``rate`` (1/ms).  ``rate_b`` receives each
     element's running rate (1/ms) and ``reg`` the batch-mean regulariser of the last step."""
     batch, steps, _ = x.shape
     num_hidden = v.shape[1]
@@ -171,7 +171,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
     reg_b = np.zeros((batch, num_hidden), ftype)
     for b in prange(batch):
         for j in range(num_hidden):
-            zbar_out[b, j] = rate[j]
+            rate_b[b, j] = rate[j]
         lab = labels[b]
         for t in range(steps):
             for i in range(x.shape[2]):
@@ -186,8 +186,8 @@ def run_trial(x, labels, train, adaptive, has_rec,
                 spikes[b] += z[b, j]
             if train:
                 for j in range(num_hidden):
-                    f = rate_decay * zbar_out[b, j] + (1.0 - rate_decay) * z[b, j] / dt
-                    zbar_out[b, j] = f
+                    f = rate_decay * rate_b[b, j] + (1.0 - rate_decay) * z[b, j] / dt
+                    rate_b[b, j] = f
                     reg_b[b, j] = c_reg * (f - f_target)
                     z_hist[b, t, j] = np.uint8(z[b, j])
                 for k in range(num_out):
@@ -210,7 +210,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
             acc = 0.0
             r = 0.0
             for b in range(batch):
-                acc += zbar_out[b, j]
+                acc += rate_b[b, j]
                 r += reg_b[b, j]
             rate[j] = acc / batch
             reg[j] = r / batch

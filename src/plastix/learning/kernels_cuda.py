@@ -15,7 +15,7 @@ Kernels, per step ``t`` (all on the default stream, so they run in launch order)
   lists are double-buffered (slot ``t % 2``) and written by the neuron kernel of the previous step (by
   ``_compact_first`` for step 0), so propagation costs O(spikes x row length) and never scans ``x``.
 * **neurons** (``_neurons``): one thread per ``(batch, neuron)``; when training the same thread advances
-  the element's running rate (``zbar_out``) and regulariser and records the spike; the same threads copy this
+  the element's running rate (``rate_b``) and regulariser and records the spike; the same threads copy this
   step's input frame into ``x_now`` and append the next step's input spikes and this step's hidden spikes to
   the lists.
 * **readout** (``_readout``): one block per batch element; classes over threads, then softmax, loss, error
@@ -109,9 +109,9 @@ def available() -> tuple[bool, str]:
 
 # -- kernels (plain functions, compiled with cuda.jit on first use) --------------------------------------
 
-def _compact_first(x, z, cnt, in_lst, in_val, rec_lst, rec_val, has_rec, zbar_out, rate):
+def _compact_first(x, z, cnt, in_lst, in_val, rec_lst, rec_val, has_rec, rate_b, rate):
     """Lists of the spikes step 0 propagates: input x[:, 0, :] and hidden z (the initial state), in slot 0;
-    each element's running rate ``zbar_out[b]`` starts from ``rate``."""
+    each element's running rate ``rate_b[b]`` starts from ``rate``."""
     g = cuda.grid(1)
     batch, _, num_in = x.shape
     num_hid = z.shape[1]
@@ -126,7 +126,7 @@ def _compact_first(x, z, cnt, in_lst, in_val, rec_lst, rec_val, has_rec, zbar_ou
     if g < batch * num_hid:
         b = g // num_hid
         j = g - b * num_hid
-        zbar_out[b, j] = rate[j]
+        rate_b[b, j] = rate[j]
         zv = z[b, j]
         if has_rec and zv != 0.0:
             pos = cuda.atomic.add(cnt, (1, 0), 1)
@@ -152,7 +152,7 @@ def _propagate(slot, which, cnt, lst, val, ind, rowlen, w, current):
 
 def _neurons(t, x, x_now, cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
              v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive,
-             train, zbar_out, reg_b, z_hist, rate_decay, dt, c_reg, f_target):
+             train, rate_b, reg_b, z_hist, rate_decay, dt, c_reg, f_target):
     """Hidden (A)LIF update of step t (as kernels_cpu._neurons), this step's input frame into x_now, the
     spike lists of step t + 1 (next input frame, this step's hidden spikes) in slot (t + 1) % 2 and, when
     training, each element's running rate, its regulariser ``reg_b`` and the spike history."""
@@ -204,8 +204,8 @@ def _neurons(t, x, x_now, cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
                 z[b, j] = 0.0
         if train:
             zj = z[b, j]
-            f = rate_decay * zbar_out[b, j] + (1.0 - rate_decay) * zj / dt
-            zbar_out[b, j] = f
+            f = rate_decay * rate_b[b, j] + (1.0 - rate_decay) * zj / dt
+            rate_b[b, j] = f
             reg_b[b, j] = c_reg * (f - f_target)
             z_hist[b, t, j] = zj
 
@@ -266,7 +266,7 @@ def _backfilter(e_hist, kappa):
             e_hist[b, t, k] += kappa * e_hist[b, t + 1, k]
 
 
-def _finish(z_hist, e_hist, g_out, g_bias, zbar_out, reg_b, rate, reg):
+def _finish(z_hist, e_hist, g_out, g_bias, rate_b, reg_b, rate, reg):
     """End of a training trial (as kernels_cpu): threads j < H add ``sum over spikes (b, t, j) of E[b, t]`` to
     g_out[:, j] and set rate[j] / reg[j] to the batch means; threads H + k add ``sum_{b,t} E[b, t, k]`` to
     g_bias[k]."""
@@ -283,7 +283,7 @@ def _finish(z_hist, e_hist, g_out, g_bias, zbar_out, reg_b, rate, reg):
         acc = 0.0
         r = 0.0
         for b in range(batch):
-            acc += zbar_out[b, j]
+            acc += rate_b[b, j]
             r += reg_b[b, j]
         rate[j] = acc / batch
         reg[j] = r / batch
@@ -407,14 +407,14 @@ def run_trial(x, labels, train, adaptive, has_rec,
               in_ind, in_len, in_w, in_grad, in_eps, in_ebar, in_bar,
               rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
-              y, err, learn_signal, zbar_out, pi_sum, loss, spikes,
+              y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, *, copy_state=True):
     """One trial of a batch on the GPU: the arguments and effects of :func:`kernels_cpu.run_trial`.
 
     ``copy_state=False`` is for callers that pass the per-trial state zeroed (as ``EPropNetwork._view``
     does): neuron, readout and trace state and the scratch buffers (v, a, z, zprev, refrac, psi, psi_prev,
-    current, x_now, y, err, learn_signal, zbar_out, the presynaptic traces, eps, ebar) are then zeroed on
+    current, x_now, y, err, learn_signal, rate_b, the presynaptic traces, eps, ebar) are then zeroed on
     the device instead of uploaded, and not copied back; the host copies keep their (zero) contents.  The
     outputs (loss, pi_sum, spikes, gradients, rate, reg) are transferred either way."""
     from . import kernels_cpu
@@ -425,7 +425,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
         kernels_cpu.run_trial(x, labels, train, adaptive, has_rec, in_ind, in_len, in_w, in_grad, in_eps,
                               in_ebar, in_bar, rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
                               v, a, z, zprev, refrac, psi, psi_prev, current, x_now, y, err, learn_signal,
-                              zbar_out, pi_sum, loss, spikes, w_out, b_out, feedback, g_out, g_bias, rate, reg,
+                              rate_b, pi_sum, loss, spikes, w_out, b_out, feedback, g_out, g_bias, rate, reg,
                               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target)
         return
     K = _kernels()
@@ -441,7 +441,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
     # per-trial state and scratch (zeroed on the device instead of uploaded when not copy_state)
     state = [("v", v), ("a", a), ("z", z), ("zprev", zprev), ("refrac", refrac), ("psi", psi),
              ("psi_prev", psi_prev), ("current", current), ("x_now", x_now), ("y", y), ("err", err),
-             ("learn_signal", learn_signal), ("zbar_out", zbar_out)]
+             ("learn_signal", learn_signal), ("rate_b", rate_b)]
     if train:
         arrays += [("in_grad", in_grad, True), ("g_out", g_out, True), ("g_bias", g_bias, True), ("reg", reg, True)]
         state += [("in_ebar", in_ebar)] + ([("in_eps", in_eps)] if adaptive else [])
@@ -495,7 +495,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
             k_zero[_blocks(arr.size, tpb), tpb](arr.reshape(arr.size))
         n_flat = max(batch * num_in, batch * num_hid)
         K["compact_first"][_blocks(n_flat, tpb), tpb](d["x"], d["z"], cnt, in_lst, in_val, rec_lst, rec_val,
-                                                      has_rec, d["zbar_out"], d["rate"])
+                                                      has_rec, d["rate_b"], d["rate"])
 
         def prop_launch(ind, n_spk):
             tx, ty = _block_xy(ind.shape[1])
@@ -534,7 +534,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
             k_neurons(t, d["x"], d["x_now"], cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
                       d["v"], d["a"], d["z"], d["zprev"], d["refrac"], d["psi"], d["psi_prev"], d["current"],
                       alpha, rho, beta, v_th, n_ref, adaptive,
-                      train, d["zbar_out"], reg_b, z_hist, rate_decay, dt, c_reg, f_target)
+                      train, d["rate_b"], reg_b, z_hist, rate_decay, dt, c_reg, f_target)
             k_readout(t, d["z"], d["y"], d["w_out"], d["b_out"], d["feedback"], d["labels"], kappa, d["err"],
                       d["learn_signal"], d["pi_sum"], d["loss"], d["spikes"], train, e_hist)
             if train:
@@ -550,7 +550,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
         if train:
             K["backfilter"][_blocks(batch * num_out, tpb), tpb](e_hist, kappa)
             K["finish"][_blocks(num_hid + num_out, tpb), tpb](z_hist, e_hist, d["g_out"], d["g_bias"],
-                                                              d["zbar_out"], reg_b, d["rate"], d["reg"])
+                                                              d["rate_b"], reg_b, d["rate"], d["reg"])
 
     # -- results back ---------------------------------------------------------------------------------------
     for name, host, mutated in arrays:
