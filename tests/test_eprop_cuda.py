@@ -76,13 +76,14 @@ def _assert_same_state(gpu: EPropNetwork, cpu: EPropNetwork) -> None:
     for name in ("w_out", "b_out", "rate"):
         _assert_close(name, getattr(gpu, name), getattr(cpu, name))
     for name, want in cpu._buffers.items():
-        if name != "batch":
+        if name != "batch" and not name.endswith("_gbuf"):   # the CPU's per-element scratch
             _assert_close(name, gpu._buffers[name], want)
 
 
-@pytest.mark.parametrize("neuron, recurrent", [("alif", 0.5), ("lif", 0.0)])
-def test_trials_match_cpu(neuron, recurrent):
-    c = _config(neuron, recurrent)
+@pytest.mark.parametrize("neuron, recurrent, layers", [("alif", 0.5, 6), ("lif", 0.0, 6), ("alif", 0.5, (4, 3)),
+                                                       ("lif", 0.0, (3, 3, 2))])
+def test_trials_match_cpu(neuron, recurrent, layers):
+    c = _config(neuron, recurrent, num_hidden=layers, feedforward_density=0.8)
     cpu, gpu = EPropNetwork(c), EPropNetwork(replace(c, backend="cuda"))
     assert gpu._kernels is kcu and cpu._kernels is kc
     _boost(cpu)
@@ -108,7 +109,7 @@ def _captured_args(net: EPropNetwork, x, labels) -> list:
     calls = []
     real = net._kernels
     net._kernels = types.SimpleNamespace(
-        run_trial=lambda *a: calls.append([np.array(v, copy=True) if isinstance(v, np.ndarray) else v for v in a]))
+        run_trial=lambda *a: calls.append(_copy(a)))
     try:
         net._trial(x, labels, train=True)
     finally:
@@ -117,41 +118,57 @@ def _captured_args(net: EPropNetwork, x, labels) -> list:
 
 
 def _copy(args):
-    return [np.array(v, copy=True) if isinstance(v, np.ndarray) else v for v in args]
+    """Copies of the arrays (also inside the per-projection tuples)."""
+    def one(v):
+        if isinstance(v, np.ndarray):
+            return np.array(v, copy=True)
+        return tuple(one(e) for e in v) if isinstance(v, tuple) else v
+    return [one(v) for v in args]
+
+
+def _compare(name, got, want):
+    if isinstance(want, tuple):
+        for p, (g, w) in enumerate(zip(got, want)):
+            _compare(f"{name}[{p}]", g, w)
+    elif isinstance(want, np.ndarray):
+        _assert_close(name, got, want)
 
 
 def test_direct_call_batch_chunks_and_copy_state(monkeypatch):
     """run_trial on identical copies of every argument: CPU, GPU with the batch split into 2 chunks (atomic
     gradient accumulation) and GPU with ``copy_state=False`` (outputs only)."""
-    net = EPropNetwork(_config("lif", 0.6, c_reg=0.1))
+    net = EPropNetwork(_config("lif", 0.6, c_reg=0.1, num_hidden=(4, 3)))
     _boost(net)
     x, labels = _data(2)
     args = _captured_args(net, x, labels)
+    names = kc.run_trial.py_func.__code__.co_varnames[:len(args)]
+    at = {n: i for i, n in enumerate(names)}
     # non-zero incoming gradients and readout gradients: run_trial adds to them
     rng = np.random.default_rng(5)
-    for pos in (8, 15, 38, 39):   # in_grad, rec_grad, g_out, g_bias
-        args[pos][...] = rng.normal(0.0, 0.1, args[pos].shape)
+    for g in args[at["proj_grad"]] + (args[at["g_out"]], args[at["g_bias"]]):
+        g[...] = rng.normal(0.0, 0.1, g.shape)
     ref = _copy(args)
     kc.run_trial(*ref)
-    names = kc.run_trial.py_func.__code__.co_varnames[:len(args)]
-    assert ref[34].sum() > 20, "the test needs spiking hidden neurons"   # spikes
+    assert ref[at["spikes"]].sum() > 20, "the test needs spiking hidden neurons"
 
     monkeypatch.setattr(kcu, "BATCH_CHUNKS", 2)
     got = _copy(args)
     kcu.run_trial(*got)
     for name, g, r in zip(names, got, ref):
-        if isinstance(r, np.ndarray):
-            _assert_close(name, g, r)
+        if name != "proj_gbuf":   # the CPU's per-element scratch
+            _compare(name, g, r)
 
     monkeypatch.setattr(kcu, "BATCH_CHUNKS", None)
     lean = _copy(args)
     kcu.run_trial(*lean, copy_state=False)
-    outputs = {"in_grad", "rec_grad", "loss", "pi_sum", "spikes", "g_out", "g_bias", "rate", "reg"}
+    outputs = {"proj_grad", "loss", "pi_sum", "spikes", "g_out", "g_bias", "rate", "reg"}
     for name, g, r, a in zip(names, lean, ref, args):
         if name in outputs:
-            _assert_close(name, g, r)
-        elif isinstance(a, np.ndarray):   # state: left as passed (zero)
-            np.testing.assert_array_equal(g, a, err_msg=name)
+            _compare(name, g, r)
+        elif name != "proj_gbuf":   # state: left as passed (zero)
+            for gg, aa in (zip(g, a) if isinstance(a, tuple) else [(g, a)]):
+                if isinstance(aa, np.ndarray):
+                    np.testing.assert_array_equal(gg, aa, err_msg=name)
 
 
 def test_backend_option_is_validated(monkeypatch):

@@ -46,7 +46,8 @@ def test_deep_r_training_conserves_synapses_and_learns(spoken):
 
 def test_resume_continues_exactly(spoken, tmp_path):
     small = SpikeDataset("s", spoken.train.subset(np.arange(96)), spoken.test.subset(np.arange(64)), {})
-    c = _config(small, num_hidden=24, input_density=0.3, recurrent_density=0.3, rewiring="deep-r", lr_decay=0.7)
+    c = _config(small, num_hidden=(16, 12), input_density=0.3, recurrent_density=0.3, rewiring="deep-r",
+                lr_decay=0.7)   # two layers: their sizes survive the checkpoint's JSON
     straight = Trainer(c, small, batch_size=32, out_dir=tmp_path / "a", progress=False)
     straight.fit(2)
     first = Trainer(c, small, batch_size=32, out_dir=tmp_path / "b", progress=False)
@@ -54,7 +55,8 @@ def test_resume_continues_exactly(spoken, tmp_path):
     resumed = Trainer(c, small, batch_size=32, out_dir=tmp_path / "b", progress=False)
     res = resumed.fit(2, resume=True)
     assert len(res["epochs"]) == 2
-    for p in ("in_hid", "hid_hid"):
+    assert resumed.net.projections == ("in_hid", "hid_hid", "hid_hid2", "hid2_hid2")
+    for p in resumed.net.projections:
         a, b = straight.net.sim.ragged(p, "w"), resumed.net.sim.ragged(p, "w")
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
@@ -85,17 +87,18 @@ def test_trainer_rejects_mismatched_data(spoken):
 
 def test_cli_train_writes_results_plots_and_json(tmp_path, capsys):
     out = tmp_path / "run"
-    main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "2", "--batch-size", "64",
+    main(["train", "--dataset", "digits", "--hidden", "12,8", "--epochs", "2", "--batch-size", "64",
           "--input-density", "0.5", "--recurrent-density", "0.5", "--rewiring", "deep-r", "--out", str(out), "--json"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"test_accuracy", "wall_s", "synapses", "rewirings", "failed_rewirings"} <= set(summary)
+    assert set(summary["synapses"]) == {"in_hid", "hid_hid", "hid_hid2", "hid2_hid2"}
     res = json.loads((out / "results.json").read_text())
     assert len(res["epochs"]) == 2 and "final_test_accuracy" in res
     for key in ("train_loss", "train_accuracy", "test_accuracy", "wall_s", "synapses", "rewirings", "failed_rewirings"):
         assert key in res["epochs"][0]
     for png in ("accuracy.png", "rewirings.png", "synapses.png"):
         assert (out / png).stat().st_size > 1000
-    main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "3", "--batch-size", "64",
+    main(["train", "--dataset", "digits", "--hidden", "12,8", "--epochs", "3", "--batch-size", "64",
           "--input-density", "0.5", "--recurrent-density", "0.5", "--rewiring", "deep-r", "--out", str(out),
           "--resume", "--json"])
     assert len(json.loads((out / "results.json").read_text())["epochs"]) == 3

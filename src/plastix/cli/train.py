@@ -16,6 +16,19 @@ SPOKEN_DIGITS_LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 LOAD_OPTIONS = {"spoken_digits": {"frame_ms": 1.0, "levels": SPOKEN_DIGITS_LEVELS}}
 
 
+def hidden_layers(text: str):
+    """``--hidden``: one count (one layer) or comma-separated counts, one per layer (``256,128``)."""
+    import argparse
+
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a neuron count or counts per layer like 256,128; got {text!r}")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"neuron counts must be >= 1, got {text!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
 def add_model_arguments(p) -> None:
     """Arguments shared by ``train`` and ``bench train``: data set and network."""
     p.add_argument("--dataset", choices=DATASETS, default="spoken_digits",
@@ -27,7 +40,10 @@ def add_model_arguments(p) -> None:
     p.add_argument("--levels", default=None,
                    help="spoken_digits: comma-separated threshold levels in standard deviations "
                         "(default -1.5,-1,-0.5,0,0.5,1,1.5: 182 input units)")
-    p.add_argument("--hidden", type=int, default=256, help="hidden neurons (default 256)")
+    p.add_argument("--hidden", type=hidden_layers, default=256,
+                   help="hidden neurons (default 256), or one count per recurrent layer: 256,128")
+    p.add_argument("--readout", choices=("all", "last"), default="all",
+                   help="the readout reads every hidden layer (default) or only the last (needs --feedback random)")
     p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
@@ -45,8 +61,10 @@ def add_arguments(p) -> None:
     p.add_argument("--input-density", type=float, default=0.1,
                    help="input->hidden connection probability (default 0.1)")
     p.add_argument("--recurrent-density", type=float, default=0.1,
-                   help="hidden->hidden connection probability (default 0.1; 0: no recurrent projection)")
-    p.add_argument("--dense", action="store_true", help="dense input and recurrent projections (densities 1)")
+                   help="connection probability within each hidden layer (default 0.1; 0: no recurrent projections)")
+    p.add_argument("--feedforward-density", type=float, default=None,
+                   help="layer-to-layer connection probability with several layers (default: --input-density)")
+    p.add_argument("--dense", action="store_true", help="dense projections (all densities 1)")
     p.add_argument("--rewiring", choices=REWIRING, default="deep-r",
                    help="deep-r (default), soft-deep-r, or none (static connectivity)")
     p.add_argument("--l1", type=float, default=0.01, help="DEEP R L1 strength (default 0.01)")
@@ -87,7 +105,7 @@ def config_from_args(args, ds, **overrides):
     from ..learning.eprop import EPropConfig, TrainingError
 
     kw = dict(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2), num_hidden=args.hidden,
-              neuron=args.neuron, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
+              neuron=args.neuron, readout=args.readout, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
     if getattr(args, "backend", "cpu") != "cpu":
         kw["backend"] = args.backend
     kw.update(overrides)
@@ -104,9 +122,10 @@ def run(args) -> dict:
 
     if args.dense:
         args.input_density = args.recurrent_density = 1.0
+        args.feedforward_density = None
     ds = load_dataset(args)
     config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
-                              rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
+                              feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback)
     try:
         trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,

@@ -1,8 +1,8 @@
-"""e-prop classifiers: spike input -> recurrent (A)LIF layer -> leaky-integrator readout with bias.
+"""e-prop classifiers: spike input -> one or more recurrent (A)LIF layers -> leaky-integrator readout with bias.
 
-The network is described as a plastix :class:`~plastix.Network` (input spike source, hidden population,
-sparse input and recurrent projections whose synapses carry ``w``, ``sign``, ``theta`` and the Adam
-moments ``m`` / ``v`` and gradient ``grad``); a :class:`~plastix.Simulation` holds that state, so DEEP R
+The network is described as a plastix :class:`~plastix.Network` (input spike source, one hidden population
+per layer, sparse input, recurrent and layer-to-layer projections whose synapses carry ``w``, ``sign``,
+``theta`` and the Adam moments ``m`` / ``v`` and gradient ``grad``); a :class:`~plastix.Simulation` holds that state, so DEEP R
 is an ordinary connectivity update (:mod:`plastix.structural.deep_r`) and every per-synapse array moves
 with its synapse when it rewires.  The e-prop kernels (:mod:`.kernels_cpu`, :mod:`.kernels_cuda`) run a
 whole mini-batch trial on that state with a batch dimension in neuron state and per-synapse traces.
@@ -27,8 +27,18 @@ from ..structural.deep_r import deep_r_prune, deep_r_regrow
 from . import kernels_cpu as kc
 from . import optim
 
-PROJECTIONS = ("in_hid", "hid_hid")
 REWIRING = ("none", "deep-r", "soft-deep-r")
+READOUT = ("all", "last")
+
+
+def layer_name(layer: int) -> str:
+    """Short name of hidden layer ``layer`` (0-based) in projection names: ``hid``, ``hid2``, ``hid3`` ..."""
+    return "hid" if layer == 0 else f"hid{layer + 1}"
+
+
+def population_name(layer: int) -> str:
+    """Population of hidden layer ``layer`` (0-based): ``hidden``, ``hidden2``, ..."""
+    return "hidden" if layer == 0 else f"hidden{layer + 1}"
 
 
 class TrainingError(PlastixError, ValueError):
@@ -54,10 +64,12 @@ class EPropConfig:
 
     num_inputs: int
     num_outputs: int
-    num_hidden: int = 256
+    num_hidden: int | tuple = 256      # neurons of the hidden layer, or one count per layer (input first)
     neuron: str = "alif"
     input_density: float = 1.0
-    recurrent_density: float = 1.0     # 0: no recurrent projection
+    recurrent_density: float = 1.0     # within each hidden layer; 0: no recurrent projections
+    feedforward_density: float | None = None   # layer l -> layer l + 1 (None: input_density)
+    readout: str = "all"               # the readout reads every hidden layer ("all") or the last one ("last")
     row_padding: float = 1.0           # row capacity / expected row length (room for DEEP R to regrow)
     feedback: str = "symmetric"        # or "random" (fixed random B)
     tau_mem: float = 20.0
@@ -86,10 +98,28 @@ class EPropConfig:
     def __post_init__(self):
         def bad(name, allowed):
             raise TrainingError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
-        for name in ("num_inputs", "num_outputs", "num_hidden"):
+        for name in ("num_inputs", "num_outputs"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 bad(name, "a positive integer")
+        if isinstance(self.num_hidden, (list, tuple)):
+            if len(self.num_hidden) == 0:
+                bad("num_hidden", "a positive integer or a non-empty sequence of them (one per layer)")
+            if len(self.num_hidden) == 1:
+                self.num_hidden = self.num_hidden[0]
+            else:
+                self.num_hidden = tuple(self.num_hidden)
+        for v in self.layers:
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                bad("num_hidden", "a positive integer or a non-empty sequence of them (one per layer)")
+        if self.feedforward_density is not None and not 0.0 < self.feedforward_density <= 1.0:
+            bad("feedforward_density", "in (0, 1] or None (same as input_density)")
+        if self.readout not in READOUT:
+            bad("readout", f"one of {READOUT}")
+        if self.readout == "last" and len(self.layers) > 1 and self.feedback == "symmetric":
+            raise TrainingError("readout='last' with several hidden layers needs feedback='random': with "
+                                "symmetric feedback (B = W_out^T) the layers the readout does not read get no "
+                                "learning signal")
         if self.num_outputs < 2:
             bad("num_outputs", ">= 2 classes")
         if self.neuron not in ("alif", "lif"):
@@ -129,7 +159,24 @@ class EPropConfig:
         return cls(**d)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if isinstance(d["num_hidden"], tuple):
+            d["num_hidden"] = list(d["num_hidden"])   # as JSON gives it back
+        return d
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Neurons per hidden layer."""
+        return tuple(self.num_hidden) if isinstance(self.num_hidden, tuple) else (self.num_hidden,)
+
+    @property
+    def hidden_total(self) -> int:
+        """Hidden neurons over all layers."""
+        return int(sum(self.layers))
+
+    @property
+    def ff_density(self) -> float:
+        return self.input_density if self.feedforward_density is None else self.feedforward_density
 
     @property
     def adaptive(self) -> bool:
@@ -167,17 +214,21 @@ class EPropNetwork:
         self.network = self._describe()
         self.sim = Simulation(self.network, backend="cpu", parallel=False, check_finite=False)
         self.sim.build()
-        self.projections = tuple(p for p in PROJECTIONS if p in self.network.projections)
+        self.projections = tuple(self._geometry)
         rng = np.random.default_rng([c.seed, 7])
         for name in self.projections:  # sign and theta from the initial weights
             w = self.sim.get(name, "w")
             self.sim.set(name, "sign", np.where(w >= 0, 1.0, -1.0))
             self.sim.set(name, "theta", np.abs(w))
-        H, K = c.num_hidden, c.num_outputs
+        H, K = c.hidden_total, c.num_outputs
         f = self.float
-        self.w_out = rng.normal(0.0, 1.0 / math.sqrt(H), (K, H)).astype(f)
+        #: hidden neurons the readout does not read (readout='last': every layer but the last)
+        self.unread = H - c.layers[-1] if c.readout == "last" else 0
+        read = H - self.unread
+        self.w_out = rng.normal(0.0, 1.0 / math.sqrt(read), (K, H)).astype(f)
+        self.w_out[:, :self.unread] = 0.0   # stay 0: their gradients are dropped
         self.b_out = np.zeros(K, f)
-        self.feedback_random = rng.normal(0.0, 1.0 / math.sqrt(H), (H, K)).astype(f) \
+        self.feedback_random = rng.normal(0.0, 1.0 / math.sqrt(read), (H, K)).astype(f) \
             if c.feedback == "random" else None
         self.dense_state = {n: np.zeros_like(a) for n, a in
                             (("m_w_out", self.w_out), ("v_w_out", self.w_out), ("g_w_out", self.w_out),
@@ -191,18 +242,34 @@ class EPropNetwork:
 
     # -- description -----------------------------------------------------------------------------------
     def _describe(self) -> Network:
+        """The network: populations ``input``, ``hidden``, ``hidden2``, ...; projections ``in_hid`` (input to
+        layer 1), ``hid_hid`` (recurrent, layer 1), then per further layer l the feed-forward projection from
+        layer l - 1 (``hid_hid2``, ``hid2_hid3``, ...) and its recurrent one (``hid2_hid2``, ...).  Also sets
+        ``self._geometry``: per projection (source 0 input / 1 hidden, first presynaptic neuron in the
+        concatenated hidden vector, first target, number of targets)."""
         c = self.config
         net = Network(dt=c.dt, seed=c.seed, precision=c.dtype)
         inp = net.add_population("input", c.num_inputs, neurons.spike_source_array())
-        hid_model = neurons.alif() if c.neuron == "alif" else neurons.lif(reset="subtract")
-        hid = net.add_population("hidden", c.num_hidden, hid_model)
-        specs = [("in_hid", inp, c.input_density, c.num_inputs, False)]
-        if c.recurrent_density > 0:
-            specs.append(("hid_hid", hid, c.recurrent_density, c.num_hidden, True))
-        for name, pre, density, n_pre, rec in specs:
+        layers = c.layers
+        offset = np.concatenate([[0], np.cumsum(layers)]).astype(int)
+        hid = [net.add_population(population_name(l), n,
+                                  neurons.alif() if c.neuron == "alif" else neurons.lif(reset="subtract"))
+               for l, n in enumerate(layers)]
+        specs = [("in_hid", inp, hid[0], c.input_density, c.num_inputs, False, (0, 0, 0, layers[0]))]
+        for l in range(len(layers)):
+            here = (offset[l], layers[l])
+            if l > 0:
+                specs.append((f"{layer_name(l - 1)}_{layer_name(l)}", hid[l - 1], hid[l], c.ff_density,
+                              layers[l - 1], False, (1, offset[l - 1]) + here))
+            if c.recurrent_density > 0:
+                specs.append((f"{layer_name(l)}_{layer_name(l)}", hid[l], hid[l], c.recurrent_density, layers[l],
+                              True, (1, offset[l]) + here))
+        self._geometry = {}
+        for name, pre, post, density, n_pre, rec, geom in specs:
+            self._geometry[name] = geom
             fan_in = max(density * (n_pre - 1 if rec else n_pre), 1.0)
             headroom = c.row_padding if density < 1.0 else 1.0
-            net.add_projection(name, pre, hid, connectivity=_connectivity(density, rec), weight_update=EPROP_SYNAPSE,
+            net.add_projection(name, pre, post, connectivity=_connectivity(density, rec), weight_update=EPROP_SYNAPSE,
                                init={"w": init.Normal(0.0, 1.0 / math.sqrt(fan_in))}, headroom=headroom)
             if c.rewiring == "deep-r" and density < 1.0:
                 refs = {"weight": "w", "sign": "sign"}
@@ -238,23 +305,22 @@ class EPropNetwork:
     def _buffers_for(self, batch: int) -> dict:
         if self._buffers.get("batch", 0) < batch:
             c, f = self.config, self.float
-            H, K, N = c.num_hidden, c.num_outputs, c.num_inputs
+            H, K, N = c.hidden_total, c.num_outputs, c.num_inputs
             b = {"batch": batch}
-            for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current", "learn_signal", "rate_b", "rec_bar"):
+            for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current", "learn_signal", "rate_b"):
                 b[n] = np.zeros((batch, H), f)
             b["refrac"] = np.zeros((batch, H), np.int32)
             b["x_now"] = np.zeros((batch, N), f)
-            b["in_bar"] = np.zeros((batch, N), f)
             for n in ("y", "err", "pi_sum"):
                 b[n] = np.zeros((batch, K), f)
             b["loss"] = np.zeros(batch, np.float64)
             b["spikes"] = np.zeros(batch, np.float64)
             b["reg"] = np.zeros(H, f)
             for p in self.projections:
-                stride = self.arrays(p)["ind"].shape[1]
-                rows = N if p == "in_hid" else H
-                b[f"{p}_eps"] = np.zeros((batch, rows, stride), f)
-                b[f"{p}_ebar"] = np.zeros((batch, rows, stride), f)
+                rows, stride = self.arrays(p)["ind"].shape
+                b[f"{p}_bar"] = np.zeros((batch, rows), f)
+                for n in ("eps", "ebar", "gbuf"):   # traces and the per-element gradient scratch
+                    b[f"{p}_{n}"] = np.zeros((batch, rows, stride), f)
             self._buffers = b
         return self._buffers
 
@@ -297,35 +363,30 @@ class EPropNetwork:
         x, labels = self._check_batch(x, labels)
         B = x.shape[0]
         buf = self._view(B)
-        empty_i = np.zeros((0, 0), np.int32)
-        empty_f = np.zeros((0, 0), f)
-        empty_t = np.zeros((0, 0, 0), f)
-        empty_l = np.zeros(0, np.int32)
-        ins = self.arrays("in_hid")
-        has_rec = "hid_hid" in self.projections
-        rec = self.arrays("hid_hid") if has_rec else None
+        arrs = [self.arrays(p) for p in self.projections]
         feedback = self.w_out.T if self.feedback_random is None else self.feedback_random
         alpha = math.exp(-c.dt / c.tau_mem)
         rho = math.exp(-c.dt / c.tau_adapt)
         kappa = math.exp(-c.dt / c.tau_out)
         beta = c.beta if c.adaptive else 0.0
         d = self.dense_state
+        geometry = np.array([self._geometry[p] for p in self.projections], np.int64)
         self._kernels.run_trial(
-            x, labels, train, c.adaptive, has_rec,
-            ins["ind"], ins["rowlen"], ins["w"], ins["grad"], buf["in_hid_eps"], buf["in_hid_ebar"], buf["in_bar"],
-            rec["ind"] if has_rec else empty_i, rec["rowlen"] if has_rec else empty_l,
-            rec["w"] if has_rec else empty_f, rec["grad"] if has_rec else empty_f,
-            buf["hid_hid_eps"] if has_rec else empty_t, buf["hid_hid_ebar"] if has_rec else empty_t,
-            buf["rec_bar"],
+            x, labels, train, c.adaptive,
+            *(tuple(a[key] for a in arrs) for key in ("ind", "rowlen", "w", "grad")),
+            *(tuple(buf[f"{p}_{key}"] for p in self.projections) for key in ("gbuf", "eps", "ebar", "bar")),
+            geometry,
             buf["v"], buf["a"], buf["z"], buf["zprev"], buf["refrac"], buf["psi"], buf["psi_prev"], buf["current"],
             buf["x_now"], buf["y"], buf["err"], buf["learn_signal"], buf["rate_b"], buf["pi_sum"], buf["loss"],
             buf["spikes"], self.w_out, self.b_out, feedback, d["g_w_out"], d["g_b_out"], self.rate, buf["reg"],
             f.type(alpha), f.type(rho), f.type(beta), f.type(c.v_thresh), int(round(c.tau_refrac / c.dt)),
             f.type(kappa), f.type(math.exp(-c.dt / c.tau_rate)), f.type(c.dt), f.type(c.c_reg),
             f.type(c.f_target / 1000.0))
+        if train and self.unread:
+            d["g_w_out"][:, :self.unread] = 0.0   # readout='last': the other layers' weights stay 0
         steps = x.shape[1]
         return {"loss": buf["loss"] / steps, "pi_sum": buf["pi_sum"].copy(), "steps": steps,
-                "rate_hz": buf["spikes"] / (steps * c.dt * c.num_hidden) * 1000.0}
+                "rate_hz": buf["spikes"] / (steps * c.dt * c.hidden_total) * 1000.0}
 
     def gradients(self, x, labels) -> dict[str, np.ndarray]:
         """Gradients of the loss (per-step cross-entropy summed over steps, mean over the batch) for one batch, without

@@ -3,7 +3,9 @@
 Layouts (all float arrays share the network's float type):
 
 * neuron state ``[batch, neurons]``; readout state ``[batch, classes]``;
-* sparse projections as ragged rows: ``ind`` / ``w`` / ``grad`` ``[num_pre, row_stride]`` with
+* the hidden neurons of all layers as one vector, layer after layer;
+* sparse projections (a tuple of them: input, recurrent and layer-to-layer, each with its geometry, see
+  :func:`run_trial`) as ragged rows: ``ind`` / ``w`` / ``grad`` ``[num_pre, row_stride]`` with
   ``rowlen[num_pre]``; per-synapse, per-batch traces ``eps`` / ``ebar`` ``[batch, num_pre, row_stride]``
   (one batch element's traces are one contiguous block: a thread owns a batch element);
 * presynaptic traces ``[batch, num_pre]``.
@@ -148,24 +150,31 @@ def _sum_over_batch(per_element, rowlen, out):
 
 
 @numba.njit(parallel=True, **_OPTS)
-def run_trial(x, labels, train, adaptive, has_rec,
-              in_ind, in_len, in_w, in_grad, in_eps, in_ebar, in_bar,
-              rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
+def run_trial(x, labels, train, adaptive,
+              proj_ind, proj_len, proj_w, proj_grad, proj_gbuf, proj_eps, proj_ebar, proj_bar, proj_geom,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
               y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target):
-    """One trial of a batch from rest: ``x`` [batch, steps, inputs] spike counts.  Fills ``loss`` (summed
-    cross-entropy per sample), ``pi_sum`` (softmax summed over steps) and ``spikes`` (hidden spike count
-    per sample); when ``train``, adds the raw (summed, unnormalised) gradients to ``in_grad``, ``rec_grad``,
-    ``g_out`` and ``g_bias`` and updates the rate estimate ``rate`` (1/ms).  ``rate_b`` receives each
-    element's running rate (1/ms) and ``reg`` the batch-mean regulariser of the last step."""
+    """One trial of a batch from rest: ``x`` [batch, steps, inputs] spike counts.
+
+    The hidden neurons of every layer form one vector (layer after layer) in the neuron state
+    ``[batch, hidden]``.  Projection ``p`` (tuples ``proj_*`` of equal-typed arrays, one entry per
+    projection; ``proj_gbuf`` its per-element gradient scratch ``[batch, rows, stride]``, zeroed) has
+    the geometry ``proj_geom[p] = (source, pre_offset, post_offset, post_size)``: source 0 reads the input
+    spikes x(t) (pre_offset 0), source 1 reads hidden spikes z(t-1) of neurons ``pre_offset + row``; its
+    targets are hidden neurons ``post_offset + ind``.  A projection with no rows is a placeholder.
+
+    Fills ``loss`` (summed cross-entropy per sample), ``pi_sum`` (softmax summed over steps) and
+    ``spikes`` (hidden spike count per sample); when ``train``, adds the raw (summed, unnormalised)
+    gradients to each ``proj_grad[p]``, ``g_out`` and ``g_bias`` and updates the rate estimate ``rate``
+    (1/ms).  ``rate_b`` receives each element's running rate (1/ms) and ``reg`` the batch-mean regulariser
+    of the last step."""
     batch, steps, _ = x.shape
     num_hidden = v.shape[1]
     num_out = y.shape[1]
     ftype = v.dtype
-    g_in_b = np.zeros((batch if train else 0,) + in_grad.shape, ftype)
-    g_rec_b = np.zeros((batch if train and has_rec else 0,) + rec_grad.shape, ftype)
+    num_proj = proj_geom.shape[0]
     z_hist = np.zeros((batch, steps if train else 0, num_hidden), np.uint8)
     e_hist = np.zeros((batch, steps if train else 0, num_out), ftype)
     reg_b = np.zeros((batch, num_hidden), ftype)
@@ -176,9 +185,14 @@ def run_trial(x, labels, train, adaptive, has_rec,
         for t in range(steps):
             for i in range(x.shape[2]):
                 x_now[b, i] = x[b, t, i]
-            _propagate(in_ind, in_len, in_w, x_now[b], current[b])
-            if has_rec:
-                _propagate(rec_ind, rec_len, rec_w, z[b], current[b])   # z still holds z(t-1)
+            for p in range(num_proj):   # z still holds z(t-1)
+                rows = proj_ind[p].shape[0]
+                lo, n = proj_geom[p, 2], proj_geom[p, 3]
+                if proj_geom[p, 0] == 0:
+                    _propagate(proj_ind[p], proj_len[p], proj_w[p], x_now[b, :rows], current[b, lo:lo + n])
+                else:
+                    pre = proj_geom[p, 1]
+                    _propagate(proj_ind[p], proj_len[p], proj_w[p], z[b, pre:pre + rows], current[b, lo:lo + n])
             _neurons(v[b], a[b], z[b], zprev[b], refrac[b], psi[b], psi_prev[b], current[b], alpha, rho, beta,
                      v_th, n_ref, adaptive)
             loss[b] += _readout(z[b], y[b], w_out, b_out, feedback, lab, kappa, err[b], learn_signal[b], pi_sum[b])
@@ -192,19 +206,23 @@ def run_trial(x, labels, train, adaptive, has_rec,
                     z_hist[b, t, j] = np.uint8(z[b, j])
                 for k in range(num_out):
                     e_hist[b, t, k] = err[b, k]
-                _synapses(in_ind, in_len, g_in_b[b], in_eps[b], in_ebar[b], in_bar[b], x_now[b], psi[b],
-                          psi_prev[b], learn_signal[b], reg_b[b], alpha, rho, beta, kappa, adaptive)
-                if has_rec:
-                    _synapses(rec_ind, rec_len, g_rec_b[b], rec_eps[b], rec_ebar[b], rec_bar[b], zprev[b],
-                              psi[b], psi_prev[b], learn_signal[b], reg_b[b], alpha, rho, beta, kappa, adaptive)
+                for p in range(num_proj):
+                    rows = proj_ind[p].shape[0]
+                    lo, hi = proj_geom[p, 2], proj_geom[p, 2] + proj_geom[p, 3]
+                    if proj_geom[p, 0] == 0:
+                        pre_now = x_now[b, :rows]
+                    else:
+                        pre_now = zprev[b, proj_geom[p, 1]:proj_geom[p, 1] + rows]
+                    _synapses(proj_ind[p], proj_len[p], proj_gbuf[p][b], proj_eps[p][b], proj_ebar[p][b],
+                              proj_bar[p][b], pre_now, psi[b, lo:hi], psi_prev[b, lo:hi], learn_signal[b, lo:hi],
+                              reg_b[b, lo:hi], alpha, rho, beta, kappa, adaptive)
         if train:   # backward-filtered error, in place: E(t) = err(t) + kappa E(t + 1)
             for t in range(steps - 2, -1, -1):
                 for k in range(num_out):
                     e_hist[b, t, k] += kappa * e_hist[b, t + 1, k]
     if train:
-        _sum_over_batch(g_in_b, in_len, in_grad)
-        if has_rec:
-            _sum_over_batch(g_rec_b, rec_len, rec_grad)
+        for p in range(num_proj):
+            _sum_over_batch(proj_gbuf[p], proj_len[p], proj_grad[p])
         _readout_grads(z_hist, e_hist, g_out, g_bias)
         for j in range(num_hidden):
             acc = 0.0

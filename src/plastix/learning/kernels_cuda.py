@@ -10,7 +10,7 @@ adaptation no ``eps``.
 
 Kernels, per step ``t`` (all on the default stream, so they run in launch order):
 
-* **propagation** (``_propagate``, input and recurrent projection): x over the row slots ``k``, y striding
+* **propagation** (``_propagate``, one launch per projection): x over the row slots ``k``, y striding
   over the compacted list of this step's spiking ``(batch, row)`` pairs; atomic adds into ``current``.  The
   lists are double-buffered (slot ``t % 2``) and written by the neuron kernel of the previous step (by
   ``_compact_first`` for step 0), so propagation costs O(spikes x row length) and never scans ``x``.
@@ -134,8 +134,9 @@ def _compact_first(x, z, cnt, in_lst, in_val, rec_lst, rec_val, has_rec, rate_b,
             rec_val[0, pos] = zv
 
 
-def _propagate(slot, which, cnt, lst, val, ind, rowlen, w, current):
-    """current[b, ind[i, k]] += val * w[i, k] for the spiking (b, i) of list ``which`` (0 input, 1 recurrent)."""
+def _propagate(slot, which, cnt, lst, val, ind, rowlen, w, current, code_rows, pre_off, post_off):
+    """current[b, post_off + ind[i, k]] += val * w[i, k] for the spiking (b, pre_off + i) of list ``which``
+    (0 input, 1 hidden; codes b * code_rows + neuron); spikes of neurons outside the rows are skipped."""
     k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
     y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y
     ys = cuda.gridDim.y * cuda.blockDim.y
@@ -144,10 +145,10 @@ def _propagate(slot, which, cnt, lst, val, ind, rowlen, w, current):
     if k < stride:
         for s in range(y0, n, ys):
             code = lst[slot, s]
-            b = code // num_pre
-            i = code - b * num_pre
-            if k < rowlen[i]:
-                cuda.atomic.add(current, (b, ind[i, k]), val[slot, s] * w[i, k])
+            b = code // code_rows
+            i = code - b * code_rows - pre_off
+            if i >= 0 and i < num_pre and k < rowlen[i]:
+                cuda.atomic.add(current, (b, post_off + ind[i, k]), val[slot, s] * w[i, k])
 
 
 def _neurons(t, x, x_now, cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
@@ -372,6 +373,15 @@ def _block_xy(width: int) -> tuple[int, int]:
     return tx, max(1, tpb // tx)
 
 
+def _configured(kernel, grid, block):
+    """``kernel`` launched with ``grid`` x ``block``, configured at each call: numba-cuda's simulator stores a
+    launch configuration on the kernel object itself, so two configurations made in advance would share the
+    last one."""
+    def launch(*args):
+        kernel[grid, block](*args)
+    return launch
+
+
 def _buffer(name: str, shape, dtype):
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
@@ -403,14 +413,14 @@ def clear_device_buffers() -> None:
     _DEVICE.clear()
 
 
-def run_trial(x, labels, train, adaptive, has_rec,
-              in_ind, in_len, in_w, in_grad, in_eps, in_ebar, in_bar,
-              rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
+def run_trial(x, labels, train, adaptive,
+              proj_ind, proj_len, proj_w, proj_grad, proj_gbuf, proj_eps, proj_ebar, proj_bar, proj_geom,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
               y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, *, copy_state=True):
-    """One trial of a batch on the GPU: the arguments and effects of :func:`kernels_cpu.run_trial`.
+    """One trial of a batch on the GPU: the arguments and effects of :func:`kernels_cpu.run_trial`
+    (``proj_gbuf``, the CPU's per-element scratch, is not used: gradients are summed on the device).
 
     ``copy_state=False`` is for callers that pass the per-trial state zeroed (as ``EPropNetwork._view``
     does): neuron, readout and trace state and the scratch buffers (v, a, z, zprev, refrac, psi, psi_prev,
@@ -422,20 +432,22 @@ def run_trial(x, labels, train, adaptive, has_rec,
     batch, steps, num_in = x.shape
     num_hid = v.shape[1]
     if batch == 0 or steps == 0 or num_hid == 0 or num_in == 0:  # nothing for a GPU to do
-        kernels_cpu.run_trial(x, labels, train, adaptive, has_rec, in_ind, in_len, in_w, in_grad, in_eps,
-                              in_ebar, in_bar, rec_ind, rec_len, rec_w, rec_grad, rec_eps, rec_ebar, rec_bar,
+        kernels_cpu.run_trial(x, labels, train, adaptive, proj_ind, proj_len, proj_w, proj_grad, proj_gbuf,
+                              proj_eps, proj_ebar, proj_bar, proj_geom,
                               v, a, z, zprev, refrac, psi, psi_prev, current, x_now, y, err, learn_signal,
                               rate_b, pi_sum, loss, spikes, w_out, b_out, feedback, g_out, g_bias, rate, reg,
                               alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target)
         return
     K = _kernels()
-    train, adaptive, has_rec = bool(train), bool(adaptive), bool(has_rec)
-    fdt = np.dtype(in_w.dtype)
+    train, adaptive = bool(train), bool(adaptive)
+    geom = [tuple(int(g) for g in row) for row in np.asarray(proj_geom)]
+    projs = [p for p in range(len(geom)) if proj_ind[p].shape[0] > 0]   # placeholders have no rows
+    has_rec = any(geom[p][0] == 1 for p in projs)   # some projection reads hidden spikes: keep their list
+    fdt = np.dtype(w_out.dtype)
     num_out = y.shape[1]
 
     # -- device copies: (name, host array, mutated by the trial) --------------------------------------------
-    arrays = [("x", x, False), ("labels", labels, False), ("in_ind", in_ind, False), ("in_len", in_len, False),
-              ("in_w", in_w, False), ("w_out", w_out, False), ("b_out", b_out, False),
+    arrays = [("x", x, False), ("labels", labels, False), ("w_out", w_out, False), ("b_out", b_out, False),
               ("feedback", feedback, False), ("rate", rate, train), ("loss", loss, True), ("pi_sum", pi_sum, True),
               ("spikes", spikes, True)]
     # per-trial state and scratch (zeroed on the device instead of uploaded when not copy_state)
@@ -443,13 +455,12 @@ def run_trial(x, labels, train, adaptive, has_rec,
              ("psi_prev", psi_prev), ("current", current), ("x_now", x_now), ("y", y), ("err", err),
              ("learn_signal", learn_signal), ("rate_b", rate_b)]
     if train:
-        arrays += [("in_grad", in_grad, True), ("g_out", g_out, True), ("g_bias", g_bias, True), ("reg", reg, True)]
-        state += [("in_ebar", in_ebar)] + ([("in_eps", in_eps)] if adaptive else [])
-    if has_rec:
-        arrays += [("rec_ind", rec_ind, False), ("rec_len", rec_len, False), ("rec_w", rec_w, False)]
+        arrays += [("g_out", g_out, True), ("g_bias", g_bias, True), ("reg", reg, True)]
+    for p in projs:
+        arrays += [(f"p{p}_ind", proj_ind[p], False), (f"p{p}_len", proj_len[p], False), (f"p{p}_w", proj_w[p], False)]
         if train:
-            arrays += [("rec_grad", rec_grad, True)]
-            state += [("rec_ebar", rec_ebar)] + ([("rec_eps", rec_eps)] if adaptive else [])
+            arrays += [(f"p{p}_grad", proj_grad[p], True)]
+            state += [(f"p{p}_ebar", proj_ebar[p])] + ([(f"p{p}_eps", proj_eps[p])] if adaptive else [])
     state_names = {n for n, _ in state}
     arrays += [(n, h, True) for n, h in state]
     dev = {}
@@ -462,13 +473,14 @@ def run_trial(x, labels, train, adaptive, has_rec,
             dev[name] = _upload(name, host)
     bars = {}
     if train:  # presynaptic traces, double-buffered [2, batch, rows]: step t reads [t % 2], writes the other
-        for name, host in (("in_bar", in_bar),) + ((("rec_bar", rec_bar),) if has_rec else ()):
-            buf = _buffer(name, (2,) + host.shape, host.dtype)
+        for p in projs:
+            host = proj_bar[p]
+            buf = _buffer(f"p{p}_bar", (2,) + host.shape, host.dtype)
             if not copy_state:
                 to_zero.append(buf)
             elif host.size:
                 buf[0].copy_to_device(np.ascontiguousarray(host))
-            bars[name] = (buf[0], buf[1])
+            bars[p] = (buf[0], buf[1])
         z_hist = _buffer("z_hist", (batch, steps, num_hid), np.uint8)
         e_hist = _buffer("e_hist", (batch, steps, num_out), fdt)
         reg_b = _buffer("reg_b", (batch, num_hid), fdt)
@@ -500,7 +512,7 @@ def run_trial(x, labels, train, adaptive, has_rec,
         def prop_launch(ind, n_spk):
             tx, ty = _block_xy(ind.shape[1])
             grid = (_blocks(ind.shape[1], tx), min(_blocks(n_spk, ty), int(MAX_SPIKE_BLOCKS)))
-            return K["propagate"][grid, (tx, ty)]
+            return _configured(K["propagate"], grid, (tx, ty))
 
         def syn_launch(ind):
             rows, stride = ind.shape
@@ -513,24 +525,36 @@ def run_trial(x, labels, train, adaptive, has_rec,
             chunks = max(1, min(batch, chunks))
             chunks = _blocks(batch, _blocks(batch, chunks))   # no empty chunks
             grid = (gx, min(_blocks(rows * chunks, ty), _MAX_GRID_Y))
-            return K["synapses"][grid, (tx, ty)], chunks
+            return _configured(K["synapses"], grid, (tx, ty)), chunks
 
-        k_prop_in = prop_launch(in_ind, batch * num_in)
-        k_prop_rec = prop_launch(rec_ind, batch * num_hid) if has_rec else None
-        k_neurons = K["neurons"][_blocks(n_flat, tpb), tpb]
-        k_readout = K["readout"][batch, min(tpb, max(int(MIN_X_THREADS), _pow2(max(num_out, num_hid))))]
-        k_syn_in, ch_in = syn_launch(in_ind)
-        k_syn_rec, ch_rec = syn_launch(rec_ind) if has_rec else (None, 1)
+        # per projection: (propagation launch, list, code rows, synapse launch, chunks, views of the presynaptic
+        # activity and of the targets' psi / psi_prev / learning signal / regulariser)
+        plan = []
+        for p in projs:
+            src, pre_off, post_off, n_post = geom[p]
+            rows = proj_ind[p].shape[0]
+            post = slice(post_off, post_off + n_post)
+            if src == 0:
+                prop = (prop_launch(proj_ind[p], batch * num_in), 0, num_in)
+                pre_now = d["x_now"]
+            else:
+                prop = (prop_launch(proj_ind[p], batch * num_hid), 1, num_hid)
+                pre_now = d["zprev"][:, pre_off:pre_off + rows]
+            syn, chunks = syn_launch(proj_ind[p]) if train else (None, 1)
+            targets = (d["psi"][:, post], d["psi_prev"][:, post], d["learn_signal"][:, post],
+                       reg_b[:, post] if train else reg_b)
+            plan.append((p, prop, pre_off if src == 1 else 0, post_off, syn, chunks, pre_now, targets))
+        k_neurons = _configured(K["neurons"], _blocks(n_flat, tpb), tpb)
+        k_readout = _configured(K["readout"], batch, min(tpb, max(int(MIN_X_THREADS), _pow2(max(num_out, num_hid)))))
         zero = fdt.type(0)
-        in_eps_d = d["in_eps"] if train and adaptive else None
-        rec_eps_d = d["rec_eps"] if train and adaptive and has_rec else None
 
         # -- the steps: launched back to back, no host synchronisation ---------------------------------------
         for t in range(steps):
             slot = t % 2
-            k_prop_in(slot, 0, cnt, in_lst, in_val, d["in_ind"], d["in_len"], d["in_w"], d["current"])
-            if has_rec:
-                k_prop_rec(slot, 1, cnt, rec_lst, rec_val, d["rec_ind"], d["rec_len"], d["rec_w"], d["current"])
+            for p, (k_prop, which, code_rows), pre_off, post_off, _, _, _, _ in plan:
+                lst, val = (in_lst, in_val) if which == 0 else (rec_lst, rec_val)
+                k_prop(slot, which, cnt, lst, val, d[f"p{p}_ind"], d[f"p{p}_len"], d[f"p{p}_w"], d["current"],
+                       code_rows, pre_off, post_off)
             k_neurons(t, d["x"], d["x_now"], cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
                       d["v"], d["a"], d["z"], d["zprev"], d["refrac"], d["psi"], d["psi_prev"], d["current"],
                       alpha, rho, beta, v_th, n_ref, adaptive,
@@ -538,15 +562,12 @@ def run_trial(x, labels, train, adaptive, has_rec,
             k_readout(t, d["z"], d["y"], d["w_out"], d["b_out"], d["feedback"], d["labels"], kappa, d["err"],
                       d["learn_signal"], d["pi_sum"], d["loss"], d["spikes"], train, e_hist)
             if train:
-                old, new = bars["in_bar"][slot], bars["in_bar"][1 - slot]
-                k_syn_in(d["in_ind"], d["in_len"], d["in_grad"], in_eps_d if adaptive else d["in_ebar"],
-                         d["in_ebar"], old, new, d["x_now"], d["psi"], d["psi_prev"], d["learn_signal"], reg_b,
-                         alpha, rho, beta, kappa, adaptive, ch_in, zero)
-                if has_rec:
-                    old, new = bars["rec_bar"][slot], bars["rec_bar"][1 - slot]
-                    k_syn_rec(d["rec_ind"], d["rec_len"], d["rec_grad"], rec_eps_d if adaptive else d["rec_ebar"],
-                              d["rec_ebar"], old, new, d["zprev"], d["psi"], d["psi_prev"], d["learn_signal"],
-                              reg_b, alpha, rho, beta, kappa, adaptive, ch_rec, zero)
+                for p, _, _, _, k_syn, chunks, pre_now, (t_psi, t_psi_prev, t_learn, t_reg) in plan:
+                    old, new = bars[p][slot], bars[p][1 - slot]
+                    ebar = d[f"p{p}_ebar"]
+                    k_syn(d[f"p{p}_ind"], d[f"p{p}_len"], d[f"p{p}_grad"], d[f"p{p}_eps"] if adaptive else ebar,
+                          ebar, old, new, pre_now, t_psi, t_psi_prev, t_learn, t_reg,
+                          alpha, rho, beta, kappa, adaptive, chunks, zero)
         if train:
             K["backfilter"][_blocks(batch * num_out, tpb), tpb](e_hist, kappa)
             K["finish"][_blocks(num_hid + num_out, tpb), tpb](z_hist, e_hist, d["g_out"], d["g_bias"],
@@ -557,6 +578,5 @@ def run_trial(x, labels, train, adaptive, has_rec,
         if mutated and (copy_state or name not in state_names):
             _download(dev[name], host)
     if train and copy_state:
-        _download(bars["in_bar"][steps % 2], in_bar)
-        if has_rec:
-            _download(bars["rec_bar"][steps % 2], rec_bar)
+        for p in projs:
+            _download(bars[p][steps % 2], proj_bar[p])

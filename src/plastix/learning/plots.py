@@ -24,7 +24,8 @@ def plot_training(results: dict, out_dir) -> list[Path]:
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
     c = results["config"]
-    ax.set_title(f"{results['dataset']['name']}: {c['num_hidden']} {c['neuron'].upper()}, "
+    layers = c["num_hidden"] if isinstance(c["num_hidden"], list) else [c["num_hidden"]]
+    ax.set_title(f"{results['dataset']['name']}: {'-'.join(map(str, layers))} {c['neuron'].upper()}, "
                  f"density in {c['input_density']:g} / rec {c['recurrent_density']:g}, {c['rewiring']}")
     ax.grid(alpha=0.3)
     ax.legend()
