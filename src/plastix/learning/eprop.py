@@ -324,18 +324,20 @@ class EPropNetwork:
             self._buffers = b
         return self._buffers
 
-    def _view(self, batch: int) -> dict:
-        """Buffers cut to ``batch`` elements, zeroed: every trial starts from rest."""
+    #: Buffers a trial accumulates into and returns (the rest is per-trial state and scratch).
+    OUTPUTS = ("loss", "pi_sum", "spikes", "reg")
+
+    def _view(self, batch: int, state: bool = True) -> dict:
+        """Buffers cut to ``batch`` elements, zeroed: every trial starts from rest.  ``state=False``
+        zeroes only :data:`OUTPUTS` (the GPU kernels zero their device copies of the state themselves)."""
         full = self._buffers_for(batch)
         out = {}
         for k, a in full.items():
             if k == "batch":
                 continue
-            if k == "reg":
-                v = a
-            else:
-                v = a[:batch]
-            v[...] = 0
+            v = a if k == "reg" else a[:batch]
+            if state or k in self.OUTPUTS:
+                v[...] = 0
             out[k] = v
         return out
 
@@ -362,7 +364,11 @@ class EPropNetwork:
         c, f = self.config, self.float
         x, labels = self._check_batch(x, labels)
         B = x.shape[0]
-        buf = self._view(B)
+        on_gpu = self._kernels is not kc
+        # the GPU starts the per-trial state from zero on the device: neither uploaded nor copied back
+        # (the traces alone are [batch, rows, row stride] per projection), so the host copies are not touched
+        buf = self._view(B, state=not on_gpu)
+        extra = {"copy_state": False} if on_gpu else {}
         arrs = [self.arrays(p) for p in self.projections]
         feedback = self.w_out.T if self.feedback_random is None else self.feedback_random
         alpha = math.exp(-c.dt / c.tau_mem)
@@ -381,7 +387,7 @@ class EPropNetwork:
             buf["spikes"], self.w_out, self.b_out, feedback, d["g_w_out"], d["g_b_out"], self.rate, buf["reg"],
             f.type(alpha), f.type(rho), f.type(beta), f.type(c.v_thresh), int(round(c.tau_refrac / c.dt)),
             f.type(kappa), f.type(math.exp(-c.dt / c.tau_rate)), f.type(c.dt), f.type(c.c_reg),
-            f.type(c.f_target / 1000.0))
+            f.type(c.f_target / 1000.0), **extra)
         if train and self.unread:
             d["g_w_out"][:, :self.unread] = 0.0   # readout='last': the other layers' weights stay 0
         steps = x.shape[1]
