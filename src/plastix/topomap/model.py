@@ -142,11 +142,14 @@ def _bamford_rewire(row, p, rng):
                     found = True
                     break
             if not found:
-                # pre position mapped onto the post grid, periodic squared distance to j
-                pr = (row.index // p.pre_side) * p.post_side / p.pre_side
-                pc = (row.index % p.pre_side) * p.post_side / p.pre_side
-                dr = abs(pr - j // p.post_side)
-                dc = abs(pc - j % p.post_side)
+                # pre position mapped onto the post grid, periodic squared distance to j (integer division:
+                # params are floats, and float // and % cost a libm call each)
+                pre_side = int(p.pre_side)
+                post_side = int(p.post_side)
+                pr = (row.index // pre_side) * p.post_side / p.pre_side
+                pc = (row.index % pre_side) * p.post_side / p.pre_side
+                dr = abs(pr - j // post_side)
+                dc = abs(pc - j % post_side)
                 dr = min(dr, p.post_side - dr)
                 dc = min(dc, p.post_side - dc)
                 p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
