@@ -209,6 +209,18 @@ def _record_kernel(r: int) -> list[str]:
 
 
 _HOST_HELPERS = [
+    "from numba import config as _numba_config",
+    "",
+    "",
+    "def _configure(kernel, cfg):",
+    "    # a launch configured once per run call; numba-cuda's simulator keeps the configuration on the",
+    "    # kernel object itself (two configurations of one kernel would share the last), so there each",
+    "    # launch configures anew",
+    "    if _numba_config.ENABLE_CUDASIM:",
+    "        return lambda *args: kernel[cfg](*args)",
+    "    return kernel[cfg]",
+    "",
+    "",
     "def _cdiv(a, b):",
     "    return -(-int(a) // int(b))",
     "",
@@ -253,7 +265,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
     def add(kernel_lines_args, phase, name, cfg, *cfg_arrays):
         lines, args = kernel_lines_args
         L.extend(lines)
-        configs.append(f"_k_{name} = {name}[{cfg.format(*cfg_arrays)}]")
+        configs.append(f"_k_{name} = _configure({name}, {cfg.format(*cfg_arrays)})")
         calls[phase].append(f"_k_{name}({', '.join(args)})")
         all_args.update(a for a in args if a not in _LOOP_SCALARS)
         all_args.update(cfg_arrays)
@@ -300,7 +312,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
             for n, line in enumerate(launch):
                 kern, rest = line.split("[", 1)
                 cfg_expr, call_args = rest.split("](", 1)
-                configs.append(f"_k_{u.prefix}_{n} = {kern}[{cfg_expr}]")
+                configs.append(f"_k_{u.prefix}_{n} = _configure({kern}, {cfg_expr})")
                 configured.append(f"_k_{u.prefix}_{n}({call_args}")
             calls["neuron"].append(f"if (_s + 1) % {u.update.every} == 0:\n" + "\n".join(
                 "            " + x for x in configured))
@@ -317,7 +329,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
         pfx = f"p{plan.network.populations[pop_name].index}"
         all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
         L += _record_kernel(r)
-        configs.append(f"_k_rec_var{r}_copy = rec_var{r}_copy[_cfg1({pfx}_{var}.shape[0])]")
+        configs.append(f"_k_rec_var{r}_copy = _configure(rec_var{r}_copy, _cfg1({pfx}_{var}.shape[0]))")
         rec_lines.append(f"_k_rec_var{r}_copy(row, {pfx}_{var}, rec_var{r})")
     if plan.updates:
         L += _COLUMN_KERNELS + update_hosts
