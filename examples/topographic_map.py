@@ -14,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 import plastix as px
 from plastix.topomap import TopomapParams, analysis, build, stimulus_schedule
 
