@@ -24,6 +24,12 @@ CONFIGS = {
 }
 
 
+def hidden_layers(text):
+    from plastix.cli.train import hidden_layers as parse
+
+    return parse(text)
+
+
 def _run(job):
     name, seed, args = job
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -59,7 +65,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--configs", default=",".join(CONFIGS))
-    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--hidden", type=hidden_layers, default=256, help="neurons, or per layer: 256,128")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     ap.add_argument("--l1", type=float, default=0.01)

@@ -3,53 +3,20 @@
 For a network without recurrent connections and symmetric feedback, e-prop is exact: with the reset
 treated as non-differentiable and the same pseudo-derivative, its gradient equals BPTT's.
 """
-import math
-
 import numpy as np
 import pytest
 
+from bptt_reference import bptt
 from plastix.learning.eprop import EPropConfig, EPropNetwork
 
 
 def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig, feedback=None):
-    """Loss gradients by backpropagation through time.  x [B, T, N]; w_in [N, H]; w_out [K, H].
-    ``feedback`` [H, K] replaces w_out.T on the path from the output error back to the hidden spikes
-    (random feedback alignment); the readout's own gradients are unchanged."""
-    back = w_out if feedback is None else feedback.T
-    B, T, N = x.shape
-    K, H = w_out.shape
-    alpha, rho, kappa = (math.exp(-c.dt / tau) for tau in (c.tau_mem, c.tau_adapt, c.tau_out))
-    beta = c.beta if c.neuron == "alif" else 0.0
-    n_ref = int(round(c.tau_refrac / c.dt))
-    v = np.zeros((B, H)); a = np.zeros((B, H)); z = np.zeros((B, H)); y = np.zeros((B, K))
-    refrac = np.zeros((B, H), int)
-    Z, PSI, GY = np.zeros((T, B, H)), np.zeros((T, B, H)), np.zeros((T, B, K))
-    onehot = np.eye(K)[labels]
-    for t in range(T):
-        a = rho * a + z if beta > 0 else a
-        v = alpha * v + x[:, t, :] @ w_in - c.v_thresh * z
-        thr = c.v_thresh + beta * a
-        ref = refrac > 0
-        refrac = np.where(ref, refrac - 1, refrac)
-        psi = np.where(ref, 0.0, 0.3 / c.v_thresh * np.maximum(0.0, 1.0 - np.abs(v - thr) / c.v_thresh))
-        z = np.where(~ref & (v >= thr), 1.0, 0.0)
-        refrac = np.where(z > 0, n_ref, refrac)
-        y = kappa * y + z @ w_out.T + b_out
-        p = np.exp(y - y.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        Z[t], PSI[t], GY[t] = z, psi, (p - onehot) / B   # d(loss)/dy(t), direct part; loss = sum_t mean_b CE
-    g_w_in = np.zeros_like(w_in); g_w_out = np.zeros_like(w_out); g_b = np.zeros_like(b_out)
-    gy_next = np.zeros((B, K)); gv_next = np.zeros((B, H)); ga_next = np.zeros((B, H))
-    for t in reversed(range(T)):
-        gy = GY[t] + kappa * gy_next                    # y(t+1) = kappa y(t) + ...
-        gz = gy @ back + (ga_next if beta > 0 else 0)  # z(t) feeds y(t) and a(t+1); its reset is stopped
-        gv = PSI[t] * gz + alpha * gv_next
-        ga = -beta * PSI[t] * gz + rho * ga_next
-        g_w_in += x[:, t, :].T @ gv
-        g_w_out += gy.T @ Z[t]
-        g_b += gy.sum(axis=0)
-        gy_next, gv_next, ga_next = gy, gv, ga
-    return g_w_in, g_w_out, g_b, Z.sum()
+    """BPTT gradients (input, readout, bias) and the spike count of a network without hidden-to-hidden
+    connections: x [B, T, N]; w_in [N, H]; w_out [K, H]; ``feedback`` [H, K] replaces w_out.T on the path
+    back from the output error (random feedback alignment)."""
+    H = w_out.shape[1]
+    g_in, _, g_out, g_b, n = bptt(x, labels, w_in, np.zeros((H, H)), w_out, b_out, c, feedback=feedback, cut=False)
+    return g_in, g_out, g_b, n
 
 
 def _net(neuron, density=1.0, seed=3, **kw):
