@@ -136,24 +136,27 @@ def _bamford_rewire(row, p, rng):
             j = int(rng.uniform() * row.num_post)
             if j >= row.num_post:
                 j = row.num_post - 1
-            found = False
-            for s in row.synapses:
-                if s.j == j:
-                    found = True
-                    break
-            if not found:
-                # pre position mapped onto the post grid, periodic squared distance to j (integer division:
-                # params are floats, and float // and % cost a libm call each)
-                pre_side = int(p.pre_side)
-                post_side = int(p.post_side)
-                pr = (row.index // pre_side) * p.post_side / p.pre_side
-                pc = (row.index % pre_side) * p.post_side / p.pre_side
-                dr = abs(pr - j // post_side)
-                dc = abs(pc - j % post_side)
-                dr = min(dr, p.post_side - dr)
-                dc = min(dc, p.post_side - dc)
-                p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
-                if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
+            # pre position mapped onto the post grid, periodic squared distance to j (integer division:
+            # params are floats, and float // and % cost a libm call each)
+            pre_side = int(p.pre_side)
+            post_side = int(p.post_side)
+            pr = (row.index // pre_side) * p.post_side / p.pre_side
+            pc = (row.index % pre_side) * p.post_side / p.pre_side
+            dr = abs(pr - j // post_side)
+            dc = abs(pc - j % post_side)
+            dr = min(dr, p.post_side - dr)
+            dc = min(dc, p.post_side - dc)
+            p_form = p.p_peak * exp(-(dr * dr + dc * dc) / (2.0 * p.sigma * p.sigma))  # noqa: F821
+            # the formation draw comes before the look-up of j in the row: most random pairs are far apart
+            # and rejected here, so the row's synapses are only read for the few accepted ones (the same
+            # probabilities: form with p_form if j is not yet a target)
+            if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
+                found = False
+                for s in row.synapses:
+                    if s.j == j:
+                        found = True
+                        break
+                if not found:
                     ok = row.add(j, weight=p.g_max)
                     row.failed += 0 if ok else 1
 
