@@ -374,9 +374,12 @@ def _block_xy(width: int) -> tuple[int, int]:
 
 
 def _configured(kernel, grid, block):
-    """``kernel`` launched with ``grid`` x ``block``, configured at each call: numba-cuda's simulator stores a
-    launch configuration on the kernel object itself, so two configurations made in advance would share the
-    last one."""
+    """``kernel`` configured for ``grid`` x ``block`` once per trial.  numba-cuda's simulator stores a launch
+    configuration on the kernel object itself (two configurations made in advance would share the last), so
+    there each launch configures anew."""
+    if not simulator():
+        return kernel[grid, block]
+
     def launch(*args):
         kernel[grid, block](*args)
     return launch
