@@ -64,7 +64,7 @@ class EPropConfig:
 
     num_inputs: int
     num_outputs: int
-    num_hidden: int | tuple = 256      # neurons of the hidden layer, or one count per layer (input first)
+    num_hidden: int | tuple = 256      # neurons of the hidden layer, or one count per layer (from the input side)
     neuron: str = "alif"
     input_density: float = 1.0
     recurrent_density: float = 1.0     # within each hidden layer; 0: no recurrent projections
@@ -251,7 +251,7 @@ class EPropNetwork:
         net = Network(dt=c.dt, seed=c.seed, precision=c.dtype)
         inp = net.add_population("input", c.num_inputs, neurons.spike_source_array())
         layers = c.layers
-        offset = np.concatenate([[0], np.cumsum(layers)]).astype(int)
+        offset = [int(sum(layers[:l])) for l in range(len(layers))]   # first neuron of each layer
         hid = [net.add_population(population_name(l), n,
                                   neurons.alif() if c.neuron == "alif" else neurons.lif(reset="subtract"))
                for l, n in enumerate(layers)]
