@@ -321,6 +321,12 @@ class EPropNetwork:
                 b[f"{p}_bar"] = np.zeros((batch, rows), f)
                 for n in ("eps", "ebar", "gbuf"):   # traces and the per-element gradient scratch
                     b[f"{p}_{n}"] = np.zeros((batch, rows, stride), f)
+            if self._kernels is not kc:
+                # the GPU keeps the per-trial state on the device and reads only the host arrays' shapes:
+                # zero-strided stand-ins (the traces alone are [batch, rows, stride] per projection)
+                for n, a in b.items():
+                    if n not in self.OUTPUTS and n != "batch":
+                        b[n] = np.broadcast_to(np.zeros((), a.dtype), a.shape)
             self._buffers = b
         return self._buffers
 
