@@ -25,24 +25,30 @@ def _snapshot(sim: Simulation) -> dict:
     return {"pre": pre, "post": post, "w": sim.get("ff", "w").astype(np.float64), "lat": (lpre, lpost)}
 
 
-def _timed_steps(params, steps, backend, **parts) -> float:
+def _ablation_sim(params, backend, steps, **parts) -> Simulation:
     sim = Simulation(model.build(params, **parts), backend=backend)
     _drive(sim, params, steps * params.dt + 1.0)
     sim.run(1)  # compile / load from the cache
-    t0 = time.perf_counter()
-    sim.run(steps)
-    return time.perf_counter() - t0
+    return sim
 
 
-def time_breakdown(params: model.TopomapParams, steps: int, backend: str) -> dict:
-    """Shares of simulation time by ablation: the same network for ``steps`` steps with everything, without
-    rewiring, without STDP as well, and without projections; the differences are each part's cost."""
-    full = _timed_steps(params, steps, backend)
-    no_rewiring = _timed_steps(params, steps, backend, rewiring=False)
-    static = _timed_steps(params, steps, backend, rewiring=False, plasticity=False)
-    neurons_only = _timed_steps(params, steps, backend, projections=False)
-    parts = {"neuron_update": neurons_only, "propagation": max(0.0, static - neurons_only),
-             "stdp": max(0.0, no_rewiring - static), "rewiring": max(0.0, full - no_rewiring)}
+def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeats: int = 3) -> dict:
+    """Shares of simulation time by ablation: the same network with everything, without rewiring, without
+    STDP as well, and without projections; the differences are each part's cost.  Each variant runs
+    ``steps`` steps ``repeats`` times, the variants interleaved (the machine's load drifts), and the median
+    time of each is used."""
+    variants = {"full": {}, "no_rewiring": {"rewiring": False},
+                "static": {"rewiring": False, "plasticity": False}, "neurons_only": {"projections": False}}
+    sims = {k: _ablation_sim(params, backend, steps * repeats, **kw) for k, kw in variants.items()}
+    times = {k: [] for k in sims}
+    for _ in range(repeats):
+        for k, sim in sims.items():
+            t0 = time.perf_counter()
+            sim.run(steps)
+            times[k].append(time.perf_counter() - t0)
+    t = {k: float(np.median(v)) for k, v in times.items()}
+    parts = {"neuron_update": t["neurons_only"], "propagation": max(0.0, t["static"] - t["neurons_only"]),
+             "stdp": max(0.0, t["no_rewiring"] - t["static"]), "rewiring": max(0.0, t["full"] - t["no_rewiring"])}
     total = sum(parts.values())
     return {k: v / total for k, v in parts.items()}
 
@@ -108,7 +114,8 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         shares = time_breakdown(params, breakdown_steps, backend)
         sim_share = sim_wall / wall
         result["time_breakdown"] = {**{k: v * sim_share for k, v in shares.items()}, "analysis": t_analysis / wall,
-                                    "method": f"ablation over {breakdown_steps} steps (shares of wall time)"}
+                                    "method": f"ablation, median of 3 runs of {breakdown_steps} steps each "
+                                              "(shares of wall time)"}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
