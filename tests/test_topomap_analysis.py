@@ -281,7 +281,10 @@ def test_summarise_is_json_serialisable():
     pre, post = rule.build(N, N, np.random.default_rng(1))
     w = np.random.default_rng(2).uniform(0, 0.2, pre.size)
     s = ta.summarise(pre, post, w, SHAPE, SHAPE)
-    assert set(s) == {"rf_spread", "ad", "mean_in_degree", "mean_out_degree", "n_synapses", "mean_weight"}
+    assert set(s) == {"rf_spread", "ad", "mean_in_degree", "mean_out_degree", "n_synapses", "mean_weight",
+                      "in_degree_std", "in_degree_max", "out_degree_std", "out_degree_max"}
+    in_deg = np.bincount(post, minlength=N)
+    assert s["in_degree_std"] == pytest.approx(in_deg.std()) and s["in_degree_max"] == in_deg.max()
     text = json.dumps(s, allow_nan=False)
     assert json.loads(text) == s
     assert s["n_synapses"] == pre.size

@@ -546,6 +546,7 @@ def summarise(pre, post, w, shape_pre, shape_post) -> dict:
     ``ad``              mean absolute deviation of RF centres (:func:`mean_absolute_deviation`)
     ``mean_in_degree``  synapses per target neuron
     ``mean_out_degree`` synapses per source neuron
+    ``in_degree_std``, ``in_degree_max``, ``out_degree_std``, ``out_degree_max``  their spread over neurons
     ``n_synapses``      number of synapses (int)
     ``mean_weight``     mean synaptic weight (conductance units of ``w``)
     """
@@ -556,11 +557,13 @@ def summarise(pre, post, w, shape_pre, shape_post) -> dict:
     n_post = shape_post[0] * shape_post[1]
     centres = rf_centres(pre, post, w, shape_pre, shape_post)
     _, spread = rf_spread(pre, post, w, shape_pre, shape_post, centres=centres)
+    deg = degree_summary(*degrees(pre, post, n_pre, n_post))
     return {
         "rf_spread": _json_float(spread),
         "ad": _json_float(mean_absolute_deviation(centres, shape_post, shape_pre)),
         "mean_in_degree": _json_float(pre.size / n_post),
         "mean_out_degree": _json_float(pre.size / n_pre),
+        **{k: _json_float(deg[k]) for k in ("in_degree_std", "in_degree_max", "out_degree_std", "out_degree_max")},
         "n_synapses": int(pre.size),
         "mean_weight": _json_float(np.mean(w)) if w.size else None,
     }

@@ -95,7 +95,8 @@ def plot_time_series(history, path, *, title: str | None = None) -> str:
     """Map quality, degrees and rewiring activity over time (3 stacked panels).
 
     ``history``: list of dicts, one per recording interval, with ``t_s`` (time, s), ``rf_spread`` and
-    ``ad`` (source-grid units), ``mean_in_degree``, ``mean_out_degree`` and ``formed`` / ``eliminated``
+    ``ad`` (source-grid units), ``mean_in_degree``, ``mean_out_degree`` (with ``in_degree_std`` /
+    ``out_degree_std``: shaded bands) and ``formed`` / ``eliminated``
     (synapses formed / eliminated during the interval ending at ``t_s``).  Missing keys or ``None`` values
     are left out.
     """
@@ -113,8 +114,10 @@ def plot_time_series(history, path, *, title: str | None = None) -> str:
     ax.set_ylim(bottom=0)
     ax.legend()
     ax = axes[1]
-    ax.plot(t, _series(history, "mean_in_degree"), marker=marker, label="mean in-degree (per target)")
-    ax.plot(t, _series(history, "mean_out_degree"), marker=marker, ls="--", label="mean out-degree (per source)")
+    for key, ls, label in (("in", "-", "in-degree (per target)"), ("out", "--", "out-degree (per source)")):
+        mean, std = _series(history, f"mean_{key}_degree"), _series(history, f"{key}_degree_std")
+        line, = ax.plot(t, mean, marker=marker, ls=ls, label=f"{label}: mean ± 1 s.d.")
+        ax.fill_between(t, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
     ax.set_ylabel("synapses per neuron")
     ax.set_title("degrees")
     ax.legend()
