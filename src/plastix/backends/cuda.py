@@ -13,6 +13,7 @@ from ..codegen import cpu as cpu_emit
 from ..codegen import cuda as cuda_emit
 from ..codegen.cache import load_module
 from ..codegen.plan import Plan
+from .cuda_support import simulator
 
 #: Spike-recording buffers: written only by the kernels, so a push just (re)allocates them and a pull
 #: copies only the recorded prefix (they can be hundreds of MB).
@@ -41,11 +42,7 @@ class CudaBackend:
 
     @property
     def simulator(self) -> bool:
-        try:
-            from numba.cuda import config  # numba-cuda >= 0.2x keeps its own config
-        except ImportError:  # pragma: no cover - older numba-cuda
-            from numba.core import config
-        return bool(getattr(config, "ENABLE_CUDASIM", False))
+        return simulator()
 
     def compile(self, plan: Plan, state: dict) -> None:
         if self.dev:

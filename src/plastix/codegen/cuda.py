@@ -209,16 +209,8 @@ def _record_kernel(r: int) -> list[str]:
 
 
 _HOST_HELPERS = [
-    "from numba import config as _numba_config",
-    "",
-    "",
-    "def _configure(kernel, cfg):",
-    "    # a launch configured once per run call; numba-cuda's simulator keeps the configuration on the",
-    "    # kernel object itself (two configurations of one kernel would share the last), so there each",
-    "    # launch configures anew",
-    "    if _numba_config.ENABLE_CUDASIM:",
-    "        return lambda *args: kernel[cfg](*args)",
-    "    return kernel[cfg]",
+    "# launches configured once per run call (each launch anew under numba-cuda's simulator)",
+    "from plastix.backends.cuda_support import configure as _configure",
     "",
     "",
     "def _cdiv(a, b):",

@@ -55,6 +55,8 @@ import warnings
 
 import numpy as np
 
+from ..backends.cuda_support import configure, simulator
+
 #: Threads per block of every kernel (tests shrink it so tiny networks still use several blocks).
 THREADS_PER_BLOCK = 128
 #: Lower bound on the x extent of 2-D blocks (a warp): short rows still make whole warps.
@@ -81,15 +83,6 @@ def _import_cuda():
 
         cuda = _cuda
     return cuda
-
-
-def simulator() -> bool:
-    """True when numba-cuda runs its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
-    try:
-        from numba.cuda import config  # numba-cuda >= 0.2x keeps its own config
-    except ImportError:  # pragma: no cover - older numba-cuda
-        from numba.core import config
-    return bool(getattr(config, "ENABLE_CUDASIM", False))
 
 
 def available() -> tuple[bool, str]:
@@ -373,18 +366,6 @@ def _block_xy(width: int) -> tuple[int, int]:
     return tx, max(1, tpb // tx)
 
 
-def _configured(kernel, grid, block):
-    """``kernel`` configured for ``grid`` x ``block`` once per trial.  numba-cuda's simulator stores a launch
-    configuration on the kernel object itself (two configurations made in advance would share the last), so
-    there each launch configures anew."""
-    if not simulator():
-        return kernel[grid, block]
-
-    def launch(*args):
-        kernel[grid, block](*args)
-    return launch
-
-
 def _buffer(name: str, shape, dtype):
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
@@ -515,7 +496,7 @@ def run_trial(x, labels, train, adaptive,
         def prop_launch(ind, n_spk):
             tx, ty = _block_xy(ind.shape[1])
             grid = (_blocks(ind.shape[1], tx), min(_blocks(n_spk, ty), int(MAX_SPIKE_BLOCKS)))
-            return _configured(K["propagate"], grid, (tx, ty))
+            return configure(K["propagate"], (grid, (tx, ty)))
 
         def syn_launch(ind):
             rows, stride = ind.shape
@@ -528,7 +509,7 @@ def run_trial(x, labels, train, adaptive,
             chunks = max(1, min(batch, chunks))
             chunks = _blocks(batch, _blocks(batch, chunks))   # no empty chunks
             grid = (gx, min(_blocks(rows * chunks, ty), _MAX_GRID_Y))
-            return _configured(K["synapses"], grid, (tx, ty)), chunks
+            return configure(K["synapses"], (grid, (tx, ty))), chunks
 
         # per projection: (propagation launch, list, code rows, synapse launch, chunks, views of the presynaptic
         # activity and of the targets' psi / psi_prev / learning signal / regulariser)
@@ -547,8 +528,8 @@ def run_trial(x, labels, train, adaptive,
             targets = (d["psi"][:, post], d["psi_prev"][:, post], d["learn_signal"][:, post],
                        reg_b[:, post] if train else reg_b)
             plan.append((p, prop, pre_off if src == 1 else 0, post_off, syn, chunks, pre_now, targets))
-        k_neurons = _configured(K["neurons"], _blocks(n_flat, tpb), tpb)
-        k_readout = _configured(K["readout"], batch, min(tpb, max(int(MIN_X_THREADS), _pow2(max(num_out, num_hid)))))
+        k_neurons = configure(K["neurons"], (_blocks(n_flat, tpb), tpb))
+        k_readout = configure(K["readout"], (batch, min(tpb, max(int(MIN_X_THREADS), _pow2(max(num_out, num_hid))))))
         zero = fdt.type(0)
 
         # -- the steps: launched back to back, no host synchronisation ---------------------------------------
