@@ -306,27 +306,25 @@ class EPropNetwork:
         if self._buffers.get("batch", 0) < batch:
             c, f = self.config, self.float
             H, K, N = c.hidden_total, c.num_outputs, c.num_inputs
-            b = {"batch": batch}
-            for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current", "learn_signal", "rate_b"):
-                b[n] = np.zeros((batch, H), f)
-            b["refrac"] = np.zeros((batch, H), np.int32)
-            b["x_now"] = np.zeros((batch, N), f)
-            for n in ("y", "err", "pi_sum"):
-                b[n] = np.zeros((batch, K), f)
-            b["loss"] = np.zeros(batch, np.float64)
-            b["spikes"] = np.zeros(batch, np.float64)
-            b["reg"] = np.zeros(H, f)
+            shapes = {n: ((batch, H), f) for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current",
+                                                     "learn_signal", "rate_b")}
+            shapes.update(refrac=((batch, H), np.int32), x_now=((batch, N), f), y=((batch, K), f),
+                          err=((batch, K), f), pi_sum=((batch, K), f), loss=((batch,), np.float64),
+                          spikes=((batch,), np.float64), reg=((H,), f))
             for p in self.projections:
                 rows, stride = self.arrays(p)["ind"].shape
-                b[f"{p}_bar"] = np.zeros((batch, rows), f)
+                shapes[f"{p}_bar"] = ((batch, rows), f)
                 for n in ("eps", "ebar", "gbuf"):   # traces and the per-element gradient scratch
-                    b[f"{p}_{n}"] = np.zeros((batch, rows, stride), f)
-            if self._kernels is not kc:
-                # the GPU keeps the per-trial state on the device and reads only the host arrays' shapes:
-                # zero-strided stand-ins (the traces alone are [batch, rows, stride] per projection)
-                for n, a in b.items():
-                    if n not in self.OUTPUTS and n != "batch":
-                        b[n] = np.broadcast_to(np.zeros((), a.dtype), a.shape)
+                    shapes[f"{p}_{n}"] = ((batch, rows, stride), f)
+            on_gpu = self._kernels is not kc
+            b = {"batch": batch}
+            for n, (shape, dtype) in shapes.items():
+                if on_gpu and n not in self.OUTPUTS:
+                    # the GPU keeps the per-trial state on the device and reads only the host arrays'
+                    # shapes: zero-strided stand-ins (the traces alone are [batch, rows, stride] each)
+                    b[n] = np.broadcast_to(np.zeros((), dtype), shape)
+                else:
+                    b[n] = np.zeros(shape, dtype)
             self._buffers = b
         return self._buffers
 
