@@ -9,6 +9,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _finish(fig, ax, path: Path) -> Path:
+    """Grid, legend, layout; write ``path`` and close the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_training(results: dict, out_dir) -> list[Path]:
     """Write ``accuracy.png``, ``rewirings.png`` (with DEEP R) and ``synapses.png`` to ``out_dir``."""
     out_dir = Path(out_dir)
@@ -27,12 +37,7 @@ def plot_training(results: dict, out_dir) -> list[Path]:
     layers = c["num_hidden"] if isinstance(c["num_hidden"], list) else [c["num_hidden"]]
     ax.set_title(f"{results['dataset']['name']}: {'-'.join(map(str, layers))} {c['neuron'].upper()}, "
                  f"density in {c['input_density']:g} / rec {c['recurrent_density']:g}, {c['rewiring']}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    written.append(out_dir / "accuracy.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
+    written.append(_finish(fig, ax, out_dir / "accuracy.png"))
 
     per_batch = results.get("rewirings_per_batch", {})
     if any(per_batch.values()):
@@ -43,22 +48,12 @@ def plot_training(results: dict, out_dir) -> list[Path]:
         ax.set_xlabel("batch")
         ax.set_ylabel("synapses rewired per batch (%)")
         ax.set_yscale("symlog", linthresh=0.1)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        written.append(out_dir / "rewirings.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        written.append(_finish(fig, ax, out_dir / "rewirings.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for proj, n0 in results["synapses_initial"].items():
         ax.plot([0] + ep, [n0] + [e["synapses"][proj] for e in epochs], "o-", label=proj)
     ax.set_xlabel("epoch")
     ax.set_ylabel("active synapses")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    written.append(out_dir / "synapses.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
+    written.append(_finish(fig, ax, out_dir / "synapses.png"))
     return written
