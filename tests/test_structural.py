@@ -976,9 +976,10 @@ def test_projections_with_sample_free_rules_stay_duplicate_free():
 # SET: exact removal of each row's weakest synapses (row.remove_weakest), fast sample_free
 # ---------------------------------------------------------------------------------------------------------
 def test_weakest_slots_selection_matches_numpy():
-    """_weakest_slots (sampled bracket, histogram levels, whole-row fallback) returns exactly the n
-    smallest |values|, ties by lowest slot, in ascending slot order: every distribution and size that
-    exercises its paths, float32 and float64."""
+    """_weakest_slots (counting bracket from a sample or the previous row's threshold, candidate
+    compaction, whole-row fallback) returns exactly the n smallest |values|, ties by lowest slot (NaN
+    counts as +inf), in ascending slot order: every distribution and size that exercises its paths,
+    float32 and float64."""
     import inspect
 
     import numba
@@ -986,7 +987,7 @@ def test_weakest_slots_selection_matches_numpy():
     from plastix.runtime import sampling
 
     ns = {"np": np}
-    for name in ("_select_range", "_weakest_slots"):  # compiled the way generated modules compile them
+    for name in sampling.KERNEL_FUNCTIONS:  # compiled the way generated modules compile them
         exec(inspect.getsource(getattr(sampling, name)), ns)
         ns[name] = numba.njit(ns[name])
     weakest = ns["_weakest_slots"]
@@ -994,8 +995,11 @@ def test_weakest_slots_selection_matches_numpy():
     dists = {"normal": lambda n: rng.normal(size=n), "ties": lambda n: rng.integers(-3, 4, n).astype(float),
              "skewed": lambda n: rng.exponential(size=n) ** 6,
              "zeros": lambda n: np.where(rng.random(n) < 0.1, 0.0, rng.normal(size=n)),
-             "constant": lambda n: np.full(n, 2.5), "inf": lambda n: np.where(rng.random(n) < 0.2, np.inf, rng.normal(size=n))}
-    for trial in range(600):
+             "constant": lambda n: np.full(n, 2.5), "inf": lambda n: np.where(rng.random(n) < 0.2, np.inf, rng.normal(size=n)),
+             "nan": lambda n: np.where(rng.random(n) < 0.3, np.nan, np.where(rng.random(n) < 0.1, -np.inf, rng.normal(size=n))),
+             "bimodal": lambda n: rng.normal(size=n) * 1e-3 + np.where(rng.random(n) < 0.5, 5.0, 0.0),
+             "tiny": lambda n: rng.normal(size=n) * 1e-30}
+    for trial in range(900):
         rl = int(rng.choice([1, 2, 7, 100, 511, 512, 600, 1000, 2048]))
         spare = int(rng.choice([0, 1, 5, 300, 2000]))  # scratch longer than the row: the fast path's room
         dist = list(dists)[trial % len(dists)]
@@ -1003,8 +1007,12 @@ def test_weakest_slots_selection_matches_numpy():
         arr[1, :rl] = dists[dist](rl)
         n = int(rng.integers(-1, rl + 2)) if trial % 3 else max(1, rl // 10)
         scratch = np.full(rl + spare, -7.0)
+        if trial % 4:  # the previous row's threshold (another distribution) is the first guess
+            arr[0, :rl] = dists[list(dists)[(trial // 4) % len(dists)]](rl)
+            weakest(arr, 0, rl, max(1, n), scratch)
         count = weakest(arr, 1, rl, n, scratch)
-        want = np.sort(np.lexsort((np.arange(rl), np.abs(arr[1, :rl])))[: min(max(n, 0), rl)])
+        key = np.where(np.isnan(arr[1, :rl]), np.inf, np.abs(arr[1, :rl]))
+        want = np.sort(np.lexsort((np.arange(rl), key))[: min(max(n, 0), rl)])
         assert count == want.size, (rl, spare, dist, n)
         np.testing.assert_array_equal(scratch[:count].astype(np.int64), want, err_msg=f"{(rl, spare, dist, n)}")
 

@@ -7,7 +7,8 @@ import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
 KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free_exact", "_quickselect", "_select_range", "_kth_magnitude",
-                    "_weakest_slots", "_col_remove", "_col_replace", "_col_add")
+                    "_row_count_le", "_span_count_le", "_span_count_eq", "_weakest_slots",
+                    "_col_remove", "_col_replace", "_col_add")
 _REJECTION_ATTEMPTS = 32
 
 
@@ -100,17 +101,42 @@ def _select_range(a, lo, hi, n):
     return a[n]
 
 
-def _weakest_slots(arr, i, rl, n, scratch):
-    """Slots of the ``n`` smallest ``|arr[i, k]|``, k < rl (ties: lowest slots first), written in
-    ascending order to ``scratch[:count]`` (as floats); returns count (n clipped to [0, rl]).
+def _row_count_le(arr, i, rl, g):
+    """Number of |arr[i, k]| <= g, k < rl (branch-free and vectorised: ~0.04 ns a value from L1)."""
+    c = 0
+    for k in range(rl):
+        c += abs(arr[i, k]) <= g
+    return c
 
-    Long rows: a strided sample of 64 values, ranked by counting (branch-free), brackets the n-th
-    smallest value; one branch-free pass over the row keeps the slots at or below the bracket's top
-    (about n + 2 * 7 / 64 of the row: the only ones that can go).  The exact threshold is then found
-    among the values inside the bracket by linear histograms of 64 bins (each level keeps one bin, a few
-    levels leave a handful of values; quickselect is branch-mispredict bound at ~10 ns a value), and the
-    removal set is read off the kept slots.  Short rows, too little scratch, or a bracket that misses
-    (about 1 row in 1000): the whole row is quickselected."""
+
+def _span_count_le(a, start, stop, g):
+    c = 0
+    for q in range(start, stop):
+        c += a[q] <= g
+    return c
+
+
+def _span_count_eq(a, start, stop, g):
+    c = 0
+    for q in range(start, stop):
+        c += a[q] == g
+    return c
+
+
+def _weakest_slots(arr, i, rl, n, scratch):
+    """Slots of the ``n`` smallest ``|arr[i, k]|``, k < rl (ties: lowest slots first; NaN counts as
+    +inf), written in ascending order to ``scratch[:count]`` (as floats); returns count (n clipped to
+    [0, rl]).
+
+    Counting is the cheap primitive (a branch-free, vectorised pass; the row stays in L1), so the
+    threshold is found by counting, not by moving values.  A bracket (lo, hi] with count(<= lo) < n <=
+    count(<= hi), started from a strided sample of 16, is narrowed over the row by interpolation
+    (bisection when a step gains little) until hi keeps at most n + 32 values; one branch-free pass
+    compacts those candidates (slot and value) into scratch; the same narrowing on the candidates, then
+    steps to the next distinct value from the nearer side, give the exact threshold t and the number
+    of values below it; a last pass keeps the candidates below t and the lowest-slot ties.  Rows with
+    infinite or NaN values among the n, ties that defeat the narrowing, and scratch too short for the
+    candidates take a whole-row quickselect instead."""
     if n <= 0:
         return 0
     if n >= rl:
@@ -118,116 +144,169 @@ def _weakest_slots(arr, i, rl, n, scratch):
             scratch[k] = k
         return rl
     ns = scratch.shape[0]
-    t = 0.0
-    m = 0
-    lt = -1  # number of values < t, when known without a count
-    tlt = 0
     found = False
-    if rl >= 512:
-        step = rl // 64
-        for s in range(64):
-            scratch[s] = abs(arr[i, s * step])
-        r = ((n - 1) * 64) // rl  # the sample rank expected for the largest value removed
-        lo = -1.0
-        hi = np.inf
-        for s in range(64):  # rank of each sample value (ties by position), by counting
-            v = scratch[s]
+    t = 0.0
+    lt = 0
+    m = 0
+    off = -1
+    # 0. a first threshold: the previous row's (scratch's last slot: > 0 its threshold, -1 a threshold
+    # of 0, 0 none yet), else the value of a strided sample of 16 just above the n-th's expected rank
+    hint = scratch[ns - 1] if ns > 1 else 0.0
+    g = np.inf
+    if hint > 0.0 and hint < np.inf:
+        g = hint
+    elif hint == -1.0:
+        g = 0.0
+    else:
+        ss = min(16, rl)
+        step = rl // ss
+        for q in range(ss):
+            x = abs(arr[i, q * step])
+            scratch[q] = x if x == x else np.inf
+        r = min(ss - 1, (n * ss) // rl + 2)
+        for q in range(ss):  # rank by counting (ties by position): no branches to mispredict
+            v = scratch[q]
             c = 0
-            for q in range(64):
-                c += scratch[q] < v
-            for q in range(s):
-                c += scratch[q] == v
-            if c == r - 7:
-                lo = v
-            if c == r + 7:
-                hi = v
-        below = 0
-        for k in range(rl):
-            x = abs(arr[i, k])
-            scratch[m] = k  # always written, kept only when x <= hi (no branch)
-            m += x <= hi
-            below += x < lo
-        band = m - below
-        if below < n <= m and m + band + 65 < ns:
-            # the band's values after the kept slots, then 64 histogram bins
-            b0 = m
-            b1 = m
+            for u in range(ss):
+                c += (scratch[u] < v) | ((scratch[u] == v) & (u < q))
+            g = v if c == r else g
+    lo = -1.0
+    clo = 0
+    hi = g
+    chi = 0
+    if g < np.inf:
+        chi = _row_count_le(arr, i, rl, g)
+        grow = 1.25
+        it = 0
+        while chi < n and it < 64:  # too low: it becomes lo; grow until count(<= hi) >= n
+            it += 1
+            lo = hi
+            clo = chi
+            hi = grow * hi if hi > 0.0 else 1.0
+            grow = 2.0
+            if not hi < np.inf:
+                break  # infinite or NaN values among the n: the quickselect below
+            chi = _row_count_le(arr, i, rl, hi)
+    if chi >= n:
+        # 1. narrow over the row until hi keeps at most n + 32 values (aim for n + 16)
+        bisect = False
+        it = 0
+        same = 0
+        while chi - n > 16 and it < 16 and same < 3:
+            it += 1
+            base = max(lo, 0.0)
+            g = 0.5 * (base + hi) if bisect else base + (hi - base) * (n + 8 - clo) / (chi - clo)
+            if not (g > lo and g < hi):
+                g = 0.5 * (base + hi)
+                if not (g > lo and g < hi):
+                    break
+            width = chi - clo
+            c = _row_count_le(arr, i, rl, g)
+            if c >= n:
+                hi = g
+                chi = c
+            else:
+                lo = g
+                clo = c
+            bisect = 2 * (chi - clo) > width
+            same = same + 1 if chi - clo == width else 0
+        if 2 * chi + 2 < ns:
+            # 2. compact the candidates: slots in scratch[:m] (one store a value: stores bound this
+            # pass), then their values in scratch[off:e]
+            for k in range(rl):
+                scratch[m] = k  # always written, kept only when |value| <= hi (no branch)
+                m += abs(arr[i, k]) <= hi
+            off = m + 1
+            e = off + m
             for q in range(m):
-                x = abs(arr[i, int(scratch[q])])
-                scratch[b1] = x
-                b1 += x >= lo
-            want = n - 1 - below  # rank of the threshold inside the band
-            lt = below  # band values in bins below the kept one are < t: counted as they are dropped
-            while b1 - b0 > 16:
-                vmin = scratch[b0]
-                vmax = scratch[b0]
-                for q in range(b0 + 1, b1):
-                    vmin = min(vmin, scratch[q])
-                    vmax = max(vmax, scratch[q])
-                if not vmax > vmin:
-                    break
-                scale = 63.999 / (vmax - vmin)
-                hb = b1
-                for q in range(64):
-                    scratch[hb + q] = 0.0
-                for q in range(b0, b1):
-                    scratch[hb + min(max(int((scratch[q] - vmin) * scale), 0), 63)] += 1.0
-                tb = 0
-                acc = 0
-                while acc + scratch[hb + tb] <= want:
-                    acc += int(scratch[hb + tb])
-                    tb += 1
-                cnt = int(scratch[hb + tb])
-                if cnt == b1 - b0:  # no progress (infinite values)
-                    break
-                want -= acc
-                lt += acc
-                c = b0
-                for q in range(b0, b1):
+                scratch[off + q] = abs(arr[i, int(scratch[q])])
+            # 3. the exact threshold among the candidates (every value <= lo is one of them)
+            if lo < 0.0:  # zeros (e.g. SET's new synapses) end it at once when there are n of them
+                c = _span_count_le(scratch, off, e, 0.0)
+                if c >= n:
+                    t = 0.0
+                    lt = 0
+                    found = True
+                else:
+                    lo = 0.0
+                    clo = c
+            bisect = False
+            it = 0
+            same = 0
+            while not found and chi - clo > 8 and it < 16 and same < 2:
+                it += 1
+                base = max(lo, 0.0)
+                g = 0.5 * (base + hi) if bisect else base + (hi - base) * (n - 0.5 - clo) / (chi - clo)
+                if not (g > lo and g < hi):
+                    g = 0.5 * (base + hi)
+                    if not (g > lo and g < hi):
+                        break
+                width = chi - clo
+                c = _span_count_le(scratch, off, e, g)
+                if c >= n:
+                    hi = g
+                    chi = c
+                else:
+                    lo = g
+                    clo = c
+                bisect = 2 * (chi - clo) > width
+                same = same + 1 if chi - clo == width else 0
+            if not found and e + chi - clo < ns - 1:
+                # the few values in (lo, hi] (branchy, but rarely taken)
+                b = e
+                for q in range(off, e):
                     x = scratch[q]
-                    scratch[c] = x
-                    c += min(max(int((x - vmin) * scale), 0), 63) == tb
-                b1 = b0 + cnt
-            if b1 - b0 <= 16:  # rank by counting: no branches to mispredict
-                for q in range(b0, b1):
-                    v = scratch[q]
-                    c_lt = 0
-                    c_le = 0
-                    for u in range(b0, b1):
-                        c_lt += scratch[u] < v
-                        c_le += scratch[u] <= v
-                    if c_lt <= want < c_le:
-                        t = v
-                        tlt = c_lt
-                lt += tlt
-            else:  # all equal (or infinite values)
-                t = _select_range(scratch, b0, b1, b0 + want)
-                lt = -1
-            found = True
-    if not found:
-        for k in range(rl):
-            scratch[k] = abs(arr[i, k])
-        t = _select_range(scratch, 0, rl, n - 1)
-        m = 0
+                    if x > lo and x <= hi:
+                        scratch[b] = x
+                        b += 1
+                want = n - clo  # 1-based rank of t inside the band
+                if b - e <= 16:  # ranked by counting: no branches to mispredict
+                    for q in range(e, b):
+                        v = scratch[q]
+                        c_lt = 0
+                        c_le = 0
+                        for u in range(e, b):
+                            c_lt += scratch[u] < v
+                            c_le += scratch[u] <= v
+                        if c_lt < want and want <= c_le:
+                            t = v
+                            lt = clo + c_lt
+                else:  # ties defeated the narrowing: quickselect the band
+                    t = _select_range(scratch, e, b, e + want - 1)
+                    lt = _span_count_le(scratch, off, e, t) - _span_count_eq(scratch, off, e, t)
+                found = True
+    h = 0
+    if found:
+        # 4. t is the largest value removed: every candidate below it goes, then the lowest slots
+        # equal to it (candidates are in slot order)
+        ties = n - lt
+        for q in range(m):
+            x = scratch[off + q]
+            tie = x == t
+            take = (x < t) | (tie & (ties > 0))
+            ties -= tie & take
+            scratch[h] = scratch[q]
+            h += take
+    else:
         for k in range(rl):
             x = abs(arr[i, k])
-            scratch[m] = k
-            m += x <= t
-    # t is the largest value removed: every slot below it goes, then the lowest slots equal to it
-    if lt < 0:
+            scratch[k] = x if x == x else np.inf
+        t = _select_range(scratch, 0, rl, n - 1)
         lt = 0
-        for q in range(m):
-            lt += abs(arr[i, int(scratch[q])]) < t
-    ties = n - lt
-    h = 0
-    for q in range(m):
-        k = scratch[q]
-        x = abs(arr[i, int(k)])
-        tie = x == t
-        take = (x < t) | (tie & (ties > 0))
-        ties -= tie & take
-        scratch[h] = k
-        h += take
+        for k in range(rl):
+            x = abs(arr[i, k])
+            lt += (x if x == x else np.inf) < t
+        ties = n - lt
+        for k in range(rl):
+            x = abs(arr[i, k])
+            x = x if x == x else np.inf
+            tie = x == t
+            take = (x < t) | (tie & (ties > 0))
+            ties -= tie & take
+            scratch[h] = k
+            h += take
+    if ns > 1:  # h < rl <= ns: the slot list never reaches the last slot
+        scratch[ns - 1] = t if t > 0.0 else -1.0  # the next row's first guess
     return h
 
 
