@@ -21,6 +21,7 @@ CONFIGS = {
     "DEEP R 10%": dict(input_density=0.1, recurrent_density=0.1, rewiring="deep-r"),
     "static 1%": dict(input_density=0.01, recurrent_density=0.01, rewiring="none"),
     "DEEP R 1%": dict(input_density=0.01, recurrent_density=0.01, rewiring="deep-r"),
+    "soft DEEP R 10%": dict(input_density=0.1, recurrent_density=0.1, rewiring="soft-deep-r"),
 }
 
 
@@ -42,7 +43,8 @@ def _run(job):
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
                       lr_decay=args.get("lr_decay", 1.0),
-                      l1=args["l1"], row_padding=2.0, seed=seed, **CONFIGS[name])
+                      l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,
+                      **CONFIGS[name])
     out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
     res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False).fit(args["epochs"])
@@ -64,11 +66,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default=",".join(c for c in CONFIGS if not c.startswith("soft")),
+                    help=f"comma-separated, of {list(CONFIGS)} (default: all but soft DEEP R)")
     ap.add_argument("--hidden", type=hidden_layers, default=256, help="neurons, or per layer: 256,128")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     ap.add_argument("--l1", type=float, default=0.01)
+    ap.add_argument("--temperature", type=float, default=0.0, help="DEEP R's noise temperature (Bellec; 0: none)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--frame-ms", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=2)
@@ -81,7 +85,8 @@ def main():
     unknown = set(names) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
-    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "batch_size", "frame_ms", "out")}
+    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "batch_size", "frame_ms",
+                                     "out")}
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []
