@@ -130,11 +130,13 @@ def _weakest_slots(arr, i, rl, n, scratch):
 
     Counting is the cheap primitive (a branch-free, vectorised pass; the row stays in L1), so the
     threshold is found by counting, not by moving values.  A bracket (lo, hi] with count(<= lo) < n <=
-    count(<= hi), started from a strided sample of 16, is narrowed over the row by interpolation
-    (bisection when a step gains little) until hi keeps at most n + 32 values; one branch-free pass
-    compacts those candidates (slot and value) into scratch; the same narrowing on the candidates, then
-    steps to the next distinct value from the nearer side, give the exact threshold t and the number
-    of values below it; a last pass keeps the candidates below t and the lowest-slot ties.  Rows with
+    count(<= hi), started from the previous row's threshold (kept in scratch's last slot) or a strided
+    sample of 16, is narrowed over the row by interpolation (bisection when a step gains little) until
+    hi keeps at most n + 16 values (exactly n: those are the answer); one branch-free pass compacts
+    those candidates' slots into scratch, their values are gathered, the same narrowing on them leaves
+    a band of a few values ranked by counting (quickselected when ties defeat the narrowing), which gives
+    the exact threshold t and the number of values below it; a last pass keeps the candidates below t
+    and the lowest-slot ties.  Rows with
     infinite or NaN values among the n, ties that defeat the narrowing, and scratch too short for the
     candidates take a whole-row quickselect instead."""
     if n <= 0:
@@ -188,7 +190,7 @@ def _weakest_slots(arr, i, rl, n, scratch):
                 break  # infinite or NaN values among the n: the quickselect below
             chi = _row_count_le(arr, i, rl, hi)
     if chi >= n:
-        # 1. narrow over the row until hi keeps at most n + 32 values (aim for n + 16)
+        # 1. narrow over the row until hi keeps at most n + 16 values (aim for n + 8)
         bisect = False
         it = 0
         same = 0
@@ -210,6 +212,15 @@ def _weakest_slots(arr, i, rl, n, scratch):
                 clo = c
             bisect = 2 * (chi - clo) > width
             same = same + 1 if chi - clo == width else 0
+        if chi == n:
+            # exactly n values <= hi (e.g. a previous rewire's new synapses, all at 0): all of them go,
+            # already in slot order
+            for k in range(rl):
+                scratch[m] = k
+                m += abs(arr[i, k]) <= hi
+            if ns > 1:
+                scratch[ns - 1] = hi if hi > 0.0 else -1.0
+            return m
         if 2 * chi + 2 < ns:
             # 2. compact the candidates: slots in scratch[:m] (one store a value: stores bound this
             # pass), then their values in scratch[off:e]
