@@ -38,7 +38,7 @@ def _run(job):
     from plastix.learning.eprop import EPropConfig
     from plastix.learning.trainer import Trainer
 
-    from plastix.cli.train import SPOKEN_DIGITS_LEVELS
+    from plastix.cli.train import SPOKEN_DIGITS_LEVELS, augment_from_args
 
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
@@ -47,7 +47,10 @@ def _run(job):
                       **CONFIGS[name])
     out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
-    res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False).fit(args["epochs"])
+    aug = augment_from_args(argparse.Namespace(augment_shift=args.get("augment_shift", 0),
+                                               augment_drop=args.get("augment_drop", 0.0)))
+    res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False,
+                  augment=aug).fit(args["epochs"])
     return {"config": name, "seed": seed, "test_accuracy": res["final_test_accuracy"],
             "best_test_accuracy": max(e["test_accuracy"] for e in res["epochs"]),
             "train_accuracy": res["epochs"][-1]["train_accuracy"], "synapses": res["synapses_final"],
@@ -73,6 +76,8 @@ def main():
     ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     ap.add_argument("--l1", type=float, default=0.01)
     ap.add_argument("--temperature", type=float, default=0.0, help="DEEP R's noise temperature (Bellec; 0: none)")
+    ap.add_argument("--augment-shift", type=int, default=0, help="training batches: time shift up to this many steps")
+    ap.add_argument("--augment-drop", type=float, default=0.0, help="training batches: spike deletion probability")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--frame-ms", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=2)
@@ -85,8 +90,8 @@ def main():
     unknown = set(names) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
-    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "batch_size", "frame_ms",
-                                     "out")}
+    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "augment_shift",
+                                     "augment_drop", "batch_size", "frame_ms", "out")}
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []

@@ -88,20 +88,28 @@ def test_trainer_rejects_mismatched_data(spoken):
 def test_cli_train_writes_results_plots_and_json(tmp_path, capsys):
     out = tmp_path / "run"
     main(["train", "--dataset", "digits", "--hidden", "12,8", "--epochs", "2", "--batch-size", "64",
-          "--input-density", "0.5", "--recurrent-density", "0.5", "--rewiring", "deep-r", "--out", str(out), "--json"])
+          "--input-density", "0.5", "--recurrent-density", "0.5", "--rewiring", "deep-r", "--out", str(out), "--json",
+          "--augment-shift", "1", "--augment-drop", "0.1"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"test_accuracy", "wall_s", "synapses", "rewirings", "failed_rewirings"} <= set(summary)
     assert set(summary["synapses"]) == {"in_hid", "hid_hid", "hid_hid2", "hid2_hid2"}
     res = json.loads((out / "results.json").read_text())
     assert len(res["epochs"]) == 2 and "final_test_accuracy" in res
+    assert res["augment"] == {"chain": [{"time_shift": {"max_steps": 1}}, {"drop_spikes": {"probability": 0.1}}]}
     for key in ("train_loss", "train_accuracy", "test_accuracy", "wall_s", "synapses", "rewirings", "failed_rewirings"):
         assert key in res["epochs"][0]
     for png in ("accuracy.png", "rewirings.png", "synapses.png"):
         assert (out / png).stat().st_size > 1000
     main(["train", "--dataset", "digits", "--hidden", "12,8", "--epochs", "3", "--batch-size", "64",
           "--input-density", "0.5", "--recurrent-density", "0.5", "--rewiring", "deep-r", "--out", str(out),
-          "--resume", "--json"])
+          "--resume", "--json", "--augment-shift", "1", "--augment-drop", "0.1"])
     assert len(json.loads((out / "results.json").read_text())["epochs"]) == 3
+
+
+def test_cli_bad_augmentation_is_named(tmp_path):
+    with pytest.raises(SystemExit, match=r"probability must be in \[0, 1\)"):
+        main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--augment-drop", "1.5",
+              "--out", str(tmp_path)])
 
 
 def test_cli_missing_dataset_names_the_files(tmp_path):

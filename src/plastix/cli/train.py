@@ -56,6 +56,18 @@ def add_model_arguments(p) -> None:
     p.add_argument("--clip", action="store_true", help="discard spikes at or after --steps (default: an error)")
 
 
+def augment_from_args(args):
+    """The training-batch augmentation that ``--augment-shift`` / ``--augment-drop`` ask for (None: none)."""
+    from ..datasets import augment
+
+    parts = []
+    if args.augment_shift:
+        parts.append(augment.time_shift(args.augment_shift))
+    if args.augment_drop:
+        parts.append(augment.drop_spikes(args.augment_drop))
+    return augment.chain(*parts) if parts else None
+
+
 def add_arguments(p) -> None:
     add_model_arguments(p)
     p.add_argument("--input-density", type=float, default=0.1,
@@ -72,6 +84,10 @@ def add_arguments(p) -> None:
     p.add_argument("--row-padding", type=float, default=2.0,
                    help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
     p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")
+    p.add_argument("--augment-shift", type=int, default=0, metavar="STEPS",
+                   help="augment training batches: shift each sample by up to STEPS steps in time (default 0)")
+    p.add_argument("--augment-drop", type=float, default=0.0, metavar="P",
+                   help="augment training batches: delete each spike with probability P in [0, 1) (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="default 20 (about 2-3 min with the defaults on 2 cores)")
     p.add_argument("--out", type=Path, default=Path("out/train"), help="results.json, plots and checkpoint go here")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
@@ -129,7 +145,7 @@ def run(args) -> dict:
                               row_padding=args.row_padding, feedback=args.feedback)
     try:
         trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
-                          progress=not args.json)
+                          progress=not args.json, augment=augment_from_args(args))
         res = trainer.fit(args.epochs, resume=args.resume)
     except (TrainingError, DatasetError) as e:
         raise SystemExit(str(e)) from None

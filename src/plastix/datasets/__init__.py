@@ -35,6 +35,7 @@ import numpy as np
 
 from .base import (DATA_DIR_ENV, Batch, DatasetError, DatasetNotFoundError, SpikeDataset, SpikeSplit,
                    duration_covering, stratified_split)
+from . import augment
 from .digits import load_digits
 from .encoding import latency, rate, threshold_crossings
 from .nmnist import load_nmnist
@@ -45,7 +46,7 @@ from .spoken_digits import load_spoken_digits
 __all__ = [
     "load", "from_arrays", "from_dense", "LOADERS", "SpikeDataset", "SpikeSplit", "Batch",
     "DatasetError", "DatasetNotFoundError", "DATA_DIR_ENV", "stratified_split",
-    "threshold_crossings", "latency", "rate",
+    "threshold_crossings", "latency", "rate", "augment",
     "load_spoken_digits", "load_digits", "load_randman", "load_shd", "load_nmnist",
 ]
 

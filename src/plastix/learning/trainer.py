@@ -32,11 +32,13 @@ class Trainer:
     """Trains an :class:`EPropNetwork` on a :class:`~plastix.datasets.SpikeDataset`.
 
     ``steps``: trial length in steps of ``config.dt`` (default: the data set's duration); spikes after
-    it are an error unless ``clip=True``.
+    it are an error unless ``clip=True``.  ``augment``: a transform of each training batch (see
+    :mod:`plastix.datasets.augment`), drawing from a generator keyed by (seed, epoch, batch).
     """
 
     def __init__(self, config: EPropConfig, dataset: SpikeDataset, *, batch_size: int = 32,
-                 steps: int | None = None, clip: bool = False, out_dir=None, progress: bool = True):
+                 steps: int | None = None, clip: bool = False, out_dir=None, progress: bool = True,
+                 augment=None):
         if not isinstance(dataset, SpikeDataset):
             raise TrainingError(f"dataset must be a plastix.datasets.SpikeDataset, got {type(dataset).__name__}")
         if dataset.train.num_units != config.num_inputs:
@@ -47,6 +49,9 @@ class Trainer:
                                 f"{dataset.train.num_classes} classes")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise TrainingError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if augment is not None and not (callable(augment) and hasattr(augment, "to_dict")):
+            raise TrainingError(f"augment must be a plastix.datasets.augment transform, got {augment!r}")
+        self.augment = augment
         self.config = config
         self.dataset = dataset
         self.batch_size = int(batch_size)
@@ -62,10 +67,13 @@ class Trainer:
 
     def _fresh_results(self) -> dict:
         return {"format": FORMAT, "config": self.config.to_dict(), "dataset": self.dataset.summary(),
-                "batch_size": self.batch_size, "steps": self.steps,
+                "batch_size": self.batch_size, "steps": self.steps, "augment": self._augment_desc(),
                 "synapses_initial": self.net.synapse_counts(), "capacity": self.net.capacity(),
                 "epochs": [], "rewirings_per_batch": {p: [] for p in self.net.rewired},
                 "failed_per_batch": {p: [] for p in self.net.rewired}}
+
+    def _augment_desc(self):
+        return self.augment.to_dict() if self.augment is not None else None
 
     # -- data ------------------------------------------------------------------------------------------
     def _batches(self, split: SpikeSplit, *, shuffle: bool, seed: int):
@@ -89,7 +97,10 @@ class Trainer:
         for b_index, batch in enumerate(bar):
             if b_index >= n_batches:
                 break
-            r = self.net.train_batch(batch.spikes, batch.labels)
+            spikes = batch.spikes
+            if self.augment is not None:  # its own stream: the batch order's is untouched
+                spikes = self.augment(spikes, np.random.default_rng([self.config.seed, epoch, b_index, 0xA6]))
+            r = self.net.train_batch(spikes, batch.labels)
             loss += r["loss"] * r["samples"]
             correct += r["correct"]
             seen += r["samples"]
@@ -161,7 +172,7 @@ class Trainer:
             np.savez(f, **self.net.state_arrays())
         with open(d / "meta.json.tmp", "w") as f:
             json.dump({"format": FORMAT, "config": self.config.to_dict(), "batch_size": self.batch_size,
-                       "steps": self.steps, "results": self.results}, f)
+                       "steps": self.steps, "augment": self._augment_desc(), "results": self.results}, f)
         for name in ("simulation.npz", "trainer.npz", "meta.json"):  # all three replaced together
             os.replace(d / f"{name}.tmp", d / name)
         return d
@@ -181,9 +192,10 @@ class Trainer:
             meta = json.load(f)
         if meta.get("format") != FORMAT:
             raise TrainingError(f"{d}: checkpoint format {meta.get('format')} is not supported ({FORMAT})")
-        for key, mine in (("config", self.config.to_dict()), ("batch_size", self.batch_size), ("steps", self.steps)):
-            if meta[key] != mine:
-                raise TrainingError(f"{d}: the checkpoint was written with a different {key} ({meta[key]!r}, "
+        for key, mine in (("config", self.config.to_dict()), ("batch_size", self.batch_size), ("steps", self.steps),
+                          ("augment", self._augment_desc())):
+            if meta.get(key) != mine:
+                raise TrainingError(f"{d}: the checkpoint was written with a different {key} ({meta.get(key)!r}, "
                                     f"now {mine!r}); resume with the same settings")
         self.net.sim.load(d / "simulation.npz")
         with np.load(d / "trainer.npz") as data:
