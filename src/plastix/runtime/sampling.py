@@ -7,7 +7,8 @@ import numpy as np
 
 #: Functions code generation copies into generated modules, in dependency order.
 KERNEL_FUNCTIONS = ("_mask_bit", "_sample_free_exact", "_quickselect", "_select_range", "_kth_magnitude",
-                    "_row_count_le", "_span_count_le", "_span_count_eq", "_weakest_slots",
+                    "_row_count_le", "_span_count_le", "_span_count_eq", "_next_guess", "_narrowed",
+                    "_first_guess", "_weakest_slots",
                     "_col_remove", "_col_replace", "_col_add")
 _REJECTION_ATTEMPTS = 32
 
@@ -116,11 +117,60 @@ def _span_count_le(a, start, stop, g):
     return c
 
 
+def _next_guess(lo, clo, hi, chi, target, bisect):
+    """The next threshold to count inside the bracket (lo, hi] (count(<= lo) = clo, count(<= hi) =
+    chi): interpolated toward rank ``target``, or the midpoint when ``bisect`` or when interpolation
+    leaves the bracket.  The caller stops when even the midpoint is not strictly inside (lo, hi)."""
+    base = max(lo, 0.0)  # no |value| is below 0
+    g = 0.5 * (base + hi) if bisect else base + (hi - base) * (target - clo) / (chi - clo)
+    if not (g > lo and g < hi):
+        g = 0.5 * (base + hi)
+    return g
+
+
+def _narrowed(g, c, n, lo, clo, hi, chi):
+    """The bracket after counting c values <= g: (lo, clo, hi, chi, bisect next, no progress)."""
+    width = chi - clo
+    if c >= n:
+        hi = g
+        chi = c
+    else:
+        lo = g
+        clo = c
+    return lo, clo, hi, chi, 2 * (chi - clo) > width, chi - clo == width
+
+
 def _span_count_eq(a, start, stop, g):
     c = 0
     for q in range(start, stop):
         c += a[q] == g
     return c
+
+
+def _first_guess(arr, i, rl, n, scratch):
+    """A first threshold for the n-th smallest |arr[i, k]|: the previous row's threshold (scratch's last
+    slot: > 0 the threshold, -1 a threshold of 0, anything else none yet), else the value of a strided
+    sample of 16 just above the n-th's expected rank; +inf when that sample value is not finite."""
+    ns = scratch.shape[0]
+    hint = scratch[ns - 1] if ns > 1 else 0.0
+    if hint > 0.0 and hint < np.inf:
+        return hint
+    if hint == -1.0:
+        return 0.0
+    g = np.inf
+    ss = min(16, rl)
+    step = rl // ss
+    for q in range(ss):
+        x = abs(arr[i, q * step])
+        scratch[q] = x if x == x else np.inf
+    r = min(ss - 1, (n * ss) // rl + 2)
+    for q in range(ss):  # rank by counting (ties by position): no branches to mispredict
+        v = scratch[q]
+        c = 0
+        for u in range(ss):
+            c += (scratch[u] < v) | ((scratch[u] == v) & (u < q))
+        g = v if c == r else g
+    return g
 
 
 def _weakest_slots(arr, i, rl, n, scratch):
@@ -151,27 +201,7 @@ def _weakest_slots(arr, i, rl, n, scratch):
     lt = 0
     m = 0
     off = -1
-    # 0. a first threshold: the previous row's (scratch's last slot: > 0 its threshold, -1 a threshold
-    # of 0, 0 none yet), else the value of a strided sample of 16 just above the n-th's expected rank
-    hint = scratch[ns - 1] if ns > 1 else 0.0
-    g = np.inf
-    if hint > 0.0 and hint < np.inf:
-        g = hint
-    elif hint == -1.0:
-        g = 0.0
-    else:
-        ss = min(16, rl)
-        step = rl // ss
-        for q in range(ss):
-            x = abs(arr[i, q * step])
-            scratch[q] = x if x == x else np.inf
-        r = min(ss - 1, (n * ss) // rl + 2)
-        for q in range(ss):  # rank by counting (ties by position): no branches to mispredict
-            v = scratch[q]
-            c = 0
-            for u in range(ss):
-                c += (scratch[u] < v) | ((scratch[u] == v) & (u < q))
-            g = v if c == r else g
+    g = _first_guess(arr, i, rl, n, scratch)  # 0.
     lo = -1.0
     clo = 0
     hi = g
@@ -196,22 +226,11 @@ def _weakest_slots(arr, i, rl, n, scratch):
         same = 0
         while chi - n > 16 and it < 16 and same < 3:
             it += 1
-            base = max(lo, 0.0)
-            g = 0.5 * (base + hi) if bisect else base + (hi - base) * (n + 8 - clo) / (chi - clo)
+            g = _next_guess(lo, clo, hi, chi, n + 8, bisect)
             if not (g > lo and g < hi):
-                g = 0.5 * (base + hi)
-                if not (g > lo and g < hi):
-                    break
-            width = chi - clo
-            c = _row_count_le(arr, i, rl, g)
-            if c >= n:
-                hi = g
-                chi = c
-            else:
-                lo = g
-                clo = c
-            bisect = 2 * (chi - clo) > width
-            same = same + 1 if chi - clo == width else 0
+                break
+            lo, clo, hi, chi, bisect, stuck = _narrowed(g, _row_count_le(arr, i, rl, g), n, lo, clo, hi, chi)
+            same = same + 1 if stuck else 0
         if chi == n:
             # exactly n values <= hi (e.g. a previous rewire's new synapses, all at 0): all of them go,
             # already in slot order
@@ -246,22 +265,11 @@ def _weakest_slots(arr, i, rl, n, scratch):
             same = 0
             while not found and chi - clo > 8 and it < 16 and same < 2:
                 it += 1
-                base = max(lo, 0.0)
-                g = 0.5 * (base + hi) if bisect else base + (hi - base) * (n - 0.5 - clo) / (chi - clo)
+                g = _next_guess(lo, clo, hi, chi, n - 0.5, bisect)
                 if not (g > lo and g < hi):
-                    g = 0.5 * (base + hi)
-                    if not (g > lo and g < hi):
-                        break
-                width = chi - clo
-                c = _span_count_le(scratch, off, e, g)
-                if c >= n:
-                    hi = g
-                    chi = c
-                else:
-                    lo = g
-                    clo = c
-                bisect = 2 * (chi - clo) > width
-                same = same + 1 if chi - clo == width else 0
+                    break
+                lo, clo, hi, chi, bisect, stuck = _narrowed(g, _span_count_le(scratch, off, e, g), n, lo, clo, hi, chi)
+                same = same + 1 if stuck else 0
             if not found and e + chi - clo < ns - 1:
                 # the few values in (lo, hi] (branchy, but rarely taken)
                 b = e
