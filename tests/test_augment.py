@@ -35,6 +35,11 @@ def test_time_shift_moves_each_sample_by_its_own_bounded_shift():
         shifts.append(matches[0])
     assert min(shifts) < 0 < max(shifts)   # both directions occur over 64 samples
     np.testing.assert_array_equal(augment.time_shift(0)(x, np.random.default_rng(1)), x)
+    # shifts as long as the trial or longer empty the sample, never fail
+    short = x[:, :3]
+    y = augment.time_shift(5)(short, np.random.default_rng(2))
+    for b in range(short.shape[0]):
+        assert any(np.array_equal(y[b], _shifted(short[b], s)) for s in range(-5, 6))
 
 
 def test_drop_spikes_keeps_a_binomial_share_of_every_count():

@@ -40,6 +40,8 @@ class TimeShift:
         out = np.zeros_like(spikes)
         steps = spikes.shape[1]
         for b, s in enumerate(shifts):
+            if abs(s) >= steps:
+                continue  # shifted out entirely: an empty sample
             if s >= 0:
                 out[b, s:] = spikes[b, :steps - s]
             else:
