@@ -186,9 +186,8 @@ def _weakest_slots(arr, i, rl, n, scratch):
     those candidates' slots into scratch, their values are gathered, the same narrowing on them leaves
     a band of a few values ranked by counting (quickselected when ties defeat the narrowing), which gives
     the exact threshold t and the number of values below it; a last pass keeps the candidates below t
-    and the lowest-slot ties.  Rows with
-    infinite or NaN values among the n, ties that defeat the narrowing, and scratch too short for the
-    candidates take a whole-row quickselect instead."""
+    and the lowest-slot ties.  Rows with infinite or NaN values among the n, ties that defeat the
+    narrowing, and scratch too short for the candidates take a whole-row quickselect instead."""
     if n <= 0:
         return 0
     if n >= rl:
@@ -231,21 +230,18 @@ def _weakest_slots(arr, i, rl, n, scratch):
                 break
             lo, clo, hi, chi, bisect, stuck = _narrowed(g, _row_count_le(arr, i, rl, g), n, lo, clo, hi, chi)
             same = same + 1 if stuck else 0
-        if chi == n:
-            # exactly n values <= hi (e.g. a previous rewire's new synapses, all at 0): all of them go,
-            # already in slot order
-            for k in range(rl):
-                scratch[m] = k
-                m += abs(arr[i, k]) <= hi
-            if ns > 1:
-                scratch[ns - 1] = hi if hi > 0.0 else -1.0
-            return m
-        if 2 * chi + 2 < ns:
+        if chi == n or 2 * chi + 2 < ns:
             # 2. compact the candidates: slots in scratch[:m] (one store a value: stores bound this
             # pass), then their values in scratch[off:e]
             for k in range(rl):
                 scratch[m] = k  # always written, kept only when |value| <= hi (no branch)
                 m += abs(arr[i, k]) <= hi
+            if m == n:
+                # exactly n values <= hi (e.g. a previous rewire's new synapses, all at 0): all of them
+                # go, already in slot order
+                if ns > 1:
+                    scratch[ns - 1] = hi if hi > 0.0 else -1.0
+                return m
             off = m + 1
             e = off + m
             for q in range(m):
