@@ -38,7 +38,7 @@ def _run(job):
     from plastix.learning.eprop import EPropConfig
     from plastix.learning.trainer import Trainer
 
-    from plastix.cli.train import SPOKEN_DIGITS_LEVELS, augment_from_args
+    from plastix.cli.train import SPOKEN_DIGITS_LEVELS, training_augment
 
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
@@ -47,8 +47,7 @@ def _run(job):
                       **CONFIGS[name])
     out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
-    aug = augment_from_args(argparse.Namespace(augment_shift=args.get("augment_shift", 0),
-                                               augment_drop=args.get("augment_drop", 0.0)))
+    aug = training_augment(args.get("augment_shift", 0), args.get("augment_drop", 0.0))
     res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False,
                   augment=aug).fit(args["epochs"])
     return {"config": name, "seed": seed, "test_accuracy": res["final_test_accuracy"],
@@ -70,7 +69,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--configs", default=",".join(c for c in CONFIGS if not c.startswith("soft")),
-                    help=f"comma-separated, of {list(CONFIGS)} (default: all but soft DEEP R)")
+                    help="comma-separated, of " + ", ".join(CONFIGS).replace("%", "%%") + " (default: all but soft DEEP R)")
     ap.add_argument("--hidden", type=hidden_layers, default=256, help="neurons, or per layer: 256,128")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")

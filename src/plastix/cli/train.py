@@ -56,15 +56,15 @@ def add_model_arguments(p) -> None:
     p.add_argument("--clip", action="store_true", help="discard spikes at or after --steps (default: an error)")
 
 
-def augment_from_args(args):
-    """The training-batch augmentation that ``--augment-shift`` / ``--augment-drop`` ask for (None: none)."""
+def training_augment(shift_steps: int, drop: float):
+    """The training-batch augmentation of ``--augment-shift STEPS`` / ``--augment-drop P`` (None: none)."""
     from ..datasets import augment
 
     parts = []
-    if args.augment_shift:
-        parts.append(augment.time_shift(args.augment_shift))
-    if args.augment_drop:
-        parts.append(augment.drop_spikes(args.augment_drop))
+    if shift_steps:
+        parts.append(augment.time_shift(shift_steps))
+    if drop:
+        parts.append(augment.drop_spikes(drop))
     return augment.chain(*parts) if parts else None
 
 
@@ -145,7 +145,7 @@ def run(args) -> dict:
                               row_padding=args.row_padding, feedback=args.feedback)
     try:
         trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
-                          progress=not args.json, augment=augment_from_args(args))
+                          progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))
         res = trainer.fit(args.epochs, resume=args.resume)
     except (TrainingError, DatasetError) as e:
         raise SystemExit(str(e)) from None
