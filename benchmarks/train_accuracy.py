@@ -31,6 +31,16 @@ def hidden_layers(text):
     return parse(text)
 
 
+def validation_dataset(ds, fraction):
+    """Train on part of the training split and evaluate on the rest (``fraction`` of each class): for
+    choosing settings without looking at the test split.  The held-out part is reported as "test"."""
+    from plastix.datasets.base import SpikeDataset, stratified_split
+
+    train_idx, val_idx = stratified_split(ds.train.labels, fraction)
+    return SpikeDataset(ds.name, ds.train.subset(train_idx), ds.train.subset(val_idx),
+                        {**ds.info, "validation_fraction": fraction})
+
+
 def _run(job):
     name, seed, args = job
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -41,6 +51,8 @@ def _run(job):
     from plastix.cli.train import SPOKEN_DIGITS_LEVELS, training_augment
 
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
+    if args.get("validation"):
+        ds = validation_dataset(ds, args["validation"])
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
                       lr_decay=args.get("lr_decay", 1.0),
                       l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,
@@ -79,10 +91,15 @@ def main():
     ap.add_argument("--augment-drop", type=float, default=0.0, help="training batches: spike deletion probability")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--frame-ms", type=float, default=1.0)
+    ap.add_argument("--validation", type=float, default=0.0,
+                    help="evaluate on this fraction of the training split instead of the test split (for "
+                         "choosing settings; 0: use the test split)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/train_accuracy")
     ap.add_argument("--summary-only", action="store_true", help="redraw the summary of finished runs")
     a = ap.parse_args()
+    if not 0.0 <= a.validation < 1.0:
+        raise SystemExit(f"--validation must lie in [0, 1), got {a.validation}")
     if a.summary_only:
         return resummarise(Path(a.out))
     names = [n.strip() for n in a.configs.split(",")]
@@ -90,7 +107,7 @@ def main():
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
     args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "augment_shift",
-                                     "augment_drop", "batch_size", "frame_ms", "out")}
+                                     "augment_drop", "batch_size", "frame_ms", "validation", "out")}
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []
@@ -115,7 +132,8 @@ def summarise(runs, args, out: Path):
                        "seeds": len(accs),
                        "epoch_s": float(np.median([s for r in runs if r["config"] == name for s in r["epoch_s"]]))}
     (out / "summary.json").write_text(json.dumps({"settings": args, "table": table, "runs": runs}, indent=1))
-    lines = ["| network | test accuracy, mean (min-max) | seeds | median epoch s (1 thread) |", "|---|---|---|---|"]
+    split = f"validation ({args['validation']:g} of train)" if args.get("validation") else "test"
+    lines = [f"| network | {split} accuracy, mean (min-max) | seeds | median epoch s (1 thread) |", "|---|---|---|---|"]
     for name, t in table.items():
         lines.append(f"| {name} | {100 * t['mean']:.1f} % ({100 * t['min']:.1f}-{100 * t['max']:.1f}) | {t['seeds']} "
                      f"| {t['epoch_s']:.1f} |")
@@ -128,7 +146,7 @@ def summarise(runs, args, out: Path):
         ax.plot([i] * table[n]["seeds"], [100 * r["test_accuracy"] for r in runs if r["config"] == n], "k.")
     lo = min(100 * r["test_accuracy"] for r in runs)
     ax.set_ylim(max(0.0, 10 * (lo // 10) - 10), 100)   # differences of a few points must be visible
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(("validation" if args.get("validation") else "test") + " accuracy (%)")
     decay = args.get("lr_decay", 1.0)
     ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs"
                  + (f", lr x{decay:g}/epoch" if decay != 1.0 else ""))
