@@ -25,14 +25,14 @@ def test_philox_known_answers(ctr, key, out):
 
 
 def _compiled():
-    g = {"philox4x32": numba.njit(rng.philox4x32)}
-    g["_words_to_unit"] = numba.njit(rng._words_to_unit)
+    """numba copies of the kernel functions, each seeing the compiled versions of the ones before it."""
     import math
-    src_globals = dict(vars(rng))
-    src_globals.update(g, _sqrt=math.sqrt, _log=math.log, _cos=math.cos)
-    uni = numba.njit(type(rng.uniform)(rng.uniform.__code__, src_globals))
-    nor = numba.njit(type(rng.normal)(rng.normal.__code__, src_globals))
-    return uni, nor
+
+    src_globals = dict(vars(rng), _sqrt=math.sqrt, _log=math.log, _cos=math.cos)
+    for name in rng.KERNEL_FUNCTIONS:
+        fn = getattr(rng, name)
+        src_globals[name] = numba.njit(type(fn)(fn.__code__, src_globals, name))
+    return src_globals["uniform"], src_globals["normal"]
 
 
 def test_numpy_and_numba_agree_and_statistics():

@@ -209,7 +209,8 @@ def header(backend: str, precision: str) -> list[str]:
     L.append("from numba import njit as _numba_njit, prange, get_num_threads" if backend == "cpu"
              else "from numba import cuda")
     if backend == "cpu":
-        L += ["from plastix.runtime.columns import _fill as _fill_cols", "",
+        L += ["from plastix.runtime.columns import _fill as _fill_cols",
+              "from plastix.runtime.prefetch import prefetch", "",
               "",
               "def njit(*args, **kwargs):",
               "    # numpy's error model: no ZeroDivisionError branches in every division and modulo, which",

@@ -5,13 +5,15 @@ themselves, so it is expanded inline: ``for s in row.synapses`` becomes a remova
 row's slots, ``s.remove()`` a swap-remove of *every* per-synapse array of the projection, ``row.add``
 an append that zeroes them, ``row.remove_weakest(var, n)`` an exact selection of the n smallest |var|
 followed by swap-removes of just those slots, ``row.sample_free()`` a draw against a per-row bitmask of
-targets (expanded in place: no array is passed to a function per draw).  The
+targets (expanded in place: no array is passed to a function per draw), ``row.random_slot()`` a uniform
+draw among the row's occupied slots.  The
 emitted body runs inside ``for i in range(n_pre)`` with locals ``_rl`` (row length), ``_stride`` and
 ``_npost``, and counters ``_nrem``, ``_nadd``, ``_full``, ``_failed``, ``_bad`` that the kernel returns.
 """
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import textwrap
 from dataclasses import dataclass
@@ -56,6 +58,16 @@ class RowCode:
     names: set
     uses_scratch: bool = False
     row_keys: dict | None = None  # row.<name> -> state key
+    # the same body for kernels that draw each row's first Philox block of each stream ahead of the row
+    # (locals _pdr0-3: rng draw 0, _pds0-3: block 0 of the sample_free / random_slot stream); the
+    # numbers are the same, only computed earlier (see predraw_stages)
+    body_predrawn: list[str] | None = None
+    predraw: tuple = ()  # the streams drawn ahead, of "rng", "structural"
+    sample_free: bool = False  # the code calls row.sample_free()
+    random_slot: bool = False  # the code calls row.random_slot()
+    scans_row: bool = False  # a synapse loop, remove_weakest or smallest_magnitude: O(row length) per row
+    keys: RowKeys | None = None
+    stream: int = 0
 
 
 class _Expr(ast.NodeTransformer):
@@ -79,9 +91,9 @@ class _Expr(ast.NodeTransformer):
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
                 if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot", "in_degree",
-                            "remove_weakest"):
-                    g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)' and "
-                                "'row.sample_free()' only")
+                            "remove_weakest", "random_slot"):
+                    g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)', "
+                                "'row.sample_free()' and 'row.random_slot()' only")
                 g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
             if base == g.loop_var and g.loop_var:
                 if not self.in_loop:
@@ -164,6 +176,11 @@ class _Expr(ast.NodeTransformer):
                 self.g.used.add(bits)
                 # a marker, expanded in place by _hoist_sample_free
                 return ast.copy_location(ast.parse(f"_sample_free({bits})", mode="eval").body, node)
+            if f.value.id == "row" and f.attr == "random_slot":
+                if node.args or node.keywords:
+                    self.g.err(node, "row.random_slot() takes no arguments")
+                # a marker, expanded in place by _hoist_draws
+                return ast.copy_location(ast.parse("_random_slot()", mode="eval").body, node)
             if f.value.id == "row" and f.attr == "smallest_magnitude":
                 a = node.args
                 if len(a) != 2 or node.keywords or not (isinstance(a[0], ast.Constant) and isinstance(a[0].value, str)):
@@ -207,9 +224,9 @@ class _RowGen:
         self.locals: set[str] = set()
         self.used: set[str] = {keys.rowlen}
         self.uses_scratch = False
+        self.scans_row = False
         self.plain_loops = 0
         self.loop_var = None
-        self.sample_free_used = False
 
     def err(self, node, msg):
         line = getattr(node, "lineno", None)
@@ -233,6 +250,7 @@ class _RowGen:
                 self.err(st, "write the loop as 'for s in row.synapses:'")
             if st.orelse:
                 self.err(st, "for/else is not supported on synapse loops")
+            self.scans_row = True
             self.loop_var = st.target.id
             outer_plain, self.plain_loops = self.plain_loops, 0
             body = ast.parse("_rm = False").body + self.stmts(st.body, True) + self._end_of_synapse()
@@ -408,32 +426,61 @@ class _RowGen:
 def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring)."""
     gen = _RowGen(fn, keys, where)
-    body = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
-    body = _hoist_sample_free(body, where)
-    gen.sample_free_used = any(isinstance(n, ast.Name) and n.id == "_sfb" for b in body for n in ast.walk(b))
-    hoister = _RngHoister(where)
-    body = hoister.body(body)
-    src = ast.unparse(ast.Module(body=body, type_ignores=[]))
-    # rng.* draws use (seed, row, step, _rc, stream); sample_free its own stream, so they never collide
+    stmts = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
+    bodies = {}
+    for predrawn in (False, True):
+        body = _hoist_draws(copy.deepcopy(stmts), where, predrawn)
+        hoister = _RngHoister(where)
+        body = hoister.body(body)
+        if predrawn:
+            body = [ast.fix_missing_locations(_PredrawnRng().visit(b)) for b in body]
+        bodies[predrawn] = ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
+    walk = [n for b in stmts for n in ast.walk(b)]
+    sample_free_used = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_sample_free"
+                           for n in walk)
+    slot_used = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_random_slot"
+                    for n in walk)
+    predraw = tuple(name for name, used in (("rng", hoister.used), ("structural", sample_free_used or slot_used))
+                    if used)
+    # rng.* draws use (seed, row, step, _rc, stream); sample_free and random_slot take 32-bit words in
+    # turn from their own stream, so the two never collide
     pro = ["_rc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
-           f"_sfstream = {stream ^ 0x80000000}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
+           f"_sfstream = {stream ^ _STRUCTURAL_STREAM}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
     pro += ["_tj = 0", "_ks = 0", "_nh = 0", "_h = 0"]  # _scratch: per-partition buffer set up by the kernel
-    if gen.sample_free_used:
-        # sample_free's Philox stream: block counter, words left in the current block, the block's words
-        pro += ["_sfb = 0", "_sfn = 0", "_sfq0 = np.uint64(0)", "_sfq1 = np.uint64(0)", "_sfq2 = np.uint64(0)",
+    if sample_free_used or slot_used:
+        # the sample_free / random_slot stream: block counter, words left in the current block, its words
+        pro += ["_sfk0 = np.uint64(seed) & _MASK32", "_sfk1 = np.uint64(seed) >> _SHIFT32",
+                "_sfb = 0", "_sfn = 0", "_sfq0 = np.uint64(0)", "_sfq1 = np.uint64(0)", "_sfq2 = np.uint64(0)",
                 "_sfq3 = np.uint64(0)", "_sfx = np.uint64(0)", "_sfj = 0", "_sfnp = np.uint64(_npost)",
-                "_sfk0 = np.uint64(seed) & _MASK32", "_sfk1 = np.uint64(seed) >> _SHIFT32",
                 "_sftries = 32 if _npost > 0 else 0"]
-    lines = pro + src.splitlines() + [f"{keys.rowlen}[i] = _rl"]
-    lines += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
-    lines += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
+    epi = [f"{keys.rowlen}[i] = _rl"]
+    epi += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
+    epi += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
-    return RowCode(lines, used, gen.uses_scratch, dict(keys.row))
+    return RowCode(pro + bodies[False] + epi, used, gen.uses_scratch, dict(keys.row),
+                   body_predrawn=pro + bodies[True] + epi, predraw=predraw, sample_free=sample_free_used,
+                   random_slot=slot_used, scans_row=gen.scans_row or gen.uses_scratch, keys=keys, stream=stream)
 
 
-def _sample_free_lines(name: str, bits: str) -> list[str]:
+#: stream offset (xor) of the row's sample_free / random_slot words from its rng.* stream
+_STRUCTURAL_STREAM = 0x80000000
+#: words of the pre-draw buffer per row: rng draw 0, block 0 of the sample_free / random_slot stream
+_PREDRAW_COLUMNS = {"rng": 0, "structural": 4}
+_PREDRAW_LOCALS = {"rng": "_pdr", "structural": "_pds"}
+
+
+def _first_block(q: str, block: str, stream: str, local: str, predrawn: bool) -> str:
+    """The line drawing block ``block`` of a row's stream into ``q0..q3``; with ``predrawn`` block 0
+    comes from the locals ``local0..3`` the kernel filled ahead of the row (the same numbers)."""
+    draw = f"philox4x32(i, step, {block}, {stream}, _sfk0, _sfk1)"
+    if predrawn:
+        draw = f"({local}0, {local}1, {local}2, {local}3) if {block} == 0 else {draw}"
+    return f"{q}0, {q}1, {q}2, {q}3 = {draw}"
+
+
+def _sample_free_lines(name: str, bits: str, predrawn: bool) -> list[str]:
     """``name = row.sample_free()`` expanded in place: rejection sampling over 32-bit candidates taken in
     turn from the row's sample_free Philox stream (counter (row, step, block, stream): each Philox call
     gives 4 candidates, kept across calls of the row), ``j = (word * num_post) >> 32``; after 32 rejected
@@ -443,7 +490,7 @@ def _sample_free_lines(name: str, bits: str) -> list[str]:
     return [f"{name} = -1",
             "for _sft in range(_sftries):",
             "    if _sfn == 0:",
-            "        _sfq0, _sfq1, _sfq2, _sfq3 = philox4x32(i, step, _sfb, _sfstream, _sfk0, _sfk1)",
+            "        " + _first_block("_sfq", "_sfb", "_sfstream", "_pds", predrawn),
             "        _sfb += 1",
             "        _sfn = 4",
             "    _sfx = _sfq0",
@@ -460,13 +507,43 @@ def _sample_free_lines(name: str, bits: str) -> list[str]:
             f"    {name} = _sample_free_exact({bits}[i], _npost, seed, i, step, _sfb + 2147483648, _sfstream)"]
 
 
-def _hoist_sample_free(stmts, where):
-    """Move each ``_sample_free(bits)`` marker out of its statement into ``_sfN = <inline draw>`` just
-    before it (conditions included): every call draws from the row's sample_free stream in turn."""
+def _random_slot_lines(name: str, predrawn: bool) -> list[str]:
+    """``name = row.random_slot()``: a uniform slot in [0, row.length) (-1 for an empty row) from the
+    next 32-bit word of the stream sample_free draws from (4 words per block, kept across the row's
+    calls of both): ``k = (word * length) >> 32``."""
+    return ["if _sfn == 0:",
+            "    " + _first_block("_sfq", "_sfb", "_sfstream", "_pds", predrawn),
+            "    _sfb += 1",
+            "    _sfn = 4",
+            "_sfx = _sfq0",
+            "_sfq0 = _sfq1",
+            "_sfq1 = _sfq2",
+            "_sfq2 = _sfq3",
+            "_sfn -= 1",
+            f"{name} = np.int64((_sfx * np.uint64(_rl)) >> _SHIFT32) if _rl > 0 else -1"]
+
+
+class _PredrawnRng(ast.NodeTransformer):
+    """``_rN = _rand_uniform(...)`` -> the same draw from the pre-drawn block when it is the row's
+    first (``_rc == 0``)."""
+
+    def visit_Assign(self, node):
+        v = node.value
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in ("_rand_uniform", "_rand_normal"):
+            first = ("_words_to_unit(_pdr0, _pdr1)" if v.func.id == "_rand_uniform"
+                     else "_normal_words(_pdr0, _pdr1, _pdr2, _pdr3)")
+            node.value = ast.IfExp(ast.parse("_rc == 0", mode="eval").body, ast.parse(first, mode="eval").body, v)
+        return node
+
+
+def _hoist_draws(stmts, where, predrawn):
+    """Move each ``_sample_free(bits)`` / ``_random_slot()`` marker out of its statement into
+    ``_sfN = <inline draw>`` just before it (conditions included): every call draws from the row's
+    stream in turn."""
     count = [0]
 
     def is_call(n):
-        return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_sample_free"
+        return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_sample_free", "_random_slot")
 
     def replace(node, pre):
         class Sub(ast.NodeTransformer):
@@ -475,7 +552,9 @@ def _hoist_sample_free(stmts, where):
                 if is_call(n):
                     name = f"_sf{count[0]}"
                     count[0] += 1
-                    pre.extend(ast.parse("\n".join(_sample_free_lines(name, n.args[0].id))).body)
+                    lines = (_sample_free_lines(name, n.args[0].id, predrawn) if n.func.id == "_sample_free"
+                             else _random_slot_lines(name, predrawn))
+                    pre.extend(ast.parse("\n".join(lines)).body)
                     return ast.Name(name, ast.Load())
                 return n
 
@@ -486,17 +565,51 @@ def _hoist_sample_free(stmts, where):
         pre: list = []
         if isinstance(st, ast.If):
             st.test = replace(st.test, pre)
-            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
         elif isinstance(st, ast.For):
             st.iter = replace(st.iter, pre)
-            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
         elif isinstance(st, ast.While):
             if any(is_call(n) for n in ast.walk(st.test)):
-                raise ModelError(f"{where}: row.sample_free() in a while condition is not supported; "
-                                 "assign it to a local variable inside the loop")
-            st.body, st.orelse = _hoist_sample_free(st.body, where), _hoist_sample_free(st.orelse, where)
+                raise ModelError(f"{where}: row.sample_free() / row.random_slot() in a while condition is not "
+                                 "supported; assign it to a local variable inside the loop")
+            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
         elif any(is_call(n) for n in ast.walk(st)):
             st = replace(st, pre)
         out.extend(pre)
         out.append(st)
     return [ast.fix_missing_locations(x) for x in out]
+
+
+def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str], list[str]]:
+    """Lines for kernels that run row ``i``'s code a few rows after drawing its first random numbers.
+
+    Returns (draw, settle, load): ``draw`` computes row ``i``'s first Philox block of each stream in
+    ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at: with
+    random_slot, word 0's slot in every per-synapse array; with sample_free, the bitmask words of the
+    candidates of words 0 and 1 (which one a call takes first depends on the code: both are hinted).
+    ``settle``, run a few rows later, reads the (by then cached) target in that slot and prefetches its
+    bitmask word, which removing it will clear; ``load`` sets the row's ``_pd*`` locals from the buffer.
+    The prefetches are only hints: the numbers are exactly those the row would draw."""
+    k = code.keys
+    draw = ["_pk0 = np.uint64(seed) & _MASK32", "_pk1 = np.uint64(seed) >> _SHIFT32"]
+    streams = {"rng": code.stream, "structural": code.stream ^ _STRUCTURAL_STREAM}
+    load, settle = [], []
+    for name in code.predraw:
+        c, local = _PREDRAW_COLUMNS[name], _PREDRAW_LOCALS[name]
+        draw.append(f"{buf}[{q}, {c}], {buf}[{q}, {c + 1}], {buf}[{q}, {c + 2}], {buf}[{q}, {c + 3}] = "
+                    f"philox4x32(i, step, 0, {streams[name]}, _pk0, _pk1)")
+        load += [f"{local}{w} = {buf}[{q}, {c + w}]" for w in range(4)]
+    c = _PREDRAW_COLUMNS["structural"]
+    if code.sample_free and k.bits:
+        for w in ((0, 1) if code.random_slot else (0,)):
+            draw += [f"_pj = np.int64(({buf}[{q}, {c + w}] * np.uint64(_npost)) >> _SHIFT32)",
+                     f"prefetch({k.bits}, i, _pj >> 5)"]
+    if code.random_slot:
+        first = [f"_prl = {k.rowlen}[i]", "if _prl > 0:",
+                 f"    _pks = np.int64(({buf}[{q}, {c}] * np.uint64(_prl)) >> _SHIFT32)"]
+        draw += first + [f"    prefetch({a}, i, _pks)" for a in [k.ind] + list(k.synapse_arrays)]
+        if k.bits:
+            settle = first + [f"    _pj = {k.ind}[i, _pks]", "    if _pj >= 0 and _pj < _npost:",
+                              f"        prefetch({k.bits}, i, _pj >> 5)"]
+    return draw, settle, load

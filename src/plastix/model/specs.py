@@ -224,6 +224,10 @@ class ConnectivityUpdateModel(_Model):
       0.  As a statement a full row raises :class:`~plastix.errors.CapacityError`; as an expression it
       returns False instead (the failure is counted);
     * ``row.remove_slot(k)`` — remove the synapse in slot ``k`` (outside synapse loops; swap-remove);
+    * ``row.random_slot()`` — a uniformly random occupied slot in ``[0, row.length)`` (-1 for an empty
+      row; it takes words in turn with ``sample_free`` from one stream), e.g.
+      ``row.remove_slot(row.random_slot())`` for random turnover; on the CPU its first draw per row is
+      made a few rows ahead and the synapse's cache lines are prefetched;
     * ``row.sample_free()`` — a uniformly random target not connected from this row (-1 if none); the
       projection then keeps a per-row bitmask of targets (``num_pre * num_post / 8`` bytes) that every
       rule on it maintains;

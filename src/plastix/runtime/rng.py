@@ -35,7 +35,7 @@ _log = np.log
 _cos = np.cos
 
 #: Functions that code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("philox4x32", "_words_to_unit", "uniform", "normal")
+KERNEL_FUNCTIONS = ("philox4x32", "_words_to_unit", "uniform", "_normal_words", "normal")
 KERNEL_CONSTANTS = ("_MASK32", "_SHIFT32", "_M0", "_M1", "_W0", "_W1", "_SH5", "_SH6", "_TWO26", "_TWO53", "_TWO_PI")
 
 
@@ -72,13 +72,18 @@ def uniform(seed, element, step, draw, stream):
     return _words_to_unit(r0, r1)
 
 
+def _normal_words(r0, r1, r2, r3):
+    """Standard normal float64 from one Philox block's four words (Box-Muller)."""
+    u1 = 1.0 - _words_to_unit(r0, r1)  # in (0, 1]: log is finite
+    u2 = _words_to_unit(r2, r3)
+    return _sqrt(-2.0 * _log(u1)) * _cos(_TWO_PI * u2)
+
+
 def normal(seed, element, step, draw, stream):
     """Standard normal float64 (Box-Muller on one Philox block)."""
     s = np.uint64(seed)
     r0, r1, r2, r3 = philox4x32(element, step, draw, stream, s & _MASK32, s >> _SHIFT32)
-    u1 = 1.0 - _words_to_unit(r0, r1)  # in (0, 1]: log is finite
-    u2 = _words_to_unit(r2, r3)
-    return _sqrt(-2.0 * _log(u1)) * _cos(_TWO_PI * u2)
+    return _normal_words(r0, r1, r2, r3)
 
 
 def stream_id(*parts: str) -> int:

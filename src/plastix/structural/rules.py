@@ -53,10 +53,10 @@ def random_regrow(target_length: int, w_init: float = 0.0) -> ConnectivityUpdate
                                    var_refs=("weight",), row_update=_random_regrow, doc=random_regrow.__doc__)
 
 
-def _random_replace(row, p, rng):
+def _random_replace(row, p):
     for _ in range(int(p.n)):
         if row.length > 0:
-            row.remove_slot(int(rng.uniform() * row.length))
+            row.remove_slot(row.random_slot())
             j = row.sample_free()
             if j >= 0:
                 row.add(j, weight=p.w_init)
