@@ -69,3 +69,15 @@ def spike_pairs(times_ms, idx, dt):
     """Spikes as a sorted list of (step, neuron)."""
     steps = np.rint(np.asarray(times_ms) / dt).astype(np.int64)
     return sorted(zip(steps.tolist(), np.asarray(idx).tolist()))
+
+
+def stdp_recurrent_net(n: int, row_stride: int, seed: int) -> tuple[px.Network, str]:
+    """A self-driven LIF population with a sparse recurrent STDP projection "aa" (6 synapses per row,
+    room for ``row_stride``), float64: the network rewiring tests attach their rules to."""
+    net = px.Network(dt=1.0, seed=seed, precision="float64")
+    a = net.add_population("a", n, px.neurons.lif(v_rest=0.0, v_reset=0.0, v_thresh=10.0),
+                           init={"v": px.init.Uniform(0.0, 9.0), "i_offset": px.init.Uniform(0.5, 1.2)})
+    stdp = px.weight_update.stdp_additive(tau_plus=10.0, tau_minus=10.0, a_plus=0.05, a_minus=0.05, w_max=2.0)
+    net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(6), weight_update=stdp,
+                       init={"w": px.init.Uniform(0, 1)}, row_stride=row_stride)
+    return net, "aa"

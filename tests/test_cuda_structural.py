@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import spike_pairs
+from conftest import spike_pairs, stdp_recurrent_net
 
 import plastix as px
 
@@ -18,12 +18,7 @@ pytestmark = pytest.mark.skipif(not cuda_available(), reason="needs numba-cuda (
 
 
 def _net():
-    net = px.Network(dt=1.0, seed=3, precision="float64")
-    a = net.add_population("a", 24, px.neurons.lif(v_rest=0.0, v_reset=0.0, v_thresh=10.0),
-                           init={"v": px.init.Uniform(0.0, 9.0), "i_offset": px.init.Uniform(0.5, 1.2)})
-    stdp = px.weight_update.stdp_additive(tau_plus=10.0, tau_minus=10.0, a_plus=0.05, a_minus=0.05, w_max=2.0)
-    proj = net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(6), weight_update=stdp,
-                              init={"w": px.init.Uniform(0, 1)}, row_stride=10)
+    net, proj = stdp_recurrent_net(24, row_stride=10, seed=3)
     net.add_connectivity_update("set", proj, px.structural.set_rewire(0.3), var_refs={"weight": "w"})
     net.add_connectivity_update("turnover", proj, px.structural.random_replace(1), var_refs={"weight": "w"},
                                 every=5)

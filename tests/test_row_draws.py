@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CPU_MODES, make_sim
+from conftest import CPU_MODES, make_sim, stdp_recurrent_net
 
 import plastix as px
 from plastix.runtime import rng as prng
@@ -187,12 +187,7 @@ def test_random_replace_with_stdp_keeps_the_column_view():
     from structural_reference import assert_column_view
 
     def net():
-        n = px.Network(dt=1.0, seed=9, precision="float64")
-        a = n.add_population("a", 40, px.neurons.lif(v_rest=0.0, v_reset=0.0, v_thresh=10.0),
-                             init={"v": px.init.Uniform(0.0, 9.0), "i_offset": px.init.Uniform(0.5, 1.2)})
-        stdp = px.weight_update.stdp_additive(tau_plus=10.0, tau_minus=10.0, a_plus=0.05, a_minus=0.05, w_max=2.0)
-        proj = n.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(6), weight_update=stdp,
-                                init={"w": px.init.Uniform(0, 1)}, row_stride=9)
+        n, proj = stdp_recurrent_net(40, row_stride=9, seed=9)
         n.add_connectivity_update("turnover", proj, px.structural.random_replace(2), var_refs={"weight": "w"},
                                   every=1)
         return n
