@@ -66,6 +66,7 @@ class RowCode:
     sample_free: bool = False  # the code calls row.sample_free()
     random_slot: bool = False  # the code calls row.random_slot()
     scans_row: bool = False  # a synapse loop, remove_weakest or smallest_magnitude: O(row length) per row
+    edits_row: bool = False  # removes (swap-remove: reads the last slot) or adds (writes after it)
     keys: RowKeys | None = None
     stream: int = 0
 
@@ -225,6 +226,7 @@ class _RowGen:
         self.used: set[str] = {keys.rowlen}
         self.uses_scratch = False
         self.scans_row = False
+        self.edits_row = False
         self.plain_loops = 0
         self.loop_var = None
 
@@ -323,6 +325,7 @@ class _RowGen:
         """Lines removing the synapse in ``slot``: clear its target's bit, move the row's last synapse
         (index and every per-synapse array) into the slot, shorten the row."""
         k = self.keys
+        self.edits_row = True
         lines = [f"_tj = {k.ind}[i, {slot}]"]
         if k.bits:
             lines += [f"{k.bits}[i, _tj >> 5] &= ~(np.uint32(1) << np.uint32(_tj & 31))"]
@@ -387,6 +390,7 @@ class _RowGen:
 
     def _add(self, call, in_loop, result):
         k = self.keys
+        self.edits_row = True
         if len(call.args) != 1:
             self.err(call, "row.add takes the target index and keyword values: row.add(j, w=0.1)")
         values = {}
@@ -461,7 +465,8 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
     return RowCode(pro + bodies[False] + epi, used, gen.uses_scratch, dict(keys.row),
                    body_predrawn=pro + bodies[True] + epi, predraw=predraw, sample_free=sample_free_used,
-                   random_slot=slot_used, scans_row=gen.scans_row or gen.uses_scratch, keys=keys, stream=stream)
+                   random_slot=slot_used, scans_row=gen.scans_row or gen.uses_scratch, edits_row=gen.edits_row,
+                   keys=keys, stream=stream)
 
 
 #: stream offset (xor) of the row's sample_free / random_slot words from its rng.* stream
@@ -587,8 +592,10 @@ def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str
     Returns (draw, settle, load): ``draw`` computes row ``i``'s first Philox block of each stream in
     ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at: with
     random_slot, word 0's slot in every per-synapse array; with sample_free, the bitmask words of the
-    candidates of words 0 and 1 (which one a call takes first depends on the code: both are hinted).
-    ``settle``, run a few rows later, reads the (by then cached) target in that slot and prefetches its
+    candidates of words 0 and 1 (which one a call takes first depends on the code: both are hinted); and,
+    for code that removes or adds synapses, the row's last and first free slot in every per-synapse array
+    (a swap-remove moves the last synapse, an add writes after it; rows are a page apart, further than
+    the hardware prefetcher follows).  ``settle``, run a few rows later, reads the (by then cached) target in that slot and prefetches its
     bitmask word, which removing it will clear; ``load`` sets the row's ``_pd*`` locals from the buffer.
     The prefetches are only hints: the numbers are exactly those the row would draw."""
     k = code.keys
@@ -605,10 +612,14 @@ def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str
         for w in ((0, 1) if code.random_slot else (0,)):
             draw += [f"_pj = np.int64(({buf}[{q}, {c + w}] * np.uint64(_npost)) >> _SHIFT32)",
                      f"prefetch({k.bits}, i, _pj >> 5)"]
+    arrays = [k.ind] + list(k.synapse_arrays)
+    if code.edits_row:
+        draw += [f"_prl = {k.rowlen}[i]", "if _prl > 0:"] + [f"    prefetch({a}, i, _prl - 1)" for a in arrays]
+        draw += [f"if _prl < {k.ind}.shape[1]:"] + [f"    prefetch({a}, i, _prl)" for a in arrays]
     if code.random_slot:
         first = [f"_prl = {k.rowlen}[i]", "if _prl > 0:",
                  f"    _pks = np.int64(({buf}[{q}, {c}] * np.uint64(_prl)) >> _SHIFT32)"]
-        draw += first + [f"    prefetch({a}, i, _pks)" for a in [k.ind] + list(k.synapse_arrays)]
+        draw += first + [f"    prefetch({a}, i, _pks)" for a in arrays]
         if k.bits:
             settle = first + [f"    _pj = {k.ind}[i, _pks]", "    if _pj >= 0 and _pj < _npost:",
                               f"        prefetch({k.bits}, i, _pj >> 5)"]
