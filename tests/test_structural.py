@@ -1044,9 +1044,9 @@ def test_set_rewire_removes_exactly_the_weakest(weights):
         assert check["invariants_ok"], check["problems"]
         # the removed original slots are the n smallest by (|w|, slot)
         absw = np.abs(before["w"].astype(np.float64))
-        kept = np.zeros((n_pre, k), bool)
-        slots = after["trace"][after["trace"] != 0].astype(np.int64) - 1
-        kept.reshape(-1)[slots] = True
+        kept = np.zeros((n_pre, k), bool)  # trace = original slot in the row + 1
+        rows = np.nonzero(after["trace"] != 0)[0]
+        kept[rows, after["trace"][after["trace"] != 0].astype(np.int64) - 1] = True
         for i in range(n_pre):
             want = np.sort(np.lexsort((np.arange(k), absw[i]))[:n])
             np.testing.assert_array_equal(np.nonzero(~kept[i])[0], want, err_msg=f"row {i}")
@@ -1054,9 +1054,39 @@ def test_set_rewire_removes_exactly_the_weakest(weights):
         assert np.all(second["row_length"] == k)
         if weights == "normal":  # second rewire: the new synapses (w = 0, tied) are the weakest and go
             assert np.all((second["trace"] != 0).sum(axis=1) == k - n)
-            assert np.all(np.isin(second["trace"][second["trace"] != 0], after["trace"][after["trace"] != 0]))
+            def ids(tr):  # (row, original slot) of the kept synapses
+                return np.nonzero(tr != 0)[0] * (k + 1) + tr[tr != 0].astype(np.int64)
+
+            assert np.all(np.isin(ids(second["trace"]), ids(after["trace"])))
         runs.append(states)
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             for key in a:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_rewire_invariant_check_catches_a_synapse_that_lost_its_state():
+    """The bench's independent check fails when a kept synapse's weight or trace is swapped with
+    another's, when a kept synapse appears twice, and when a strong synapse went instead of a weak one."""
+    from plastix.bench import rewire
+
+    n_pre, k, frac = 40, 20, 0.25
+    sim = px.Simulation(rewire.build(n_pre, k, frac, seed=5), backend="cpu", parallel=False)
+    before = sim.ragged("proj", "w")
+    before["trace"] = sim.ragged("proj", "trace")["trace"]
+    sim.custom_update("set")
+    after = sim.ragged("proj", "w")
+    after["trace"] = sim.ragged("proj", "trace")["trace"]
+    assert rewire.check_invariants(before, after, frac, n_pre)["invariants_ok"]
+    kept = np.nonzero(after["trace"][3] != 0)[0]
+    swapped = {key: v.copy() for key, v in after.items()}
+    swapped["w"][3, kept[[0, 1]]] = swapped["w"][3, kept[[1, 0]]]
+    twice = {key: v.copy() for key, v in after.items()}
+    twice["trace"][3, kept[1]] = twice["trace"][3, kept[0]]
+    for bad in (swapped, twice):
+        got = rewire.check_invariants(before, bad, frac, n_pre)
+        assert "a kept synapse lost its own target, weight or trace" in got["problems"]
+    strong = {key: v.copy() for key, v in before.items()}
+    strong["w"][3, after["trace"][3, kept[0]].astype(int) - 1] = 0.0  # a kept synapse was the weakest
+    assert "a stronger synapse was removed while a weaker one was kept" in \
+        rewire.check_invariants(strong, after, frac, n_pre)["problems"]
