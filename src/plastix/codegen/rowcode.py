@@ -175,7 +175,7 @@ class _Expr(ast.NodeTransformer):
                 if bits is None:
                     self.g.err(node, "row.sample_free() needs the projection's target bitmask (internal error)")
                 self.g.used.add(bits)
-                # a marker, expanded in place by _hoist_sample_free
+                # a marker, expanded in place by _hoist_draws
                 return ast.copy_location(ast.parse(f"_sample_free({bits})", mode="eval").body, node)
             if f.value.id == "row" and f.attr == "random_slot":
                 if node.args or node.keywords:
