@@ -31,16 +31,6 @@ def hidden_layers(text):
     return parse(text)
 
 
-def validation_dataset(ds, fraction):
-    """Train on part of the training split and evaluate on the rest (``fraction`` of each class): for
-    choosing settings without looking at the test split.  The held-out part is reported as "test"."""
-    from plastix.datasets.base import SpikeDataset, stratified_split
-
-    train_idx, val_idx = stratified_split(ds.train.labels, fraction)
-    return SpikeDataset(ds.name, ds.train.subset(train_idx), ds.train.subset(val_idx),
-                        {**ds.info, "validation_fraction": fraction})
-
-
 def _run(job):
     name, seed, args = job
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -52,7 +42,7 @@ def _run(job):
 
     ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
     if args.get("validation"):
-        ds = validation_dataset(ds, args["validation"])
+        ds = ds.validation_split(args["validation"])
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
                       lr_decay=args.get("lr_decay", 1.0),
                       l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,

@@ -490,3 +490,25 @@ def test_spoken_digits_real_file():
     np.testing.assert_array_equal(ds.test.times_ms, again.test.times_ms)
     np.testing.assert_array_equal(ds.info["test_indices"], again.info["test_indices"])
     assert ds.train.to_dense(100.0).shape == (2700, 22, 78)
+
+
+def test_validation_split_holds_out_part_of_training_only():
+    ds = pxd.load("digits")
+    val = ds.validation_split(0.2)
+    n = len(ds.train)
+    assert len(val.train) + len(val.test) == n  # the test split is not used at all
+    assert val.summary()["validation_fraction"] == 0.2 and "validation" in val.name
+    # stratified: every class keeps ~20 % of its training samples in the held-out part
+    per_class = np.bincount(ds.train.labels, minlength=10)
+    held = np.bincount(val.test.labels, minlength=10)
+    assert np.all(np.abs(held - 0.2 * per_class) <= 0.5 + 1e-9)
+    # the two parts are disjoint and together the training split: compare samples by their spikes
+    def keys(split):
+        return sorted((tuple(np.round(t, 6)), tuple(u), lab) for t, u, lab in (split.sample(i) for i in range(len(split))))
+
+    assert sorted(keys(val.train) + keys(val.test)) == keys(ds.train)
+    again = ds.validation_split(0.2)  # deterministic
+    np.testing.assert_array_equal(again.test.labels, val.test.labels)
+    for bad in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(DatasetError, match="validation fraction must lie strictly between 0 and 1"):
+            ds.validation_split(bad)

@@ -135,3 +135,17 @@ def test_cli_bench_train_on_random_data_of_a_given_shape(capsys):
     assert out["results"][0]["synapses"] == 12 * 8 + 8 * 7
     with pytest.raises(SystemExit, match="SAMPLES,STEPS,INPUTS,CLASSES"):
         main(["bench", "train", "--random-data", "40,30", "--json"])
+
+
+def test_cli_validation_evaluates_on_held_out_training_data(tmp_path, capsys):
+    main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--batch-size", "64",
+          "--validation", "0.25", "--out", str(tmp_path), "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["evaluated_on"] == "validation (0.25 of the training split)"
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["dataset"]["validation_fraction"] == 0.25
+    full = datasets.load("digits")
+    assert res["dataset"]["train"]["samples"] + res["dataset"]["test"]["samples"] == len(full.train)
+    with pytest.raises(SystemExit, match="--validation: validation fraction must lie strictly between 0 and 1"):
+        main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--validation", "1.5",
+              "--out", str(tmp_path / "bad")])

@@ -88,6 +88,9 @@ def add_arguments(p) -> None:
                    help="augment training batches: shift each sample by up to STEPS steps in time (default 0)")
     p.add_argument("--augment-drop", type=float, default=0.0, metavar="P",
                    help="augment training batches: delete each spike with probability P in [0, 1) (default 0)")
+    p.add_argument("--validation", type=float, default=None, metavar="F",
+                   help="train on the training split less a held-out fraction F (of each class) and evaluate on "
+                        "that part instead of the test split: for choosing settings (default: off)")
     p.add_argument("--epochs", type=int, default=20, help="default 20 (about 2-3 min with the defaults on 2 cores)")
     p.add_argument("--out", type=Path, default=Path("out/train"), help="results.json, plots and checkpoint go here")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
@@ -140,6 +143,11 @@ def run(args) -> dict:
         args.input_density = args.recurrent_density = 1.0
         args.feedforward_density = None
     ds = load_dataset(args)
+    if args.validation is not None:
+        try:
+            ds = ds.validation_split(args.validation)
+        except DatasetError as e:
+            raise SystemExit(f"--validation: {e}") from None
     config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
                               feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback)
@@ -150,7 +158,8 @@ def run(args) -> dict:
     except (TrainingError, DatasetError) as e:
         raise SystemExit(str(e)) from None
     last = res["epochs"][-1] if res["epochs"] else {}
-    return {"dataset": args.dataset, "test_accuracy": res["final_test_accuracy"],
+    return {"dataset": args.dataset, "evaluated_on": "test" if args.validation is None else
+            f"validation ({args.validation:g} of the training split)", "test_accuracy": res["final_test_accuracy"],
             "train_accuracy": last.get("train_accuracy"), "epochs": len(res["epochs"]), "wall_s": res["wall_s"],
             "epoch_s": [e["wall_s"] for e in res["epochs"]],
             "synapses": res["synapses_final"], "synapses_initial": res["synapses_initial"],

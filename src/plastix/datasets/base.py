@@ -336,11 +336,28 @@ class SpikeDataset:
         return (f"SpikeDataset({self.name!r}: {len(self.train)} train / {len(self.test)} test, "
                 f"num_units={self.num_units}, num_classes={self.num_classes}, duration_ms={self.duration_ms})")
 
+    def validation_split(self, fraction: float) -> "SpikeDataset":
+        """Hold out ``fraction`` of the training split (of each class, its last samples; no randomness)
+        and return a data set that trains on the rest and evaluates ("test") on the held-out part: for
+        choosing settings without looking at the test split.  ``info["validation_fraction"]`` records it."""
+        fraction = float(fraction)
+        if not 0.0 < fraction < 1.0:
+            raise DatasetError(f"validation fraction must lie strictly between 0 and 1, got {fraction}")
+        train_idx, val_idx = stratified_split(self.train.labels, fraction)
+        if len(train_idx) == 0 or len(val_idx) == 0:
+            raise DatasetError(f"validation fraction {fraction} of {len(self.train)} training samples leaves an "
+                               "empty split; choose a fraction that keeps samples on both sides")
+        return SpikeDataset(f"{self.name} (validation)", self.train.subset(train_idx), self.train.subset(val_idx),
+                            {**self.info, "validation_fraction": fraction})
+
     def summary(self) -> dict:
         """A dict: name, units, classes, duration, and each split's :meth:`SpikeSplit.summary`."""
-        return {"name": self.name, "num_units": self.num_units, "num_classes": self.num_classes,
-                "duration_ms": self.duration_ms, "dt": self.dt,
-                "train": self.train.summary(), "test": self.test.summary()}
+        out = {"name": self.name, "num_units": self.num_units, "num_classes": self.num_classes,
+               "duration_ms": self.duration_ms, "dt": self.dt,
+               "train": self.train.summary(), "test": self.test.summary()}
+        if "validation_fraction" in self.info:  # "test" is then the held-out part of the training split
+            out["validation_fraction"] = self.info["validation_fraction"]
+        return out
 
 
 # ---------------------------------------------------------------------- helpers for loaders
