@@ -188,15 +188,13 @@ _TILE = 8
 
 def _pipelined_rows(code, skip: list[str], names: Names) -> list[str]:
     """The partition's row loop for row code that draws random numbers and touches O(1) synapses per
-    row (no synapse loop or whole-row selection), software-pipelined over tiles
-    of _TILE rows: tile t + 2 gets its first Philox blocks drawn (and the cache lines they point at
-    prefetched), tile t + 1 prefetches what depends on those lines, tile t runs the row code.  A Philox
-    block is well over a hundred instructions: drawn inline, two of them per row kept the next rows'
-    loads out of the CPU's out-of-order window, so each row's cache misses were paid one after another."""
-    draw, settle, load = predraw_stages(code, "_pd", "_q")
-    names.used.update(code.keys.synapse_arrays + [code.keys.ind, code.keys.rowlen])
-    if code.keys.bits:
-        names.used.add(code.keys.bits)
+    row (no synapse loop or whole-row selection), software-pipelined over tiles of _TILE rows: tile
+    t + 2 gets its first Philox blocks drawn (and the cache lines they point at prefetched), tile t + 1
+    prefetches what depends on those lines, tile t runs the row code.  A Philox block is well over a
+    hundred instructions: drawn inline, two of them per row kept the next rows' loads out of the CPU's
+    out-of-order window, so each row's cache misses were paid one after another."""
+    draw, settle, load, used = predraw_stages(code, "_pd", "_q")
+    names.used.update(used)
     ring = 3 * _TILE
 
     def tile(t):

@@ -586,22 +586,23 @@ def _hoist_draws(stmts, where, predrawn):
     return [ast.fix_missing_locations(x) for x in out]
 
 
-def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str], list[str]]:
+def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str], list[str], set]:
     """Lines for kernels that run row ``i``'s code a few rows after drawing its first random numbers.
 
-    Returns (draw, settle, load): ``draw`` computes row ``i``'s first Philox block of each stream in
-    ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at: with
-    random_slot, word 0's slot in every per-synapse array; with sample_free, the bitmask words of the
-    candidates of words 0 and 1 (which one a call takes first depends on the code: both are hinted); and,
-    for code that removes or adds synapses, the row's last and first free slot in every per-synapse array
-    (a swap-remove moves the last synapse, an add writes after it; rows are a page apart, further than
-    the hardware prefetcher follows).  ``settle``, run a few rows later, reads the (by then cached) target in that slot and prefetches its
-    bitmask word, which removing it will clear; ``load`` sets the row's ``_pd*`` locals from the buffer.
-    The prefetches are only hints: the numbers are exactly those the row would draw."""
+    Returns (draw, settle, load, used): ``draw`` computes row ``i``'s first Philox block of each stream
+    in ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at:
+    with random_slot, word 0's slot in every per-synapse array; with sample_free, the bitmask words of
+    the candidates of words 0 and 1 (which one a call takes first depends on the code: both are
+    hinted); and, for code that removes or adds synapses, the row's last and first free slot in every
+    per-synapse array (a swap-remove moves the last synapse, an add writes after it; rows are a page
+    apart, further than the hardware prefetcher follows).  ``settle``, run a few rows later, reads the
+    (by then cached) target in that slot and prefetches its bitmask word, which removing it will clear;
+    ``load`` sets the row's ``_pd*`` locals from the buffer; ``used`` names the state arrays these lines
+    read.  The prefetches are only hints: the numbers are exactly those the row would draw."""
     k = code.keys
     draw = ["_pk0 = np.uint64(seed) & _MASK32", "_pk1 = np.uint64(seed) >> _SHIFT32"]
     streams = {"rng": code.stream, "structural": code.stream ^ _STRUCTURAL_STREAM}
-    load, settle = [], []
+    load, settle, used = [], [], set()
     for name in code.predraw:
         c, local = _PREDRAW_COLUMNS[name], _PREDRAW_LOCALS[name]
         draw.append(f"{buf}[{q}, {c}], {buf}[{q}, {c + 1}], {buf}[{q}, {c + 2}], {buf}[{q}, {c + 3}] = "
@@ -609,18 +610,23 @@ def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str
         load += [f"{local}{w} = {buf}[{q}, {c + w}]" for w in range(4)]
     c = _PREDRAW_COLUMNS["structural"]
     if code.sample_free and k.bits:
+        used.add(k.bits)
         for w in ((0, 1) if code.random_slot else (0,)):
             draw += [f"_pj = np.int64(({buf}[{q}, {c + w}] * np.uint64(_npost)) >> _SHIFT32)",
                      f"prefetch({k.bits}, i, _pj >> 5)"]
     arrays = [k.ind] + list(k.synapse_arrays)
+    if code.edits_row or code.random_slot:
+        draw.append(f"_prl = {k.rowlen}[i]")
+        used.update(arrays + [k.rowlen])
     if code.edits_row:
-        draw += [f"_prl = {k.rowlen}[i]", "if _prl > 0:"] + [f"    prefetch({a}, i, _prl - 1)" for a in arrays]
+        draw += ["if _prl > 0:"] + [f"    prefetch({a}, i, _prl - 1)" for a in arrays]
         draw += [f"if _prl < {k.ind}.shape[1]:"] + [f"    prefetch({a}, i, _prl)" for a in arrays]
     if code.random_slot:
-        first = [f"_prl = {k.rowlen}[i]", "if _prl > 0:",
-                 f"    _pks = np.int64(({buf}[{q}, {c}] * np.uint64(_prl)) >> _SHIFT32)"]
+        first = ["if _prl > 0:", f"    _pks = np.int64(({buf}[{q}, {c}] * np.uint64(_prl)) >> _SHIFT32)"]
         draw += first + [f"    prefetch({a}, i, _pks)" for a in arrays]
         if k.bits:
-            settle = first + [f"    _pj = {k.ind}[i, _pks]", "    if _pj >= 0 and _pj < _npost:",
-                              f"        prefetch({k.bits}, i, _pj >> 5)"]
-    return draw, settle, load
+            used.add(k.bits)
+            settle = [f"_prl = {k.rowlen}[i]"] + first + [f"    _pj = {k.ind}[i, _pks]",
+                                                          "    if _pj >= 0 and _pj < _npost:",
+                                                          f"        prefetch({k.bits}, i, _pj >> 5)"]
+    return draw, settle, load, used
