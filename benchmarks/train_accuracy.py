@@ -46,6 +46,7 @@ def _run(job):
     cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
                       lr_decay=args.get("lr_decay", 1.0),
                       l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,
+                      init_fan_in=args.get("init_fan_in", "connected"),
                       **CONFIGS[name])
     out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
@@ -79,6 +80,8 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.0, help="DEEP R's noise temperature (Bellec; 0: none)")
     ap.add_argument("--augment-shift", type=int, default=0, help="training batches: time shift up to this many steps")
     ap.add_argument("--augment-drop", type=float, default=0.0, help="training batches: spike deletion probability")
+    ap.add_argument("--init-fan-in", choices=("connected", "all"), default="connected",
+                    help="initial weights N(0, 1/sqrt(fan_in)) with fan_in the connected inputs or all possible ones")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--frame-ms", type=float, default=1.0)
     ap.add_argument("--validation", type=float, default=0.0,
@@ -97,7 +100,7 @@ def main():
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
     args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "augment_shift",
-                                     "augment_drop", "batch_size", "frame_ms", "validation", "out")}
+                                     "augment_drop", "batch_size", "frame_ms", "validation", "init_fan_in", "out")}
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []

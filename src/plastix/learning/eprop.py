@@ -29,6 +29,7 @@ from . import optim
 
 REWIRING = ("none", "deep-r", "soft-deep-r")
 READOUT = ("all", "last")
+INIT_FAN_IN = ("connected", "all")
 
 
 def layer_name(layer: int) -> str:
@@ -71,6 +72,8 @@ class EPropConfig:
     feedforward_density: float | None = None   # layer l -> layer l + 1 (None: input_density)
     readout: str = "all"               # the readout reads every hidden layer ("all") or the last one ("last")
     row_padding: float = 1.0           # row capacity / expected row length (room for DEEP R to regrow)
+    init_fan_in: str = "connected"     # weights start N(0, 1/sqrt(fan_in)): fan_in = expected connected inputs
+                                       # (density x pre) or "all" possible inputs (pre, as if dense)
     feedback: str = "symmetric"        # or "random" (fixed random B)
     tau_mem: float = 20.0
     tau_adapt: float = 2000.0
@@ -130,6 +133,8 @@ class EPropConfig:
             bad("recurrent_density", "in [0, 1] (0: no recurrent projection)")
         if not self.row_padding >= 1.0:
             bad("row_padding", ">= 1")
+        if self.init_fan_in not in INIT_FAN_IN:
+            bad("init_fan_in", f"one of {INIT_FAN_IN}")
         if self.feedback not in ("symmetric", "random"):
             bad("feedback", "'symmetric' or 'random'")
         if self.rewiring not in REWIRING:
@@ -267,7 +272,8 @@ class EPropNetwork:
         self._geometry = {}
         for name, pre, post, density, n_pre, rec, geom in specs:
             self._geometry[name] = geom
-            fan_in = max(density * (n_pre - 1 if rec else n_pre), 1.0)
+            possible = n_pre - 1 if rec else n_pre
+            fan_in = max(possible if c.init_fan_in == "all" else density * possible, 1.0)
             headroom = c.row_padding if density < 1.0 else 1.0
             net.add_projection(name, pre, post, connectivity=_connectivity(density, rec), weight_update=EPROP_SYNAPSE,
                                init={"w": init.Normal(0.0, 1.0 / math.sqrt(fan_in))}, headroom=headroom)
