@@ -124,3 +124,22 @@ def test_bad_configuration_names_the_parameter():
         net.train_batch(np.zeros((2, 5, 3), np.uint8), np.zeros(2, int))
     with pytest.raises(TrainingError, match="labels must lie"):
         net.train_batch(np.zeros((2, 5, 20), np.uint8), np.array([0, 7]))
+
+
+@pytest.mark.parametrize("init_fan_in", ["connected", "all"])
+def test_initial_weight_scale_follows_the_chosen_fan_in(init_fan_in):
+    # 400 inputs at density 0.05 (20 connected per neuron), 300 hidden: ~6,000 input synapses, enough to
+    # tell a standard deviation of 1/sqrt(20) from 1/sqrt(400) to a few per cent.
+    c = _config(num_inputs=400, num_hidden=300, input_density=0.05, recurrent_density=0.05,
+                init_fan_in=init_fan_in)
+    net = EPropNetwork(c)
+    for proj, possible in (("in_hid", 400), ("hid_hid", 299)):
+        w = net.sim.get(proj, "w")
+        fan_in = possible if init_fan_in == "all" else 0.05 * possible
+        assert np.std(w) == pytest.approx(1.0 / np.sqrt(fan_in), rel=0.06)
+        assert abs(np.mean(w)) < 4.0 / np.sqrt(fan_in * w.size)
+
+
+def test_init_fan_in_must_be_a_known_choice():
+    with pytest.raises(TrainingError, match="init_fan_in must be one of"):
+        _config(init_fan_in="dense")

@@ -83,6 +83,9 @@ def add_arguments(p) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="DEEP R noise temperature T (default 0)")
     p.add_argument("--row-padding", type=float, default=2.0,
                    help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
+    p.add_argument("--init-fan-in", choices=("connected", "all"), default="connected",
+                   help="initial weights N(0, 1/sqrt(fan_in)), fan_in = a neuron's connected inputs (default) or "
+                        "all its possible ones (smaller sparse weights)")
     p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")
     p.add_argument("--augment-shift", type=int, default=0, metavar="STEPS",
                    help="augment training batches: shift each sample by up to STEPS steps in time (default 0)")
@@ -150,7 +153,7 @@ def run(args) -> dict:
             raise SystemExit(f"--validation: {e}") from None
     config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
                               feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
-                              row_padding=args.row_padding, feedback=args.feedback)
+                              row_padding=args.row_padding, feedback=args.feedback, init_fan_in=args.init_fan_in)
     try:
         trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
                           progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))
