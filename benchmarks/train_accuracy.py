@@ -80,6 +80,8 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.0, help="DEEP R's noise temperature (Bellec; 0: none)")
     ap.add_argument("--augment-shift", type=int, default=0, help="training batches: time shift up to this many steps")
     ap.add_argument("--augment-drop", type=float, default=0.0, help="training batches: spike deletion probability")
+    # plastix.learning.eprop.INIT_FAN_IN, spelled out: importing plastix here would load numba before the
+    # workers fork and set their thread count
     ap.add_argument("--init-fan-in", choices=("connected", "all"), default="connected",
                     help="initial weights N(0, 1/sqrt(fan_in)) with fan_in the connected inputs or all possible ones")
     ap.add_argument("--batch-size", type=int, default=32)

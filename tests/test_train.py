@@ -149,3 +149,18 @@ def test_cli_validation_evaluates_on_held_out_training_data(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--validation: validation fraction must lie strictly between 0 and 1"):
         main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--validation", "1.5",
               "--out", str(tmp_path / "bad")])
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_setting_existed(spoken, tmp_path):
+    # a checkpoint whose config lacks a setting added later was written with that setting's default
+    small = SpikeDataset("s", spoken.train.subset(np.arange(32)), spoken.test.subset(np.arange(32)), {})
+    Trainer(_config(small, num_hidden=8), small, batch_size=32, out_dir=tmp_path, progress=False).fit(1)
+    meta_path = tmp_path / "checkpoint" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["init_fan_in"]
+    meta_path.write_text(json.dumps(meta))
+    res = Trainer(_config(small, num_hidden=8), small, batch_size=32, out_dir=tmp_path, progress=False).fit(2, resume=True)
+    assert len(res["epochs"]) == 2
+    with pytest.raises(TrainingError, match="different config"):   # a non-default value still differs
+        Trainer(_config(small, num_hidden=8, init_fan_in="all"), small, batch_size=32, out_dir=tmp_path,
+                progress=False).fit(3, resume=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..learning.eprop import REWIRING
+from ..learning.eprop import INIT_FAN_IN, REWIRING
 
 DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist")
 
@@ -83,7 +83,7 @@ def add_arguments(p) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="DEEP R noise temperature T (default 0)")
     p.add_argument("--row-padding", type=float, default=2.0,
                    help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
-    p.add_argument("--init-fan-in", choices=("connected", "all"), default="connected",
+    p.add_argument("--init-fan-in", choices=INIT_FAN_IN, default="connected",
                    help="initial weights N(0, 1/sqrt(fan_in)), fan_in = a neuron's connected inputs (default) or "
                         "all its possible ones (smaller sparse weights)")
     p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")

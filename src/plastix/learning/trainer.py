@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,11 @@ FORMAT = 1
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(seed) * 100003 + int(epoch)
+
+
+def _defaults() -> dict:
+    """EPropConfig's default settings, for checkpoints written before a setting existed."""
+    return {f.name: f.default for f in fields(EPropConfig) if f.default is not MISSING}
 
 
 class Trainer:
@@ -192,6 +198,8 @@ class Trainer:
             meta = json.load(f)
         if meta.get("format") != FORMAT:
             raise TrainingError(f"{d}: checkpoint format {meta.get('format')} is not supported ({FORMAT})")
+        if isinstance(meta.get("config"), dict):   # settings added since the checkpoint take their defaults
+            meta["config"] = {**_defaults(), **meta["config"]}
         for key, mine in (("config", self.config.to_dict()), ("batch_size", self.batch_size), ("steps", self.steps),
                           ("augment", self._augment_desc())):
             if meta.get(key) != mine:
