@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from plastix.model import connectivity as conn
+from plastix.model import row_lengths
 from plastix.model.connectivity import (
     AllToAll,
     FixedNumberPost,
@@ -411,14 +412,14 @@ def test_poisson_binomial_isf_matches_brute_force():
         for a in (0.3, 1e-2, 1e-5, 1e-9):
             sf = exact_poisson_binomial_sf(probs)
             expected = int(np.argmax(sf <= a))
-            assert conn._poisson_binomial_isf(probs, a) == expected, (trial, a)
+            assert row_lengths.poisson_binomial_isf(probs, a) == expected, (trial, a)
     # equal probabilities: the binomial quantile
     for n, p, a in [(500, 0.1, 1e-6), (2000, 0.003, 1e-8), (50, 0.9, 1e-3)]:
-        assert conn._poisson_binomial_isf(np.full(n, p), a) == conn._binom_isf(a, n, p)
-        m = conn._binom_isf(a, n, p)
+        assert row_lengths.poisson_binomial_isf(np.full(n, p), a) == row_lengths.binom_isf(a, n, p)
+        m = row_lengths.binom_isf(a, n, p)
         assert stats.binom.sf(m, n, p) <= a < stats.binom.sf(m - 1, n, p)
-    assert conn._poisson_binomial_isf([], 0.1) == 0
-    assert conn._poisson_binomial_isf([1.0, 1.0, 0.0], 0.1) == 2
+    assert row_lengths.poisson_binomial_isf([], 0.1) == 0
+    assert row_lengths.poisson_binomial_isf([1.0, 1.0, 0.0], 0.1) == 2
 
 
 # --------------------------------------------------------------------------------------------------

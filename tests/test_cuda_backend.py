@@ -35,7 +35,7 @@ if not SIMULATOR and not _gpu_available():
     pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (numba-cuda simulator) or a CUDA GPU", allow_module_level=True)
 
 import plastix as px  # noqa: E402
-from plastix.codegen import cuda as cuda_emit  # noqa: E402
+from plastix.kernels import launch  # noqa: E402
 from plastix.errors import CapacityError  # noqa: E402
 
 RTOL = 1e-5
@@ -45,8 +45,8 @@ LIF = dict(v_rest=0.0, v_reset=0.0, v_thresh=20.0)
 
 @pytest.fixture(autouse=True, scope="module")
 def _small_blocks():
-    old = cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS
-    cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS = 8, 2
+    old = launch.THREADS_PER_BLOCK, launch.MAX_SPIKE_BLOCKS
+    launch.THREADS_PER_BLOCK, launch.MAX_SPIKE_BLOCKS = 8, 2
     # the simulator runs each block's threads as Python threads polled by a busy loop: a short GIL switch
     # interval makes it several times faster
     old_switch = sys.getswitchinterval()
@@ -54,7 +54,7 @@ def _small_blocks():
         sys.setswitchinterval(5e-5)
     yield
     sys.setswitchinterval(old_switch)
-    cuda_emit.THREADS_PER_BLOCK, cuda_emit.MAX_SPIKE_BLOCKS = old
+    launch.THREADS_PER_BLOCK, launch.MAX_SPIKE_BLOCKS = old
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
 
 from plastix.learning import eprop  # noqa: E402
+from plastix.kernels import launch  # noqa: E402
 from plastix.learning import kernels_cpu as kc  # noqa: E402
 from plastix.learning import kernels_cuda as kcu  # noqa: E402
 from plastix.learning.eprop import EPropConfig, EPropNetwork, TrainingError  # noqa: E402
@@ -36,9 +37,9 @@ EXACT = {"z", "zprev", "refrac", "spikes", "x_now"}
 
 @pytest.fixture(autouse=True)
 def small_grids(monkeypatch):
-    monkeypatch.setattr(kcu, "THREADS_PER_BLOCK", 8)
+    monkeypatch.setattr(launch, "THREADS_PER_BLOCK", 8)
     monkeypatch.setattr(kcu, "MIN_X_THREADS", 1)
-    monkeypatch.setattr(kcu, "MAX_SPIKE_BLOCKS", 1)
+    monkeypatch.setattr(launch, "MAX_SPIKE_BLOCKS", 1)
     monkeypatch.setattr(kcu, "SYN_TARGET_THREADS", 1)   # one batch chunk unless a test asks for more
 
 

@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from plastix.runtime import rng
+from plastix.kernels import rng
 
 # Philox-4x32-10 known-answer tests (published with the Random123 library): counter, key -> output.
 KAT = [
@@ -63,7 +63,7 @@ def test_kth_magnitude_selection_matches_numpy():
 
     import inspect
 
-    from plastix.runtime import sampling
+    from plastix.kernels import sampling
 
     ns = {"np": np}
     for name in ("_select_range", "_quickselect", "_kth_magnitude"):  # compiled as generated modules do

@@ -12,7 +12,7 @@ import pytest
 from conftest import CPU_MODES, make_sim, stdp_recurrent_net
 
 import plastix as px
-from plastix.runtime import rng as prng
+from plastix.kernels import rng as prng
 
 SEED = 11
 N_PRE, N_POST, STRIDE = 37, 50, 12  # 37 rows: several 8-row tiles, uneven partitions

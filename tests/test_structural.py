@@ -984,7 +984,7 @@ def test_weakest_slots_selection_matches_numpy():
 
     import numba
 
-    from plastix.runtime import sampling
+    from plastix.kernels import sampling
 
     ns = {"np": np}
     for name in sampling.KERNEL_FUNCTIONS:  # compiled the way generated modules compile them

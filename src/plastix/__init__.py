@@ -5,13 +5,12 @@ then run it with :class:`Simulation` on the CPU (numba) or an NVIDIA GPU (numba-
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from . import connect, init, neurons, postsynaptic, structural, weight_update
 from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
 from .model.network import Network, Population, Projection
 from .model.specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, Var, WeightUpdateModel
-from .runtime.simulation import Simulation
+from .runtime import Simulation
 
 __all__ = [
     "__version__", "Network", "Population", "Projection", "Simulation",

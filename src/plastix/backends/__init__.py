@@ -1,24 +1,20 @@
-"""Backend registry.  Importing it never requires a GPU or numba-cuda."""
+"""Backend registry.  Importing it never requires a GPU or numba-cuda.
+
+:mod:`.base` writes down the contract every backend implements; :mod:`.cpu` (numba.njit) and
+:mod:`.cuda` (numba-cuda) implement it.
+"""
 from __future__ import annotations
 
 from ..errors import BackendError
+from ..kernels.cuda_device import cuda_available, probe
+from .base import Backend
 
 BACKENDS = ("auto", "cpu", "cuda")
 
-
-def cuda_available() -> bool:
-    """True when numba-cuda is installed and a GPU (or the CUDA simulator) is usable."""
-    try:
-        from numba import cuda
-    except ImportError:
-        return False
-    try:
-        return bool(cuda.is_available())
-    except Exception:  # driver problems must not break backend="auto"
-        return False
+__all__ = ["BACKENDS", "Backend", "cuda_available", "make_backend"]
 
 
-def make_backend(name: str = "auto", *, parallel="auto", threads=None, partitions=None):
+def make_backend(name: str = "auto", *, parallel="auto", threads=None, partitions=None) -> Backend:
     if name not in BACKENDS:
         raise BackendError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "auto":
@@ -30,9 +26,10 @@ def make_backend(name: str = "auto", *, parallel="auto", threads=None, partition
         from .cpu import CpuBackend
 
         return CpuBackend(parallel=parallel, threads=threads, partitions=partitions)
-    if not cuda_available():
-        raise BackendError("backend 'cuda' needs numba-cuda (pip install plastix[cuda]) and an NVIDIA GPU "
-                           "(or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
+    ok, why = probe()
+    if not ok:
+        raise BackendError(f"backend 'cuda' is not usable: {why}. It needs numba-cuda (pip install "
+                           "plastix[cuda]) and an NVIDIA GPU (or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
     from .cuda import CudaBackend
 
     return CudaBackend()

@@ -16,12 +16,14 @@ PARALLEL_MIN_NEURONS = 100_000
 def wants_parallel(plan: Plan, state: dict) -> bool:
     if numba.config.NUMBA_NUM_THREADS < 2:
         return False
-    n_syn = sum(int(state[f"{q.prefix}_rowlen"].sum()) for q in plan.projs)
+    n_syn = sum(int(state[q.keys.rowlen].sum()) for q in plan.projs)
     n_neu = sum(pp.pop.size for pp in plan.pops)
     return n_syn >= PARALLEL_MIN_SYNAPSES or n_neu >= PARALLEL_MIN_NEURONS
 
 
 class CpuBackend:
+    """Generated ``numba.njit`` kernels on the host arrays (implements :class:`~plastix.backends.base.Backend`)."""
+
     name = "cpu"
     host_resident = True
 
@@ -43,18 +45,17 @@ class CpuBackend:
 
     def compile(self, plan: Plan, state: dict) -> None:
         self.parallel = wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option)
-        source, self.run_args = cpu_emit.emit_module(plan, self.parallel)
+        source, self.run_args = cpu_emit.emit_module(plan, parallel=self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
         parts = self.partitions if self.parallel else 1
         for u in plan.updates:  # per-partition selection scratch of the row kernels
-            stride = state[f"{u.proj.prefix}_ind"].shape[1]
-            state[f"{u.prefix}_scratch"] = np.zeros((parts, stride if u.code.uses_scratch else 1), np.float64)
+            stride = state[u.proj.keys.ind].shape[1]
+            state[u.keys.scratch] = np.zeros((parts, stride if u.code.uses_scratch else 1), np.float64)
         self.precision = plan.network.precision
         for q in plan.projs:  # private accumulation buffers of the partitioned parallel kernels
-            name = f"{q.prefix}_accbuf"
-            if name in self.run_args:
-                n_post = state[f"{q.prefix}_psm_in_syn"].shape[0]
-                state[name] = np.zeros((self.partitions, n_post), state[f"{q.prefix}_psm_in_syn"].dtype)
+            if q.keys.accbuf in self.run_args:
+                in_syn = state[q.keys.in_syn]
+                state[q.keys.accbuf] = np.zeros((self.partitions, in_syn.shape[0]), in_syn.dtype)
         self.source = source
         self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
 

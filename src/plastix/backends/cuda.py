@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
+import inspect
+
 from ..codegen import cpu as cpu_emit
 from ..codegen import cuda as cuda_emit
 from ..codegen.cache import load_module
+from ..codegen.names import spike_recording_count
 from ..codegen.plan import Plan
-from .cuda_support import simulator
+from ..kernels import launch
+from ..kernels.cuda_device import DeviceArrays, cuda_module
 
 #: Spike-recording buffers: written only by the kernels, so a push just (re)allocates them and a pull
 #: copies only the recorded prefix (they can be hundreds of MB).
 _REC_BUFFERS = ("_rec_step", "_rec_idx")
 
 
-def _cuda():
-    from numba import cuda
-
-    return cuda
-
-
 class CudaBackend:
+    """Generated ``numba.cuda.jit`` kernels on device twins of the host arrays (implements
+    :class:`~plastix.backends.base.Backend`)."""
+
     name = "cuda"
     host_resident = False
     parallel = True
@@ -37,12 +38,15 @@ class CudaBackend:
         self.module = None
         self.run_args: list[str] = []
         self.source = ""
-        self.dev: dict = {}
-        self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
+        self.dev = DeviceArrays()
+
+    @property
+    def threads_per_block(self) -> int:
+        return launch.THREADS_PER_BLOCK
 
     @property
     def simulator(self) -> bool:
-        return simulator()
+        return launch.simulator()
 
     def compile(self, plan: Plan, state: dict) -> None:
         if self.dev:
@@ -50,13 +54,12 @@ class CudaBackend:
             # the current state, so bring the host up to date first
             self.pull(state)
         for u in plan.updates:  # selection scratch: one row per presynaptic row, if the rule selects
-            n_pre, stride = state[f"{u.proj.prefix}_ind"].shape
+            n_pre, stride = state[u.proj.keys.ind].shape
             shape = (n_pre, stride) if u.code.uses_scratch else (1, 1)
-            state[f"{u.prefix}_scratch"] = np.zeros(shape, np.float64)
+            state[u.keys.scratch] = np.zeros(shape, np.float64)
         self.update_args = {}
-        source, self.run_args = cuda_emit.emit_module(plan)
+        source, self.run_args = cuda_emit.emit_module(plan, parallel=True)
         self.source = source
-        self.threads_per_block = cuda_emit.THREADS_PER_BLOCK
         self.module = load_module(source, "cuda_sim" if self.simulator else "cuda")
         # scheduled updates with a global phase: the run is split at their steps (see run)
         self.host_scheduled = [u for u in plan.updates if u.update.every is not None
@@ -64,8 +67,6 @@ class CudaBackend:
         self.global_module = None
         if any(u.global_code is not None for u in plan.updates):  # global phases run on the host CPU
             self.global_module = load_module(cpu_emit.emit_global_module(plan), "cpu_global")
-        import inspect
-
         for u in plan.updates:
             fn = getattr(self.module, f"run_update_{u.prefix}")
             self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:-1]  # without with_columns
@@ -79,21 +80,12 @@ class CudaBackend:
 
     def push(self, state: dict, names=None) -> None:
         """Copy host arrays ``names`` (all when None) to the device; scalars are read at each run."""
-        cuda = _cuda()
         for k in self._names(state, names):
             host = state[k]
-            dev = self.dev.get(k)
-            same = dev is not None and dev.shape == host.shape and dev.dtype == host.dtype
-            if k.endswith(_REC_BUFFERS):
-                if not same:
-                    self.dev[k] = cuda.device_array(host.shape, host.dtype)
-                continue
-            if not host.flags.c_contiguous:
-                host = np.ascontiguousarray(host)
-            if same and host.size:
-                dev.copy_to_device(host)
-            elif not same:
-                self.dev[k] = cuda.to_device(host)
+            if k.endswith(_REC_BUFFERS):  # written by the kernels only: (re)allocate, never copy
+                self.dev.buffer(k, host.shape, host.dtype)
+            else:
+                self.dev.upload(k, host)
 
     def pull(self, state: dict, names=None) -> None:
         """Copy device arrays ``names`` (all when None) into the host state."""
@@ -105,10 +97,10 @@ class CudaBackend:
                 continue
             host = state[k]
             if k.endswith(_REC_BUFFERS):
-                pfx = k.rsplit("_rec_", 1)[0]
-                if pfx not in rec_n:
-                    rec_n[pfx] = int(self.dev[f"{pfx}_rec_n"].copy_to_host()[0])
-                m = min(rec_n[pfx], dev.shape[0])
+                count = spike_recording_count(k)
+                if count not in rec_n:
+                    rec_n[count] = int(self.dev[count].copy_to_host()[0])
+                m = min(rec_n[count], dev.shape[0])
                 if host.shape != dev.shape or host.dtype != dev.dtype or not host.flags.writeable:
                     host = state[k] = np.empty(dev.shape, dev.dtype)
                 if m:
@@ -130,7 +122,7 @@ class CudaBackend:
         if not self.host_scheduled:
             self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
                             np.int64(rec_every), np.int64(step0), *args)
-            _cuda().synchronize()  # kernel errors surface here, and wall-clock timings mean something
+            cuda_module().synchronize()  # kernel errors surface here, and wall-clock timings mean something
             return
         # rules with a global phase: run up to the end of each step where one is due, then its global
         # phase (host), its rows and the column view (device) -- as the CPU does inside its loop
@@ -146,7 +138,7 @@ class CudaBackend:
                         self.run_global(state, u, last, dt, seed)
                         self.run_update(state, u.prefix, last, dt, seed, with_columns=u.proj.needs_columns)
             s = last + 1
-        _cuda().synchronize()
+        cuda_module().synchronize()
 
     def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int, with_columns: bool = False) -> None:
         """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``); with
@@ -159,7 +151,7 @@ class CudaBackend:
         args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in names]
         getattr(self.module, f"run_update_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
                                                       *args, with_columns=with_columns)
-        _cuda().synchronize()
+        cuda_module().synchronize()
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
         """Run connectivity update ``u``'s global phase on the host (arrays copied to and from the GPU)."""

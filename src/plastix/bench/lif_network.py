@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import connect
+from ..model import connectivity as connect
 from ..model.network import Network
 from ..model.specs import NeuronModel
 from ..model.neurons import lif

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import connect, init, neurons, structural
+from .. import structural
+from ..model import connectivity as connect
+from ..model import init, neurons
 from ..model.network import Network
 from ..model.specs import WeightUpdateModel
 

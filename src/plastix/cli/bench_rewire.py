@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> dict:
     from ..bench import rewire
-    from ..runtime.simulation import Simulation
+    from ..runtime import Simulation
 
     net = rewire.build(args.pre, args.row_length, args.fraction, args.seed)
     parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]

@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> dict:
     from ..bench import lif_network
-    from ..runtime.simulation import Simulation
+    from ..runtime import Simulation
 
     if args.steps < 1 or args.repeats < 1:
         raise SystemExit("--steps and --repeats must be >= 1")

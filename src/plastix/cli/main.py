@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .. import __version__
+from .._version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ def cache_dir() -> Path:
 def _versions() -> str:
     import numba
 
-    from .. import __version__
+    from .._version import __version__
 
     return f"plastix {__version__} numba {numba.__version__}"
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import ast
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
+from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
-from .rowcode import predraw_stages
+from .row_draws import predraw_stages
 
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
@@ -34,23 +35,23 @@ def _plain_add(arr: str, idx: str, val: str) -> str:
 
 def _neuron_kernel(plan: Plan, pp: PopPlan, parallel: bool):
     names = Names()
-    pfx = pp.prefix
+    pfx, keys = pp.prefix, pp.keys
     loop = "prange" if parallel else "range"
-    body = [f"n = {names(f'{pfx}_flag')}.shape[0]", f"for i in {loop}(n):"]
+    body = [f"n = {names(keys.flag)}.shape[0]", f"for i in {loop}(n):"]
     partitioned = {q.prefix for q in plan.incoming(pp) if _accumulates(q)} if parallel else set()
     body += indent(neuron_body(plan, pp, names, partitioned=partitioned, inline_arrays=True), 1)
-    body += indent([f"{names(f'{pfx}_flag')}[i] = _spk"], 1)
+    body += indent([f"{names(keys.flag)}[i] = _spk"], 1)
     if pp.pop.model.spikes:
         # serial compaction keeps spikes in ascending neuron order whatever the thread count
-        spk, cnt, nspk = names(f"{pfx}_spk"), names(f"{pfx}_spkcnt"), names(f"{pfx}_nspk")
-        rs, ri, rn = names(f"{pfx}_rec_step"), names(f"{pfx}_rec_idx"), names(f"{pfx}_rec_n")
+        spk, cnt, nspk = names(keys.spk), names(keys.spkcnt), names(keys.nspk)
+        rs, ri, rn = names(keys.rec_step), names(keys.rec_idx), names(keys.rec_n)
         body += [
             f"slot = step % {cnt}.shape[0]",
             "c = 0",
             f"cap = {rs}.shape[0]",
             f"r = {rn}[0]",
             "for i in range(n):",
-            f"    if {names(f'{pfx}_flag')}[i]:",
+            f"    if {names(keys.flag)}[i]:",
             f"        {spk}[slot, c] = i",
             "        c += 1",
             "        if cap > 0:  # recording on",
@@ -83,23 +84,22 @@ def _buffer_add(arr: str, idx: str, val: str) -> str:
 
 
 def _row_loop(q: ProjPlan, names: Names, syn: list[str]) -> list[str]:
-    qp = q.prefix
     if q.proj.dense:
         return ["for k in range(n_post):", "    j = k"] + indent(syn, 1)
-    ind, rl = names(f"{qp}_ind"), names(f"{qp}_rowlen")
+    ind, rl = names(q.keys.ind), names(q.keys.rowlen)
     return [f"for k in range({rl}[i]):", f"    j = {ind}[i, k]"] + indent(syn, 1)
 
 
 def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     names = Names()
     qp, proj = q.prefix, q.proj
-    pre = plan.pop_plan(proj.pre).prefix
-    spk, cnt = names(f"{pre}_spk"), names(f"{pre}_spkcnt")
-    insyn = names(f"{qp}_psm_in_syn")
+    pre = plan.pop_plan(proj.pre).keys
+    spk, cnt = names(pre.spk), names(pre.spkcnt)
+    insyn = names(q.keys.in_syn)
     body = [f"slot = (step - {1 + proj.delay}) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
-            f"n_post = {insyn}.shape[0]", f"stride = {names(f'{qp}_ind')}.shape[1]"]
+            f"n_post = {insyn}.shape[0]", f"stride = {names(q.keys.ind)}.shape[1]"]
     if parallel:
-        acc = names(f"{qp}_accbuf")
+        acc = names(q.keys.accbuf)
         syn = synapse_body(q, "on_pre", names, _buffer_add)
         # the buffers are added to in_syn by the neuron update (no extra pass over the targets)
         body += _partitioned(f"{spk}[slot, r]", "nspk", acc, _row_loop(q, names, syn))
@@ -112,16 +112,16 @@ def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
 def _post_learn_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     names = Names()
     qp, proj = q.prefix, q.proj
-    post = plan.pop_plan(proj.post).prefix
-    spk, cnt = names(f"{post}_spk"), names(f"{post}_spkcnt")
+    post = plan.pop_plan(proj.post).keys
+    spk, cnt = names(post.spk), names(post.spkcnt)
     loop = "prange" if parallel else "range"
     body = [f"slot = (step - 1) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
-            f"stride = {names(f'{qp}_ind')}.shape[1]", f"for s in {loop}(nspk):", f"    j = {spk}[slot, s]"]
+            f"stride = {names(q.keys.ind)}.shape[1]", f"for s in {loop}(nspk):", f"    j = {spk}[slot, s]"]
     syn = synapse_body(q, "on_post", names, _plain_add)
     if proj.dense:
-        body += [f"    for i in range({names(f'{qp}_rowlen')}.shape[0]):", "        k = j"] + indent(syn, 2)
+        body += [f"    for i in range({names(q.keys.rowlen)}.shape[0]):", "        k = j"] + indent(syn, 2)
     else:
-        cl, cs = names(f"{qp}_collen"), names(f"{qp}_colsyn")
+        cl, cs = names(q.keys.collen), names(q.keys.colsyn)
         body += [f"    for c in range({cl}[j]):", f"        syn = {cs}[j, c]", "        i = syn // stride",
                  "        k = syn - i * stride"] + indent(syn, 2)
     return _kernel(f"{qp}_post_learn", names, body, parallel)
@@ -130,11 +130,11 @@ def _post_learn_kernel(plan: Plan, q: ProjPlan, parallel: bool):
 def _dynamics_kernel(plan: Plan, q: ProjPlan, parallel: bool):
     names = Names()
     qp = q.prefix
-    rl, insyn = names(f"{qp}_rowlen"), names(f"{qp}_psm_in_syn")
+    rl, insyn = names(q.keys.rowlen), names(q.keys.in_syn)
     accumulates = any(o == ("", "_to_post") for o in q.funcs["dynamics"].outputs)
-    body = [f"stride = {names(f'{qp}_ind')}.shape[1]", f"n_pre = {rl}.shape[0]", f"n_post = {insyn}.shape[0]"]
+    body = [f"stride = {names(q.keys.ind)}.shape[1]", f"n_pre = {rl}.shape[0]", f"n_post = {insyn}.shape[0]"]
     if parallel and accumulates:
-        acc = names(f"{qp}_accbuf")
+        acc = names(q.keys.accbuf)
         syn = synapse_body(q, "dynamics", names, _buffer_add)
         body += _partitioned("r", "n_pre", acc, _row_loop(q, names, syn))
     else:
@@ -154,16 +154,16 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     code = u.code_incremental if (not parallel and u.code_incremental is not None) else u.code
     names.used |= set(code.names)
     q = u.proj
-    ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
-    post = names(f"p{q.proj.post.index}_flag")
-    stats = names(f"{u.prefix}_stats")
+    ind, rowlen = names(q.keys.ind), names(q.keys.rowlen)
+    post = names(plan.pop_plan(q.proj.post).keys.flag)
+    stats = names(u.keys.stats)
     # rows are split into contiguous partitions, each with its own selection scratch buffer
     # (``cu<k>_scratch``, allocated by the backend); rows are independent, so any partitioning gives
     # the same result
     body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
             "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", "_dup = 0", "_colovf = 0",
-            f"_P = {names(f'{u.prefix}_scratch')}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
-            f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(f'{u.prefix}_scratch')}[_c]"]
+            f"_P = {names(u.keys.scratch)}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
+            f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(u.keys.scratch)}[_c]"]
     active = u.update.model.active_if
     # rows the rule leaves alone cost one load
     skip = [f"if {names(u.code.row_keys[active])}[i] == 0:", "    continue"] if active is not None else []
@@ -174,8 +174,9 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
         body += indent(skip + code.body, 2)
     else:
         body += indent(_pipelined_rows(code, skip, names), 1)
-    body += [f"{stats}[{n}] += {v}" for n, v in enumerate(("_nrem", "_nadd", "_full", "_failed", "_bad"))]
-    body += [f"{stats}[6] += _dup", f"{stats}[5] += _colovf"]
+    counters = {STAT.removed: "_nrem", STAT.added: "_nadd", STAT.full: "_full", STAT.failed_adds: "_failed",
+                STAT.bad_target: "_bad", STAT.duplicate: "_dup", STAT.column_overflow: "_colovf"}
+    body += [f"{stats}[{n}] += {v}" for n, v in sorted(counters.items())]
     deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
     args = _LOOP_SCALARS + sorted(names.used)
     return [deco, f"def {u.prefix}_row({', '.join(args)}):"] + indent(body, 1) + [""], args
@@ -255,7 +256,7 @@ def _inline_body(kernel_lines: list[str], args: list[str], tag: str) -> list[str
     return [f"# {tag}"] + ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
 
 
-def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
+def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     """Source of the CPU module and the argument names of its ``run`` function (after the scalars
     ``step0, n_steps, dt64, seed, rec_every``)."""
     L = header("cpu", plan.network.precision) + scalar_functions(plan, "cpu")
@@ -292,20 +293,21 @@ def emit_module(plan: Plan, parallel: bool) -> tuple[str, list[str]]:
                 all_args.update(u.global_code.args)
             q = u.proj
             if q.needs_columns and parallel:  # keep the column view consistent before the next step's learning
-                cols = [f"{q.prefix}_ind", f"{q.prefix}_rowlen", f"{q.prefix}_collen", f"{q.prefix}_colsyn"]
-                st = f"{u.prefix}_stats"
+                cols = [q.keys.ind, q.keys.rowlen, q.keys.collen, q.keys.colsyn]
+                st = u.keys.stats
+                changes = f"{st}[{STAT.removed}] + {st}[{STAT.added}]"
                 # rebuilt only when this call removed or added synapses (most rewiring steps change nothing)
-                block = [f"_changes_{u.prefix} = {st}[0] + {st}[1]"] + block
-                block += [f"if {st}[0] + {st}[1] != _changes_{u.prefix}:",
-                          f"    if _fill_cols({', '.join(cols)}) >= 0:", f"        {st}[5] += 1"]
+                block = [f"_changes_{u.prefix} = {changes}"] + block
+                block += [f"if {changes} != _changes_{u.prefix}:",
+                          f"    if _fill_cols({', '.join(cols)}) >= 0:", f"        {st}[{STAT.column_overflow}] += 1"]
                 all_args.update(cols)
             calls["neuron"].append([f"if (step + 1) % {u.update.every} == 0:"] + ["    " + b for b in block])
             all_args.update(a for a in args if a not in _LOOP_SCALARS)
     rec_lines = []
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
-        pfx = f"p{plan.network.populations[pop_name].index}"
-        all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
-        rec_lines += [f"        rec_var{r}[row, :] = {pfx}_{var}"]
+        src = plan.pop_plan(plan.network.populations[pop_name]).keys.var(var)
+        all_args.update({src, rec_var(r)})
+        rec_lines += [f"        {rec_var(r)}[row, :] = {src}"]
     run_args = sorted(all_args)
     L += ["@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)",
           f"def run(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",

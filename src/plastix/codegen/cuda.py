@@ -30,12 +30,9 @@ from __future__ import annotations
 import re
 
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
+from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 
-#: Threads per block of every kernel (tests shrink it so tiny networks still use several blocks).
-THREADS_PER_BLOCK = 128
-#: Upper bound on the blocks launched along the spike / row axis (y); more spikes or rows are strided.
-MAX_SPIKE_BLOCKS = 4096
 #: Kernel decorator.  ``cache=True`` stores compiled kernels beside the generated module on a real GPU;
 #: the simulator accepts and ignores it.
 KERNEL_DECORATOR = "@cuda.jit(cache=True)"
@@ -65,14 +62,14 @@ def _xy() -> list[str]:
 
 def _neuron_kernel(plan: Plan, pp: PopPlan):
     names = Names()
-    pfx = pp.prefix
-    flag = names(f"{pfx}_flag")
+    pfx, keys = pp.prefix, pp.keys
+    flag = names(keys.flag)
     body = ["i = cuda.grid(1)", f"n = {flag}.shape[0]", "_spk = False", "if i < n:"]
     body += indent(neuron_body(plan, pp, names), 1)
     body += indent([f"{flag}[i] = _spk"], 1)
     if pp.pop.model.spikes:
-        spk, cnt, nspk = names(f"{pfx}_spk"), names(f"{pfx}_spkcnt"), names(f"{pfx}_nspk")
-        rs, ri, rn = names(f"{pfx}_rec_step"), names(f"{pfx}_rec_idx"), names(f"{pfx}_rec_n")
+        spk, cnt, nspk = names(keys.spk), names(keys.spkcnt), names(keys.nspk)
+        rs, ri, rn = names(keys.rec_step), names(keys.rec_idx), names(keys.rec_n)
         body += [
             f"_S = {cnt}.shape[0]",
             "slot = step % _S",
@@ -95,17 +92,17 @@ def _neuron_kernel(plan: Plan, pp: PopPlan):
 def _propagate_kernel(plan: Plan, q: ProjPlan):
     names = Names()
     qp, proj = q.prefix, q.proj
-    pre = plan.pop_plan(proj.pre).prefix
-    spk, cnt = names(f"{pre}_spk"), names(f"{pre}_spkcnt")
-    insyn = names(f"{qp}_psm_in_syn")
+    pre = plan.pop_plan(proj.pre).keys
+    spk, cnt = names(pre.spk), names(pre.spkcnt)
+    insyn = names(q.keys.in_syn)
     body = [f"slot = (step - {1 + proj.delay}) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
-            f"n_post = {insyn}.shape[0]", f"stride = {names(f'{qp}_ind')}.shape[1]"] + _xy()
+            f"n_post = {insyn}.shape[0]", f"stride = {names(q.keys.ind)}.shape[1]"] + _xy()
     syn = synapse_body(q, "on_pre", names, _atomic_add)
     if proj.dense:
         body += ["k = _x", "if k < n_post:", "    j = k", "    for s in range(_y0, nspk, _ys):",
                  f"        i = {spk}[slot, s]"] + indent(syn, 2)
     else:
-        ind, rl = names(f"{qp}_ind"), names(f"{qp}_rowlen")
+        ind, rl = names(q.keys.ind), names(q.keys.rowlen)
         body += ["k = _x", "for s in range(_y0, nspk, _ys):", f"    i = {spk}[slot, s]",
                  f"    if k < {rl}[i]:", f"        j = {ind}[i, k]"] + indent(syn, 2)
     return _kernel(f"{qp}_propagate", names, body)
@@ -114,16 +111,16 @@ def _propagate_kernel(plan: Plan, q: ProjPlan):
 def _post_learn_kernel(plan: Plan, q: ProjPlan):
     names = Names()
     qp, proj = q.prefix, q.proj
-    post = plan.pop_plan(proj.post).prefix
-    spk, cnt = names(f"{post}_spk"), names(f"{post}_spkcnt")
+    post = plan.pop_plan(proj.post).keys
+    spk, cnt = names(post.spk), names(post.spkcnt)
     body = [f"slot = (step - 1) % {cnt}.shape[0]", f"nspk = {cnt}[slot]",
-            f"stride = {names(f'{qp}_ind')}.shape[1]"] + _xy()
+            f"stride = {names(q.keys.ind)}.shape[1]"] + _xy()
     syn = synapse_body(q, "on_post", names, _atomic_add)
     if proj.dense:
-        body += ["i = _x", f"if i < {names(f'{qp}_rowlen')}.shape[0]:", "    for s in range(_y0, nspk, _ys):",
+        body += ["i = _x", f"if i < {names(q.keys.rowlen)}.shape[0]:", "    for s in range(_y0, nspk, _ys):",
                  f"        j = {spk}[slot, s]", "        k = j"] + indent(syn, 2)
     else:
-        cl, cs = names(f"{qp}_collen"), names(f"{qp}_colsyn")
+        cl, cs = names(q.keys.collen), names(q.keys.colsyn)
         body += ["c = _x", "for s in range(_y0, nspk, _ys):", f"    j = {spk}[slot, s]",
                  f"    if c < {cl}[j]:", f"        syn = {cs}[j, c]", "        i = syn // stride",
                  "        k = syn - i * stride"] + indent(syn, 2)
@@ -133,15 +130,15 @@ def _post_learn_kernel(plan: Plan, q: ProjPlan):
 def _dynamics_kernel(plan: Plan, q: ProjPlan):
     names = Names()
     qp, proj = q.prefix, q.proj
-    rl = names(f"{qp}_rowlen")
-    body = [f"stride = {names(f'{qp}_ind')}.shape[1]", f"n_pre = {rl}.shape[0]",
-            f"n_post = {names(f'{qp}_psm_in_syn')}.shape[0]"] + _xy() + ["k = _x"]
+    rl = names(q.keys.rowlen)
+    body = [f"stride = {names(q.keys.ind)}.shape[1]", f"n_pre = {rl}.shape[0]",
+            f"n_post = {names(q.keys.in_syn)}.shape[0]"] + _xy() + ["k = _x"]
     syn = synapse_body(q, "dynamics", names, _atomic_add)
     if proj.dense:
         body += ["if k < n_post:", "    j = k", "    for i in range(_y0, n_pre, _ys):"] + indent(syn, 2)
     else:
         body += ["for i in range(_y0, n_pre, _ys):", f"    if k < {rl}[i]:",
-                 f"        j = {names(f'{qp}_ind')}[i, k]"] + indent(syn, 2)
+                 f"        j = {names(q.keys.ind)}[i, k]"] + indent(syn, 2)
     return _kernel(f"{qp}_syn_dynamics", names, body)
 
 
@@ -152,15 +149,16 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     names = Names()
     names.used |= set(u.code.names)
     q = u.proj
-    ind, rowlen = names(f"{q.prefix}_ind"), names(f"{q.prefix}_rowlen")
-    post, stats = names(f"p{q.proj.post.index}_flag"), names(f"{u.prefix}_stats")
-    scratch = names(f"{u.prefix}_scratch")
-    counters = ("_nrem", "_nadd", "_full", "_failed", "_bad", None, "_dup")
-    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[0]"] + [f"{c} = 0" for c in counters if c]
+    ind, rowlen = names(q.keys.ind), names(q.keys.rowlen)
+    post, stats = names(plan.pop_plan(q.proj.post).keys.flag), names(u.keys.stats)
+    scratch = names(u.keys.scratch)
+    # the column view is rebuilt after the row kernel here, so the rows never count its overflow
+    counters = {STAT.removed: "_nrem", STAT.added: "_nadd", STAT.full: "_full", STAT.failed_adds: "_failed",
+                STAT.bad_target: "_bad", STAT.duplicate: "_dup"}
+    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[0]"] + [f"{c} = 0" for c in counters.values()]
     inner += [f"_scratch = {scratch}[i % {scratch}.shape[0]]"] + u.code.body
-    for n, c in enumerate(counters):
-        if c:
-            inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
+    for n, c in sorted(counters.items()):
+        inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
     cond = f"i < {rowlen}.shape[0]"
     if u.update.model.active_if is not None:  # rows the rule leaves alone return at once
         cond += f" and {names(u.code.row_keys[u.update.model.active_if])}[i] != 0"
@@ -168,70 +166,14 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     return _kernel(f"{u.prefix}_row", names, body)
 
 
-_COLUMN_KERNELS = [
-    KERNEL_DECORATOR,
-    "def _cols_clear(collen):",
-    "    j = cuda.grid(1)",
-    "    if j < collen.shape[0]:",
-    "        collen[j] = 0",
-    "",
-    KERNEL_DECORATOR,
-    "def _cols_fill(ind, rowlen, collen, colsyn, stats):",
-    "    # x over row slots, y striding over rows; the order within a column is not deterministic, which",
-    "    # postsynaptic learning does not depend on (each synapse is updated independently)",
-    "    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
-    "    r = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
-    "    rs = cuda.gridDim.y * cuda.blockDim.y",
-    "    cap = colsyn.shape[1]",
-    "    stride = ind.shape[1]",
-    "    while r < rowlen.shape[0]:",
-    "        if k < rowlen[r]:",
-    "            j = ind[r, k]",
-    "            pos = cuda.atomic.add(collen, j, 1)",
-    "            if pos < cap:",
-    "                colsyn[j, pos] = r * stride + k",
-    "            else:",
-    "                stats[5] = 1",
-    "        r += rs",
-    "",
-    KERNEL_DECORATOR,
-    "def _cols_clamp(collen, cap):",
-    "    j = cuda.grid(1)",
-    "    if j < collen.shape[0] and collen[j] > cap:",
-    "        collen[j] = cap  # overflow was flagged; kernels must never read past the capacity",
-    "",
-]
-
-
 def _record_kernel(r: int) -> list[str]:
-    return [KERNEL_DECORATOR, f"def rec_var{r}_copy(row, src, dst):", "    i = cuda.grid(1)",
+    return [KERNEL_DECORATOR, f"def {rec_var(r)}_copy(row, src, dst):", "    i = cuda.grid(1)",
             "    if i < src.shape[0]:", "        dst[row, i] = src[i]", ""]
 
 
 _HOST_HELPERS = [
-    "# launches configured once per run call (each launch anew under numba-cuda's simulator)",
-    "from plastix.backends.cuda_support import configure as _configure",
-    "",
-    "",
-    "def _cdiv(a, b):",
-    "    return -(-int(a) // int(b))",
-    "",
-    "",
-    "def _cfg1(n):",
-    "    \"\"\"(grid, block) of a 1-D kernel over n elements.\"\"\"",
-    "    return max(1, _cdiv(n, TPB)), TPB",
-    "",
-    "",
-    "def _cfg2(width, n_y):",
-    "    # (grid, block) of a 2-D kernel: x covers width (row slots, columns or targets), y strides over",
-    "    # up to n_y spikes or rows",
-    "    bx = 1",
-    "    while bx < width and bx < TPB:",
-    "        bx *= 2",
-    "    by = max(1, TPB // bx)",
-    "    gx = max(1, _cdiv(width, bx))",
-    "    gy = max(1, min(_cdiv(max(1, n_y), by), max(1, MAX_SPIKE_BLOCKS // gx), 65535))",
-    "    return (gx, gy), (bx, by)",
+    "# launch geometry is read from plastix.kernels.launch when a run call configures its launches",
+    "from plastix.kernels.launch import cfg1 as _cfg1, cfg2 as _cfg2, configure as _configure",
     "",
     "",
     KERNEL_DECORATOR,
@@ -241,13 +183,19 @@ _HOST_HELPERS = [
     "",
 ]
 
+#: The column-view kernels (plastix.kernels.columns_cuda), bound in modules with connectivity updates.
+_COLUMN_KERNELS = ["from plastix.kernels.columns_cuda import column_kernels as _column_kernels", "",
+                   "_cols_clear, _cols_fill, _cols_clamp = _column_kernels()", ""]
 
-def emit_module(plan: Plan) -> tuple[str, list[str]]:
+
+def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     """Source of the CUDA module and the argument names of its ``run`` function (after the scalars
-    ``step0, n_steps, dt64, seed, rec_every``)."""
+    ``step0, n_steps, dt64, seed, rec_every, rec_origin``).  ``parallel`` is part of the emitters' common
+    signature; GPU kernels are always parallel."""
+    if not parallel:
+        raise ValueError("the CUDA emitter only writes parallel kernels (parallel=True)")
     L = header("cuda", plan.network.precision)
-    L += ["import warnings", "",
-          f"TPB = {int(THREADS_PER_BLOCK)}", f"MAX_SPIKE_BLOCKS = {int(MAX_SPIKE_BLOCKS)}", ""]
+    L += ["import warnings", ""]
     L += scalar_functions(plan, "cuda")
     L += _HOST_HELPERS
     calls = {"dynamics": [], "propagate": [], "post_learn": [], "neuron": []}
@@ -264,33 +212,34 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
 
     for q in plan.projs:
         qp, proj = q.prefix, q.proj
-        pre, post = plan.pop_plan(proj.pre).prefix, plan.pop_plan(proj.post).prefix
+        pre, post = plan.pop_plan(proj.pre).keys, plan.pop_plan(proj.post).keys
         # x: the row stride (dense: n_post), the column capacity (dense: n_pre); y: rows or spikes
         if "dynamics" in q.funcs:
             add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_syn_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
-                f"{qp}_ind", f"{qp}_rowlen")
+                q.keys.ind, q.keys.rowlen)
         if "on_pre" in q.funcs:
             add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[1])",
-                f"{qp}_ind", f"{pre}_spk")
+                q.keys.ind, pre.spk)
         if "on_post" in q.funcs:
             cols = "{}.shape[0]" if proj.dense else "{}.shape[1]"
             add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[1])",
-                f"{qp}_rowlen" if proj.dense else f"{qp}_colsyn", f"{post}_spk")
+                q.keys.rowlen if proj.dense else q.keys.colsyn, post.spk)
     update_hosts = []
     for u in plan.updates:
         lines, args = _update_kernel(plan, u)
         L.extend(lines)
         q = u.proj
-        cfg = f"_cfg1({q.prefix}_rowlen.shape[0])"
+        cfg = f"_cfg1({q.keys.rowlen}.shape[0])"
         launch = [f"{u.prefix}_row[{cfg}]({', '.join(args)})"]
         col_args = []
         if q.needs_columns:
-            cl, cs, ind, rl = f"{q.prefix}_collen", f"{q.prefix}_colsyn", f"{q.prefix}_ind", f"{q.prefix}_rowlen"
+            cl, cs, ind, rl = q.keys.collen, q.keys.colsyn, q.keys.ind, q.keys.rowlen
             col_args = [cl, cs, ind, rl]
             launch += [f"_cols_clear[_cfg1({cl}.shape[0])]({cl})",
-                       f"_cols_fill[_cfg2({ind}.shape[1], {rl}.shape[0])]({ind}, {rl}, {cl}, {cs}, {u.prefix}_stats)",
+                       f"_cols_fill[_cfg2({ind}.shape[1], {rl}.shape[0])]({ind}, {rl}, {cl}, {cs}, {u.keys.stats}, "
+                       f"np.int64({STAT.column_overflow}))",
                        f"_cols_clamp[_cfg1({cl}.shape[0])]({cl}, np.int64({cs}.shape[1]))"]
-        host_args = sorted((set(args) - set(_LOOP_SCALARS)) | set(col_args) | {f"{u.prefix}_stats"})
+        host_args = sorted((set(args) - set(_LOOP_SCALARS)) | set(col_args) | {u.keys.stats})
         # callable from Python (Simulation.custom_update); launches the row kernel only, the runtime
         # maintains the column view
         update_hosts += [f"def run_update_{u.prefix}(step, t, dt, seed, {', '.join(host_args)}, with_columns=False):",
@@ -312,17 +261,17 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
     spiking = []
     for pp in plan.pops:
         add(_neuron_kernel(plan, pp), "neuron", f"{pp.prefix}_neuron_update", "_cfg1({}.shape[0])",
-            f"{pp.prefix}_flag")
+            pp.keys.flag)
         if pp.pop.model.spikes:
-            spiking.append(pp.prefix)
-            all_args.add(f"{pp.prefix}_spkcnt")
+            spiking.append(pp.keys.spkcnt)
+            all_args.add(pp.keys.spkcnt)
     rec_lines = []
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
-        pfx = f"p{plan.network.populations[pop_name].index}"
-        all_args.update({f"{pfx}_{var}", f"rec_var{r}"})
+        src, dst = plan.pop_plan(plan.network.populations[pop_name]).keys.var(var), rec_var(r)
+        all_args.update({src, dst})
         L += _record_kernel(r)
-        configs.append(f"_k_rec_var{r}_copy = _configure(rec_var{r}_copy, _cfg1({pfx}_{var}.shape[0]))")
-        rec_lines.append(f"_k_rec_var{r}_copy(row, {pfx}_{var}, rec_var{r})")
+        configs.append(f"_k_{dst}_copy = _configure({dst}_copy, _cfg1({src}.shape[0]))")
+        rec_lines.append(f"_k_{dst}_copy(row, {src}, {dst})")
     if plan.updates:
         L += _COLUMN_KERNELS + update_hosts
     run_args = sorted(all_args)
@@ -340,7 +289,7 @@ def emit_module(plan: Plan) -> tuple[str, list[str]]:
           "        _k_clear_slot = _clear_slot[1, 1]"]
     L += ["        " + c for c in configs]
     # a state saved by another backend may hold a stale count in the slot this run writes first
-    L += [f"    _k_clear_slot({p}_spkcnt, np.int64(step0))" for p in spiking]
+    L += [f"    _k_clear_slot({cnt}, np.int64(step0))" for cnt in spiking]
     L += ["    for _s in range(step0, step0 + int(n_steps)):",
           "        step = np.int64(_s)",
           "        t = _T(_s * dt64)"]

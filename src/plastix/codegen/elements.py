@@ -11,8 +11,8 @@ import ast
 import inspect
 from typing import Callable
 
-from ..runtime import rng as rng_mod
-from ..runtime import sampling
+from ..kernels import rng as rng_mod
+from ..kernels import sampling
 from .plan import Plan, PopPlan, ProjPlan
 from .transform import ScalarFunction
 
@@ -100,37 +100,37 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
 
     ``partitioned`` names projections whose input arrives in per-partition buffers ``qb_accbuf`` (CPU
     parallel kernels): they are added to ``in_syn`` here, in partition order, and cleared."""
-    pfx, model = pp.prefix, pp.pop.model
+    keys, model = pp.keys, pp.pop.model
     L = []
     nmap = {}
     for v in model.vars:
         nmap[("n", v)] = f"nv_{v}"
-        L.append(f"nv_{v} = {names(f'{pfx}_{v}')}[{i}]")
+        L.append(f"nv_{v} = {names(keys.var(v))}[{i}]")
     for p in pp.param_names:
-        nmap[("p", p)] = names(f"{pfx}_p_{p}")
+        nmap[("p", p)] = names(keys.param(p))
     for e in model.egps:
-        nmap[("g", e)] = names(f"{pfx}_g_{e}")
+        nmap[("g", e)] = names(keys.egp(e))
     L.append("i_syn = _T(0.0)")
     stores: list[str] = []
     # postsynaptic models of incoming projections
     for q in plan.incoming(pp):
         qp, psm = q.prefix, q.proj.postsynaptic
         m = {("s", v): f"{qp}psm_{v}" for v in psm.vars}
-        m.update({("p", p): names(f"{qp}_pp_{p}") for p in q.psm_param_names})
+        m.update({("p", p): names(q.keys.psm_param(p)) for p in q.psm_param_names})
         m.update({("n", v): f"nv_{v}" for v in model.vars})
         for v in psm.vars:
-            L.append(f"{qp}psm_{v} = {names(f'{qp}_psm_{v}')}[{i}]")
+            L.append(f"{qp}psm_{v} = {names(q.keys.psm(v))}[{i}]")
         if partitioned and qp in partitioned:
-            acc = names(f"{qp}_accbuf")
+            acc = names(q.keys.accbuf)
             L += [f"for _c in range({acc}.shape[0]):", f"    {qp}psm_in_syn += {acc}[_c, {i}]",
                   f"    {acc}[_c, {i}] = 0.0"]
             if ("s", "in_syn") not in [(ns, v) for ns, v in q.funcs["apply"].writes]:
-                L.append(f"{names(f'{qp}_psm_in_syn')}[{i}] = {qp}psm_in_syn")
+                L.append(f"{names(q.keys.in_syn)}[{i}] = {qp}psm_in_syn")
         sc = rng_scalars(i, q.streams["apply"])
         L.append(call(q.funcs["apply"], m, sc, ret="_cur"))
         L.append("i_syn += _cur")
         for ns, v in q.funcs["apply"].writes:
-            L.append(f"{names(f'{qp}_psm_{v}')}[{i}] = {qp}psm_{v}")
+            L.append(f"{names(q.keys.psm(v))}[{i}] = {qp}psm_{v}")
     # trace dynamics of attached weight-update models
     trace_phases = []
     for q in plan.outgoing(pp):
@@ -143,13 +143,13 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
             continue
         qp = q.prefix
         m = {(side, v): f"{qp}{side}_{v}" for v in tvars}
-        m.update({("p", p): names(f"{qp}_p_{p}") for p in q.wu_param_names})
+        m.update({("p", p): names(q.keys.param(p)) for p in q.wu_param_names})
         for v in tvars:
-            L.append(f"{qp}{side}_{v} = {names(f'{qp}_{side}_{v}')}[{i}]")
+            L.append(f"{qp}{side}_{v} = {names(q.keys.trace(side, v))}[{i}]")
         if f"{side}_dynamics" in q.funcs:
             L.append(call(q.funcs[f"{side}_dynamics"], m, rng_scalars(i, q.streams[f"{side}_dynamics"])))
         tmaps.append((q, side, tvars, m))
-        stores += [f"{names(f'{qp}_{side}_{v}')}[{i}] = {qp}{side}_{v}" for v in tvars]
+        stores += [f"{names(q.keys.trace(side, v))}[{i}] = {qp}{side}_{v}" for v in tvars]
     sc = rng_scalars(i, 0)
     sc["i_syn"] = "i_syn"
     if "sim" in pp.funcs:
@@ -170,14 +170,14 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
     written = set()
     for ph in pp.funcs.values():
         written |= {f for ns, f in ph.writes}
-    stores += [f"{names(f'{pfx}_{v}')}[{i}] = nv_{v}" for v in model.vars if v in written]
+    stores += [f"{names(keys.var(v))}[{i}] = nv_{v}" for v in model.vars if v in written]
     return L + stores
 
 
 def synapse_body(q: ProjPlan, phase: str, names: Names, atomic_add: Callable[[str, str, str], str],
                  i: str = "i", k: str = "k", j: str = "j", stride: str = "stride") -> list[str]:
     """Body running ``phase`` on synapse (row ``i``, slot ``k``, target ``j``)."""
-    qp, wu = q.prefix, q.proj.weight_update
+    wu = q.proj.weight_update
     sf = q.funcs[phase]
     m = {}
     L = []
@@ -185,16 +185,16 @@ def synapse_body(q: ProjPlan, phase: str, names: Names, atomic_add: Callable[[st
         m[("s", v)] = f"sv_{v}"
     for ns, v in sf.inputs:
         if ns == "s":
-            L.append(f"sv_{v} = {names(f'{qp}_s_{v}')}[{i}, {k}]")
-    m.update({("pre", v): f"{names(f'{qp}_pre_{v}')}[{i}]" for v in wu.pre_vars})
-    m.update({("post", v): f"{names(f'{qp}_post_{v}')}[{j}]" for v in wu.post_vars})
-    m.update({("p", p): names(f"{qp}_p_{p}") for p in q.wu_param_names})
+            L.append(f"sv_{v} = {names(q.keys.syn(v))}[{i}, {k}]")
+    m.update({("pre", v): f"{names(q.keys.pre(v))}[{i}]" for v in wu.pre_vars})
+    m.update({("post", v): f"{names(q.keys.post(v))}[{j}]" for v in wu.post_vars})
+    m.update({("p", p): names(q.keys.param(p)) for p in q.wu_param_names})
     sc = rng_scalars(f"{i} * {stride} + {k}", q.streams[phase])
     L.append(call(sf, m, sc, to_post="_to_post"))
     for ns, v in sf.writes:
-        L.append(f"{names(f'{qp}_s_{v}')}[{i}, {k}] = sv_{v}")
+        L.append(f"{names(q.keys.syn(v))}[{i}, {k}] = sv_{v}")
     if any(o == ("", "_to_post") for o in sf.outputs):
-        L.append(atomic_add(names(f"{qp}_psm_in_syn"), j, "_to_post"))
+        L.append(atomic_add(names(q.keys.in_syn), j, "_to_post"))
     return L
 
 
@@ -209,8 +209,8 @@ def header(backend: str, precision: str) -> list[str]:
     L.append("from numba import njit as _numba_njit, prange, get_num_threads" if backend == "cpu"
              else "from numba import cuda")
     if backend == "cpu":
-        L += ["from plastix.runtime.columns import _fill as _fill_cols",
-              "from plastix.runtime.prefetch import prefetch", "",
+        L += ["from plastix.kernels.columns import fill_columns as _fill_cols",
+              "from plastix.kernels.prefetch import prefetch", "",
               "",
               "def njit(*args, **kwargs):",
               "    # numpy's error model: no ZeroDivisionError branches in every division and modulo, which",

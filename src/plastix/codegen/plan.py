@@ -1,22 +1,13 @@
-"""Lowering a Network to a *plan*: transformed phase functions plus the names of every array and scalar
-the kernels use.  Backends allocate state under exactly these names; emitters write kernels over them.
-
-Naming (a = population index, b = projection index):
-
-* ``pa_<var>`` neuron vars, ``pa_p_<param>`` params, ``pa_g_<egp>`` extra global arrays,
-  ``pa_spk`` / ``pa_spkcnt`` the spike ring buffer, ``pa_flag`` per-step spike flags,
-  ``pa_nspk`` total spikes, ``pa_rec_step`` / ``pa_rec_idx`` / ``pa_rec_n`` spike recording.
-* ``qb_ind`` / ``qb_rowlen`` ragged connectivity, ``qb_s_<var>`` per-synapse vars, ``qb_pre_<var>`` /
-  ``qb_post_<var>`` trace vars, ``qb_psm_<var>`` postsynaptic-model vars (``in_syn`` included),
-  ``qb_p_<param>`` / ``qb_pp_<param>`` weight-update / postsynaptic params, ``qb_collen`` /
-  ``qb_colsyn`` the column view (incoming synapses per target, as flat slot ids ``i * row_stride + k``).
-"""
+"""Lowering a Network to a *plan*: transformed phase functions plus the state keys every kernel uses
+(built by :mod:`plastix.codegen.names`).  The runtime allocates state under exactly these keys; emitters
+write kernels over them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..model.network import ConnectivityUpdate, Network, Population, Projection
-from ..runtime.rng import stream_id
+from ..kernels.rng import stream_id
+from .names import NAMES, PopKeys, ProjKeys, UpdateKeys
 from .transform import Field, ScalarFunction, transform
 
 
@@ -35,6 +26,7 @@ class PopPlan:
     funcs: dict[str, ScalarFunction]
     param_names: list[str]
     streams: dict[str, int]
+    keys: PopKeys = None
 
 
 @dataclass
@@ -47,6 +39,7 @@ class ProjPlan:
     streams: dict[str, int]
 
     uses_bits: bool = False  # keeps a per-row target bitmask ``qb_bits`` (a rule samples free targets)
+    keys: ProjKeys = None
 
     @property
     def needs_columns(self) -> bool:
@@ -66,6 +59,7 @@ class UpdatePlan:
     global_keys: object = None  # GlobalKeys, when the model has a global phase
     global_code: object = None  # GlobalCode, when that phase is compiled
     global_stream: int = 0
+    keys: UpdateKeys = None
 
 
 @dataclass
@@ -105,10 +99,10 @@ class Plan:
 
     def synapse_array_keys(self, q: ProjPlan) -> list[str]:
         """State keys of every per-synapse array in ``q``'s index space (moved on remove, zeroed on add)."""
-        keys = [f"{q.prefix}_s_{v}" for v in q.proj.weight_update.vars]
+        keys = [q.keys.syn(v) for v in q.proj.weight_update.vars]
         for u in self.network.connectivity_updates.values():
             if u.projection is q.proj:
-                keys += [f"cu{u.index}_s_{v}" for v in u.model.vars]
+                keys += [NAMES.update(u).syn(v) for v in u.model.vars]
         return keys
 
 
@@ -117,7 +111,8 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
     dt = net.dt
     for pop in net.populations.values():
         m = pop.model
-        prefix = f"p{pop.index}"
+        keys = NAMES.pop(pop)
+        prefix = keys.prefix
         ns = {"n": _fields(m.vars), "p": _param_fields(m, pop.params, dt),
               "g": {e: Field("array") for e in m.egps}}
         funcs = {}
@@ -125,10 +120,11 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
             where = f"population {pop.name!r} (neuron model {m.name!r}), {phase}"
             funcs[phase] = transform(fn, phase, f"{prefix}_{phase}", where, ns)
         plan.pops.append(PopPlan(pop, prefix, funcs, list(m.derive(pop.params, dt)),
-                                 {ph: stream_id(prefix, ph) for ph in funcs}))
+                                 {ph: stream_id(prefix, ph) for ph in funcs}, keys=keys))
     for proj in net.projections.values():
         wu, psm = proj.weight_update, proj.postsynaptic
-        prefix = f"q{proj.index}"
+        keys = NAMES.proj(proj)
+        prefix = keys.prefix
         wu_params = _param_fields(wu, proj.wu_params, dt)
         ns = {"s": _fields(wu.vars), "p": wu_params, "pre": _fields(wu.pre_vars), "post": _fields(wu.post_vars)}
         funcs = {}
@@ -141,7 +137,7 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
         funcs["apply"] = transform(psm.apply, "apply", f"{prefix}_apply", where, psm_ns)
         plan.projs.append(ProjPlan(proj, prefix, funcs, list(wu.derive(proj.wu_params, dt)),
                                    list(psm.derive(proj.psm_params, dt)),
-                                   {ph: stream_id(prefix, ph) for ph in funcs}))
+                                   {ph: stream_id(prefix, ph) for ph in funcs}, keys=keys))
     from .rowcode import uses_sample_free
 
     for upd in net.connectivity_updates.values():
@@ -157,37 +153,39 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
 
     q = plan.projs[upd.projection.index]
     m = upd.model
-    prefix = f"cu{upd.index}"
-    owner = {v: f"{q.prefix}_s_{v}" for v in q.proj.weight_update.vars}
+    ukeys = NAMES.update(upd)
+    prefix = ukeys.prefix
+    owner = {v: q.keys.syn(v) for v in q.proj.weight_update.vars}
     for other in plan.network.connectivity_updates.values():
         if other.projection is upd.projection:
-            owner.update({v: f"cu{other.index}_s_{v}" for v in other.model.vars})
-    syn = {v: f"{prefix}_s_{v}" for v in m.vars}
+            owner.update({v: NAMES.update(other).syn(v) for v in other.model.vars})
+    syn = {v: ukeys.syn(v) for v in m.vars}
     syn.update({ref: owner[target] for ref, target in upd.var_refs.items()})
-    pre_pfx, post_pfx = f"p{upd.projection.pre.index}", f"p{upd.projection.post.index}"
+    pre_keys, post_keys = NAMES.pop(upd.projection.pre), NAMES.pop(upd.projection.post)
     params = list(m.derive(upd.params, plan.network.dt))
+    updates = plan.network.connectivity_updates
     keys = RowKeys(
-        ind=f"{q.prefix}_ind", rowlen=f"{q.prefix}_rowlen", synapse_arrays=plan.synapse_array_keys(q), syn=syn,
-        row={**{v: f"{prefix}_r_{v}" for v in m.row_vars},
-             **{ref: f"cu{plan.network.connectivity_updates[o].index}_r_{v}" for ref, (o, v) in upd.row_var_refs.items()}},
-        pre={ref: f"{pre_pfx}_{t}" for ref, t in upd.pre_var_refs.items()},
-        post={ref: f"{post_pfx}_{t}" for ref, t in upd.post_var_refs.items()},
-        params={n: f"{prefix}_p_{n}" for n in params},
-        bits=f"{q.prefix}_bits" if q.uses_bits else None,
-        collen=f"{q.prefix}_collen" if q.needs_columns else None)
+        ind=q.keys.ind, rowlen=q.keys.rowlen, synapse_arrays=plan.synapse_array_keys(q), syn=syn,
+        row={**{v: ukeys.row(v) for v in m.row_vars},
+             **{ref: NAMES.update(updates[o]).row(v) for ref, (o, v) in upd.row_var_refs.items()}},
+        pre={ref: pre_keys.var(t) for ref, t in upd.pre_var_refs.items()},
+        post={ref: post_keys.var(t) for ref, t in upd.post_var_refs.items()},
+        params={n: ukeys.param(n) for n in params},
+        bits=q.keys.bits if q.uses_bits else None,
+        collen=q.keys.collen if q.needs_columns else None)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
-    up = UpdatePlan(upd, prefix, q, code, params)
+    up = UpdatePlan(upd, prefix, q, code, params, keys=ukeys)
     if q.needs_columns:
         import dataclasses
 
-        inc_keys = dataclasses.replace(keys, colsyn=f"{q.prefix}_colsyn")
+        inc_keys = dataclasses.replace(keys, colsyn=q.keys.colsyn)
         up.code_incremental = row_code(m.row_update, inc_keys, where, stream_id(prefix, "row_update"))
     if m.global_update is not None:
         from .globalcode import GlobalKeys, global_code
 
         up.global_keys = GlobalKeys(rows=dict(keys.row), rowlen=keys.rowlen, ind=keys.ind,
-                                    glob={v: f"{prefix}_g_{v}" for v in m.global_vars}, params=dict(keys.params))
+                                    glob={v: ukeys.glob(v) for v in m.global_vars}, params=dict(keys.params))
         up.global_stream = stream_id(prefix, "global_update")
         if m.global_mode == "compiled":
             up.global_code = global_code(m.global_update, up.global_keys, f"{prefix}_global", where,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelError
 from ..model.specs import PHASES
+from .row_draws import STRUCTURAL_STREAM, PredrawnRng, hoist_draws
 from .transform import ALLOWED_GLOBALS, _RngHoister, parse_function
 
 _ROW_ATTRS = {"index": "i", "length": "_rl", "capacity": "_stride", "num_post": "_npost"}
@@ -433,11 +434,11 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     stmts = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
     bodies = {}
     for predrawn in (False, True):
-        body = _hoist_draws(copy.deepcopy(stmts), where, predrawn)
+        body = hoist_draws(copy.deepcopy(stmts), where, predrawn)
         hoister = _RngHoister(where)
         body = hoister.body(body)
         if predrawn:
-            body = [ast.fix_missing_locations(_PredrawnRng().visit(b)) for b in body]
+            body = [ast.fix_missing_locations(PredrawnRng().visit(b)) for b in body]
         bodies[predrawn] = ast.unparse(ast.Module(body=body, type_ignores=[])).splitlines()
     walk = [n for b in stmts for n in ast.walk(b)]
     sample_free_used = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_sample_free"
@@ -449,7 +450,7 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     # rng.* draws use (seed, row, step, _rc, stream); sample_free and random_slot take 32-bit words in
     # turn from their own stream, so the two never collide
     pro = ["_rc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
-           f"_sfstream = {stream ^ _STRUCTURAL_STREAM}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
+           f"_sfstream = {stream ^ STRUCTURAL_STREAM}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
     pro += ["_tj = 0", "_ks = 0", "_nh = 0", "_h = 0"]  # _scratch: per-partition buffer set up by the kernel
@@ -467,166 +468,3 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
                    body_predrawn=pro + bodies[True] + epi, predraw=predraw, sample_free=sample_free_used,
                    random_slot=slot_used, scans_row=gen.scans_row or gen.uses_scratch, edits_row=gen.edits_row,
                    keys=keys, stream=stream)
-
-
-#: stream offset (xor) of the row's sample_free / random_slot words from its rng.* stream
-_STRUCTURAL_STREAM = 0x80000000
-#: words of the pre-draw buffer per row: rng draw 0, block 0 of the sample_free / random_slot stream
-_PREDRAW_COLUMNS = {"rng": 0, "structural": 4}
-_PREDRAW_LOCALS = {"rng": "_pdr", "structural": "_pds"}
-
-
-def _first_block(q: str, block: str, stream: str, local: str, predrawn: bool) -> str:
-    """The line drawing block ``block`` of a row's stream into ``q0..q3``; with ``predrawn`` block 0
-    comes from the locals ``local0..3`` the kernel filled ahead of the row (the same numbers)."""
-    draw = f"philox4x32(i, step, {block}, {stream}, _sfk0, _sfk1)"
-    if predrawn:
-        draw = f"({local}0, {local}1, {local}2, {local}3) if {block} == 0 else {draw}"
-    return f"{q}0, {q}1, {q}2, {q}3 = {draw}"
-
-
-def _sample_free_lines(name: str, bits: str, predrawn: bool) -> list[str]:
-    """``name = row.sample_free()`` expanded in place: rejection sampling over 32-bit candidates taken in
-    turn from the row's sample_free Philox stream (counter (row, step, block, stream): each Philox call
-    gives 4 candidates, kept across calls of the row), ``j = (word * num_post) >> 32``; after 32 rejected
-    candidates (a nearly full row), an exact uniform pick among the free targets.  Inline, not a
-    function: a call passing the bitmask costs more than the draw (numba reference-counts arrays
-    passed to a function that is not inlined)."""
-    return [f"{name} = -1",
-            "for _sft in range(_sftries):",
-            "    if _sfn == 0:",
-            "        " + _first_block("_sfq", "_sfb", "_sfstream", "_pds", predrawn),
-            "        _sfb += 1",
-            "        _sfn = 4",
-            "    _sfx = _sfq0",
-            "    _sfq0 = _sfq1",
-            "    _sfq1 = _sfq2",
-            "    _sfq2 = _sfq3",
-            "    _sfn -= 1",
-            "    _sfj = np.int64((_sfx * _sfnp) >> _SHIFT32)",
-            f"    if (({bits}[i, _sfj >> 5] >> np.uint32(_sfj & 31)) & np.uint32(1)) == 0:",
-            f"        {name} = _sfj",
-            "        break",
-            f"if {name} < 0:",
-            # draw numbers from 2**31 up: never a block's; _sfb grew by 8 since any earlier exact pick
-            f"    {name} = _sample_free_exact({bits}[i], _npost, seed, i, step, _sfb + 2147483648, _sfstream)"]
-
-
-def _random_slot_lines(name: str, predrawn: bool) -> list[str]:
-    """``name = row.random_slot()``: a uniform slot in [0, row.length) (-1 for an empty row) from the
-    next 32-bit word of the stream sample_free draws from (4 words per block, kept across the row's
-    calls of both): ``k = (word * length) >> 32``."""
-    return ["if _sfn == 0:",
-            "    " + _first_block("_sfq", "_sfb", "_sfstream", "_pds", predrawn),
-            "    _sfb += 1",
-            "    _sfn = 4",
-            "_sfx = _sfq0",
-            "_sfq0 = _sfq1",
-            "_sfq1 = _sfq2",
-            "_sfq2 = _sfq3",
-            "_sfn -= 1",
-            f"{name} = np.int64((_sfx * np.uint64(_rl)) >> _SHIFT32) if _rl > 0 else -1"]
-
-
-class _PredrawnRng(ast.NodeTransformer):
-    """``_rN = _rand_uniform(...)`` -> the same draw from the pre-drawn block when it is the row's
-    first (``_rc == 0``)."""
-
-    def visit_Assign(self, node):
-        v = node.value
-        if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in ("_rand_uniform", "_rand_normal"):
-            first = ("_words_to_unit(_pdr0, _pdr1)" if v.func.id == "_rand_uniform"
-                     else "_normal_words(_pdr0, _pdr1, _pdr2, _pdr3)")
-            node.value = ast.IfExp(ast.parse("_rc == 0", mode="eval").body, ast.parse(first, mode="eval").body, v)
-        return node
-
-
-def _hoist_draws(stmts, where, predrawn):
-    """Move each ``_sample_free(bits)`` / ``_random_slot()`` marker out of its statement into
-    ``_sfN = <inline draw>`` just before it (conditions included): every call draws from the row's
-    stream in turn."""
-    count = [0]
-
-    def is_call(n):
-        return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_sample_free", "_random_slot")
-
-    def replace(node, pre):
-        class Sub(ast.NodeTransformer):
-            def visit_Call(self, n):
-                self.generic_visit(n)
-                if is_call(n):
-                    name = f"_sf{count[0]}"
-                    count[0] += 1
-                    lines = (_sample_free_lines(name, n.args[0].id, predrawn) if n.func.id == "_sample_free"
-                             else _random_slot_lines(name, predrawn))
-                    pre.extend(ast.parse("\n".join(lines)).body)
-                    return ast.Name(name, ast.Load())
-                return n
-
-        return Sub().visit(node)
-
-    out = []
-    for st in stmts:
-        pre: list = []
-        if isinstance(st, ast.If):
-            st.test = replace(st.test, pre)
-            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
-        elif isinstance(st, ast.For):
-            st.iter = replace(st.iter, pre)
-            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
-        elif isinstance(st, ast.While):
-            if any(is_call(n) for n in ast.walk(st.test)):
-                raise ModelError(f"{where}: row.sample_free() / row.random_slot() in a while condition is not "
-                                 "supported; assign it to a local variable inside the loop")
-            st.body, st.orelse = _hoist_draws(st.body, where, predrawn), _hoist_draws(st.orelse, where, predrawn)
-        elif any(is_call(n) for n in ast.walk(st)):
-            st = replace(st, pre)
-        out.extend(pre)
-        out.append(st)
-    return [ast.fix_missing_locations(x) for x in out]
-
-
-def predraw_stages(code: RowCode, buf: str, q: str) -> tuple[list[str], list[str], list[str], set]:
-    """Lines for kernels that run row ``i``'s code a few rows after drawing its first random numbers.
-
-    Returns (draw, settle, load, used): ``draw`` computes row ``i``'s first Philox block of each stream
-    in ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at:
-    with random_slot, word 0's slot in every per-synapse array; with sample_free, the bitmask words of
-    the candidates of words 0 and 1 (which one a call takes first depends on the code: both are
-    hinted); and, for code that removes or adds synapses, the row's last and first free slot in every
-    per-synapse array (a swap-remove moves the last synapse, an add writes after it; rows are a page
-    apart, further than the hardware prefetcher follows).  ``settle``, run a few rows later, reads the
-    (by then cached) target in that slot and prefetches its bitmask word, which removing it will clear;
-    ``load`` sets the row's ``_pd*`` locals from the buffer; ``used`` names the state arrays these lines
-    read.  The prefetches are only hints: the numbers are exactly those the row would draw."""
-    k = code.keys
-    draw = ["_pk0 = np.uint64(seed) & _MASK32", "_pk1 = np.uint64(seed) >> _SHIFT32"]
-    streams = {"rng": code.stream, "structural": code.stream ^ _STRUCTURAL_STREAM}
-    load, settle, used = [], [], set()
-    for name in code.predraw:
-        c, local = _PREDRAW_COLUMNS[name], _PREDRAW_LOCALS[name]
-        draw.append(f"{buf}[{q}, {c}], {buf}[{q}, {c + 1}], {buf}[{q}, {c + 2}], {buf}[{q}, {c + 3}] = "
-                    f"philox4x32(i, step, 0, {streams[name]}, _pk0, _pk1)")
-        load += [f"{local}{w} = {buf}[{q}, {c + w}]" for w in range(4)]
-    c = _PREDRAW_COLUMNS["structural"]
-    if code.sample_free and k.bits:
-        used.add(k.bits)
-        for w in ((0, 1) if code.random_slot else (0,)):
-            draw += [f"_pj = np.int64(({buf}[{q}, {c + w}] * np.uint64(_npost)) >> _SHIFT32)",
-                     f"prefetch({k.bits}, i, _pj >> 5)"]
-    arrays = [k.ind] + list(k.synapse_arrays)
-    if code.edits_row or code.random_slot:
-        draw.append(f"_prl = {k.rowlen}[i]")
-        used.update(arrays + [k.rowlen])
-    if code.edits_row:
-        draw += ["if _prl > 0:"] + [f"    prefetch({a}, i, _prl - 1)" for a in arrays]
-        draw += [f"if _prl < {k.ind}.shape[1]:"] + [f"    prefetch({a}, i, _prl)" for a in arrays]
-    if code.random_slot:
-        first = ["if _prl > 0:", f"    _pks = np.int64(({buf}[{q}, {c}] * np.uint64(_prl)) >> _SHIFT32)"]
-        draw += first + [f"    prefetch({a}, i, _pks)" for a in arrays]
-        if k.bits:
-            used.add(k.bits)
-            settle = [f"_prl = {k.rowlen}[i]"] + first + [f"    _pj = {k.ind}[i, _pks]",
-                                                          "    if _pj >= 0 and _pj < _npost:",
-                                                          f"        prefetch({k.bits}, i, _pj >> 5)"]
-    return draw, settle, load, used

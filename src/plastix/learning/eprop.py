@@ -17,12 +17,14 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .. import connect, init, neurons
+from ..model import connectivity as connect
+from ..model import init, neurons
 from ..errors import PlastixError
 from ..model.network import Network
 from ..model.specs import WeightUpdateModel
-from ..runtime.rng import stream_id
-from ..runtime.simulation import Simulation
+from ..codegen.names import NAMES
+from ..kernels.rng import stream_id
+from ..runtime import Simulation
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
 from . import kernels_cpu as kc
 from . import optim
@@ -292,11 +294,10 @@ class EPropNetwork:
 
     def arrays(self, proj: str) -> dict:
         """Live ragged arrays of ``proj`` (views of the simulation's state; fetched anew after load)."""
-        q = self.network.projections[proj]
-        s, pre = self.sim.state, f"q{q.index}"
-        out = {"ind": s[f"{pre}_ind"], "rowlen": s[f"{pre}_rowlen"]}
+        keys, s = NAMES.proj(self.network.projections[proj]), self.sim.state
+        out = {"ind": s[keys.ind], "rowlen": s[keys.rowlen]}
         for v in EPROP_SYNAPSE.vars:
-            out[v] = s[f"{pre}_s_{v}"]
+            out[v] = s[keys.syn(v)]
         return out
 
     def synapse_counts(self) -> dict[str, int]:

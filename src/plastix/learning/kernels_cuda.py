@@ -55,25 +55,22 @@ import warnings
 
 import numpy as np
 
-from ..backends.cuda_support import configure, simulator
+from ..kernels import launch
+from ..kernels.cuda_device import DeviceArrays, probe
+from ..kernels.launch import blocks as _blocks, configure
 
-#: Threads per block of every kernel (tests shrink it so tiny networks still use several blocks).
-THREADS_PER_BLOCK = 128
 #: Lower bound on the x extent of 2-D blocks (a warp): short rows still make whole warps.
 MIN_X_THREADS = 32
-#: Upper bound on the blocks along the spike axis of propagation (more spikes are strided).
-MAX_SPIKE_BLOCKS = 1024
 #: The synapse kernel splits the batch into chunks (threads accumulate atomically) until rows x slots x
 #: chunks reaches about this many threads; one chunk (no atomics, the CPU's summation order) otherwise.
 SYN_TARGET_THREADS = 1 << 17
 #: Fixed number of batch chunks of the synapse kernel (None: from SYN_TARGET_THREADS).
 BATCH_CHUNKS = None
-_MAX_GRID_Y = 65535
 
 cuda = None  # numba.cuda, imported on first use (importing it initialises the driver or the simulator)
 _KERNELS: dict = {}
 #: Persistent device buffers by name (replaced when the shape or dtype changes).
-_DEVICE: dict = {}
+_DEVICE = DeviceArrays()
 
 
 def _import_cuda():
@@ -87,17 +84,10 @@ def _import_cuda():
 
 def available() -> tuple[bool, str]:
     """(usable, reason): numba-cuda importable and a GPU present, or the simulator enabled."""
-    try:
-        c = _import_cuda()
-    except Exception as e:  # noqa: BLE001 - any failure to import means no CUDA
-        return False, f"numba-cuda is not importable ({type(e).__name__}: {e})"
-    if simulator():
-        return True, "numba-cuda simulator"
-    try:
-        ok = bool(c.is_available())
-    except Exception as e:  # noqa: BLE001
-        return False, f"CUDA is not usable ({type(e).__name__}: {e})"
-    return (True, "CUDA GPU") if ok else (False, "no CUDA GPU found (numba.cuda.is_available() is False)")
+    ok, why = probe()
+    if ok:
+        _import_cuda()
+    return ok, why
 
 
 # -- kernels (plain functions, compiled with cuda.jit on first use) --------------------------------------
@@ -351,45 +341,20 @@ def _kernels() -> dict:
 
 # -- host side -----------------------------------------------------------------------------------------------
 
-def _pow2(n: int) -> int:
-    return 1 << max(0, int(n) - 1).bit_length()
-
-
-def _blocks(n: int, per: int) -> int:
-    return max(1, -(-int(n) // int(per)))
-
-
 def _block_xy(width: int) -> tuple[int, int]:
     """2-D block (x over row slots, y over rows / spikes) for rows of ``width`` slots."""
-    tpb = int(THREADS_PER_BLOCK)
-    tx = min(tpb, max(int(MIN_X_THREADS), _pow2(width)))
-    return tx, max(1, tpb // tx)
+    return launch.block_2d(width, MIN_X_THREADS)
 
 
 def _buffer(name: str, shape, dtype):
-    shape = tuple(int(s) for s in shape)
-    dtype = np.dtype(dtype)
-    d = _DEVICE.get(name)
-    if d is None or tuple(d.shape) != shape or np.dtype(d.dtype) != dtype:
-        _DEVICE.pop(name, None)
-        d = _DEVICE[name] = cuda.device_array(shape, dtype)
-    return d
+    return _DEVICE.buffer(name, shape, dtype)
 
 
 def _upload(name: str, host: np.ndarray):
-    d = _buffer(name, host.shape, host.dtype)
-    if host.size:
-        d.copy_to_device(np.ascontiguousarray(host))
-    return d
+    return _DEVICE.upload(name, host)
 
 
-def _download(dev, host: np.ndarray) -> None:
-    if not host.size:
-        return
-    if host.flags.c_contiguous and host.flags.writeable:
-        dev.copy_to_host(host)
-    else:
-        host[...] = dev.copy_to_host()
+_download = DeviceArrays.download
 
 
 def clear_device_buffers() -> None:
@@ -480,7 +445,7 @@ def run_trial(x, labels, train, adaptive,
     rec_lst = _buffer("rec_lst", (2, batch * num_hid if has_rec else 1), np.int32)
     rec_val = _buffer("rec_val", (2, batch * num_hid if has_rec else 1), fdt)
 
-    tpb = int(THREADS_PER_BLOCK)
+    tpb = int(launch.THREADS_PER_BLOCK)
     d = dev
     with warnings.catch_warnings():
         # tiny networks make small grids: numba-cuda's low-occupancy warning would fire on every launch
@@ -495,7 +460,7 @@ def run_trial(x, labels, train, adaptive,
 
         def prop_launch(ind, n_spk):
             tx, ty = _block_xy(ind.shape[1])
-            grid = (_blocks(ind.shape[1], tx), min(_blocks(n_spk, ty), int(MAX_SPIKE_BLOCKS)))
+            grid = (_blocks(ind.shape[1], tx), min(_blocks(n_spk, ty), int(launch.MAX_SPIKE_BLOCKS)))
             return configure(K["propagate"], (grid, (tx, ty)))
 
         def syn_launch(ind):
@@ -508,7 +473,7 @@ def run_trial(x, labels, train, adaptive,
                 chunks = _blocks(int(SYN_TARGET_THREADS), max(1, rows * gx * tx))
             chunks = max(1, min(batch, chunks))
             chunks = _blocks(batch, _blocks(batch, chunks))   # no empty chunks
-            grid = (gx, min(_blocks(rows * chunks, ty), _MAX_GRID_Y))
+            grid = (gx, min(_blocks(rows * chunks, ty), launch.MAX_GRID_Y))
             return configure(K["synapses"], (grid, (tx, ty))), chunks
 
         # per projection: (propagation launch, list, code rows, synapse launch, chunks, views of the presynaptic
@@ -529,7 +494,7 @@ def run_trial(x, labels, train, adaptive,
                        reg_b[:, post] if train else reg_b)
             plan.append((p, prop, pre_off if src == 1 else 0, post_off, syn, chunks, pre_now, targets))
         k_neurons = configure(K["neurons"], (_blocks(n_flat, tpb), tpb))
-        k_readout = configure(K["readout"], (batch, min(tpb, max(int(MIN_X_THREADS), _pow2(max(num_out, num_hid))))))
+        k_readout = configure(K["readout"], (batch, min(tpb, launch.block_2d(max(num_out, num_hid), MIN_X_THREADS)[0])))
         zero = fdt.type(0)
 
         # -- the steps: launched back to back, no host synchronisation ---------------------------------------

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ..runtime import rng as rng_mod
+from ..kernels import rng as rng_mod
 
 NONE, DEEP_R, SOFT_DEEP_R = 0, 1, 2
 MODES = {"none": NONE, "deep-r": DEEP_R, "soft-deep-r": SOFT_DEEP_R}
@@ -33,7 +33,7 @@ _OPTS = dict(cache=True, error_model="numpy")
 
 
 def _jit_rng():
-    """numba-compiled copies of the Philox functions of :mod:`plastix.runtime.rng` (same source)."""
+    """numba-compiled copies of the Philox functions of :mod:`plastix.kernels.rng` (same source)."""
     glob = dict(vars(rng_mod))
     for name in rng_mod.KERNEL_FUNCTIONS:
         fn = getattr(rng_mod, name)

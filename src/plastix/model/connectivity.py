@@ -22,17 +22,25 @@ Every initialiser is a frozen dataclass with two methods:
 "Self" connections are the pairs with ``pre == post`` index (meaningful when a population projects onto
 itself); ``allow_self=False`` removes them.
 
-:func:`to_ragged` turns a synapse list into the ragged layout and :func:`row_stride_for` picks a row stride.
+:func:`~plastix.model.ragged.to_ragged` turns a synapse list into the ragged layout and
+:func:`~plastix.model.ragged.row_stride_for` picks a row stride; row-length quantiles live in
+:mod:`plastix.model.row_lengths`, grid geometry in :mod:`plastix.model.geometry` (all re-exported here).
 """
+
 
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+
+from .checks import (as_index_array, as_rng, check_bool, check_probability, check_range, check_shape, check_size,
+                     check_sizes, empty_synapses)
+from .geometry import axis_factor, grid_positions, periodic_distance_sq
+from .ragged import row_stride_for, to_ragged
+from .row_lengths import OVERFLOW_PROBABILITY, binom_isf, max_candidates, overflow_alpha, poisson_binomial_isf
 
 __all__ = [
     "OVERFLOW_PROBABILITY",
@@ -49,181 +57,8 @@ __all__ = [
     "row_stride_for",
 ]
 
-#: Target probability that at least one row of a random projection is longer than ``max_row_length``.
-OVERFLOW_PROBABILITY = 1e-4
-
 # Work arrays of dense (rows x num_post) blocks are kept below this many elements.
 _BLOCK_ELEMENTS = 1 << 22
-
-
-# --------------------------------------------------------------------------------------------------
-# validation helpers
-
-
-def _check_size(name: str, value) -> int:
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}") from None
-    if v < 0:
-        raise ValueError(f"{name} must be a non-negative integer (>= 0), got {v}")
-    return int(v)
-
-
-def _check_sizes(num_pre, num_post) -> tuple[int, int]:
-    return _check_size("num_pre", num_pre), _check_size("num_post", num_post)
-
-
-def _check_probability(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= v <= 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return v
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _as_rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
-
-
-def _empty() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(0, np.int64), np.zeros(0, np.int64)
-
-
-def _max_candidates(num_pre: int, num_post: int, allow_self: bool) -> int:
-    """Largest number of possible targets of any row (0 when there are no rows)."""
-    if num_pre == 0:
-        return 0
-    if allow_self or num_pre > num_post:
-        # some row (i >= num_post) has no self pair
-        return num_post
-    return max(num_post - 1, 0)
-
-
-def _overflow_alpha(num_pre: int) -> float:
-    """Per-row tail probability: 1 - (1 - OVERFLOW_PROBABILITY) ** (1 / num_pre)."""
-    return -math.expm1(math.log1p(-OVERFLOW_PROBABILITY) / num_pre)
-
-
-# --------------------------------------------------------------------------------------------------
-# quantiles
-
-
-def _binom_upper_cut(n: int, p: float) -> int:
-    """A count above which Binomial(n, p) has no mass representable in float64 (Bernstein bound:
-    P(X >= mean + t) <= exp(-t^2 / (2 (var + t / 3))) < exp(-750))."""
-    mean, var = n * p, n * p * (1.0 - p)
-    t = 250.0 + math.sqrt(250.0**2 + 1500.0 * var)
-    return int(min(n, math.ceil(mean + t)))
-
-
-def _binom_pmf_range(n: int, p: float, k0: int, k1: int) -> np.ndarray:
-    """P(Binomial(n, p) = k) for k = k0 .. k1 (0 <= k0 <= k1 <= n, 0 < p < 1), in log space."""
-    log_c0 = math.lgamma(n + 1.0) - math.lgamma(k0 + 1.0) - math.lgamma(n - k0 + 1.0)
-    k = np.arange(k0 + 1, k1 + 1, dtype=np.float64)
-    log_c = np.empty(k1 - k0 + 1)
-    log_c[0] = log_c0
-    # log C(n, k) - log C(n, k - 1) = log(n - k + 1) - log(k)
-    np.cumsum(np.log(n - k + 1.0) - np.log(k), out=log_c[1:])
-    log_c[1:] += log_c0
-    kk = np.arange(k0, k1 + 1, dtype=np.float64)
-    return np.exp(log_c + kk * math.log(p) + (n - kk) * math.log1p(-p))
-
-
-def _binom_isf(alpha: float, n: int, p: float) -> int:
-    """Smallest c with P(Binomial(n, p) > c) <= alpha."""
-    if n == 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    # for alpha < 1/2 the answer is at least the median >= floor(mean)
-    start = min(int(math.floor(n * p)), n) if alpha < 0.5 else 0
-    top = max(_binom_upper_cut(n, p), start)
-    pmf = _binom_pmf_range(n, p, start, top)
-    # tail[i] = P(X > start + i) (mass above `top` is below float64 resolution)
-    tail = np.append(np.cumsum(pmf[::-1])[::-1][1:], 0.0)
-    return start + int(np.argmax(tail <= alpha))
-
-
-def _binom_pmf_head(m: int, v: float, length: int) -> tuple[np.ndarray, float]:
-    """(P(X = k) for k = 0 .. length - 1, P(X >= length)) for X ~ Binomial(m, v), 1 <= length <= m + 1."""
-    head = _binom_pmf_range(m, v, 0, length - 1)
-    if length > m:
-        return head, 0.0
-    top = _binom_upper_cut(m, v)
-    tail = float(_binom_pmf_range(m, v, length, top).sum()) if top >= length else 0.0
-    return head, tail
-
-
-def _group_probabilities(p: np.ndarray, rel_step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Round ``p`` *up* onto a geometric grid of relative spacing ``rel_step`` and group equal values.
-
-    Rounding up only makes the Poisson-binomial sum stochastically larger, so quantiles stay bounds.
-    """
-    step = math.log1p(rel_step)
-    q = np.exp(np.ceil(np.log(p) / step) * step)
-    q = np.maximum(q, p)  # guard against exp/log rounding downwards
-    values, counts = np.unique(q, return_counts=True)
-    return np.minimum(values, 1.0), counts
-
-
-def _poisson_binomial_isf(probs, alpha: float) -> int:
-    """Smallest c with P(S > c) <= alpha (up to a negligible conservative rounding), where S is a sum
-    of independent Bernoulli(probs[i]) variables."""
-    p = np.asarray(probs, dtype=np.float64).ravel()
-    if p.size and (np.isnan(p).any() or p.min() < 0.0 or p.max() > 1.0):
-        raise ValueError("probabilities must be in [0, 1]")
-    p = p[p > 0.0]
-    n_sure = int(np.count_nonzero(p >= 1.0))
-    p = p[p < 1.0]
-    n = p.size
-    if n == 0:
-        return n_sure
-    values, counts = _group_probabilities(p, 1e-9)
-    for rel_step in (1e-4, 1e-3, 1e-2):
-        if values.size <= 4096:
-            break
-        values, counts = _group_probabilities(p, rel_step)
-    sure = values >= 1.0
-    n_sure += int(counts[sure].sum())
-    values, counts = values[~sure], counts[~sure]
-    if values.size == 0:
-        return n_sure
-    n = int(counts.sum())
-    mean = float(np.dot(values, counts))
-    # Starting truncation point from the binomial with the same mean (Hoeffding); verified below.
-    m_cap = max(_binom_isf(alpha, n, min(mean / n, 1.0)), math.ceil(mean)) + 2
-    while True:
-        m_cap = min(m_cap, n)
-        # pmf[0 .. m_cap]; pmf[m_cap + 1] collects every count > m_cap ("overflow" bin)
-        pmf = np.zeros(m_cap + 2)
-        pmf[0] = 1.0
-        for v, m in zip(values.tolist(), counts.tolist()):
-            length = min(m, m_cap + 1) + 1
-            g, g_tail = _binom_pmf_head(m, v, length)
-            total = pmf.sum()
-            new = np.convolve(pmf, g)
-            over = new[m_cap + 1 :].sum() + total * g_tail
-            pmf = new[: m_cap + 2]
-            pmf[m_cap + 1] = over
-        # sf[c] = P(S > c) for c = 0 .. m_cap
-        sf = np.cumsum(pmf[::-1])[::-1][1:]
-        ok = np.nonzero(sf <= alpha)[0]
-        if ok.size:
-            return n_sure + int(ok[0])
-        if m_cap >= n:  # cannot happen (P(S > n) == 0) except through rounding; be safe
-            return n_sure + n
-        m_cap *= 2
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,26 +103,26 @@ class FixedProbability(Connectivity):
     is_random: ClassVar[bool] = True
 
     def __post_init__(self):
-        object.__setattr__(self, "p", _check_probability("p", self.p))
-        object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
+        object.__setattr__(self, "p", check_probability("p", self.p))
+        object.__setattr__(self, "allow_self", check_bool("allow_self", self.allow_self))
 
     @property
     def exact_row_lengths(self) -> bool:
         return self.p in (0.0, 1.0)
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
-        n = _max_candidates(num_pre, num_post, self.allow_self)
+        num_pre, num_post = check_sizes(num_pre, num_post)
+        n = max_candidates(num_pre, num_post, self.allow_self)
         if n == 0:
             return 0
-        return min(_binom_isf(_overflow_alpha(num_pre), n, self.p), n)
+        return min(binom_isf(overflow_alpha(num_pre), n, self.p), n)
 
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
-        rng = _as_rng(rng)
+        num_pre, num_post = check_sizes(num_pre, num_post)
+        rng = as_rng(rng)
         total = num_pre * num_post
         if total == 0 or self.p == 0.0:
-            return _empty()
+            return empty_synapses()
         if self.p == 1.0:
             flat = np.arange(total, dtype=np.int64)
         else:
@@ -336,9 +171,9 @@ class FixedNumberPost(Connectivity):
     is_random: ClassVar[bool] = True
 
     def __post_init__(self):
-        object.__setattr__(self, "k", _check_size("k", self.k))
-        object.__setattr__(self, "replace", _check_bool("replace", self.replace))
-        object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
+        object.__setattr__(self, "k", check_size("k", self.k))
+        object.__setattr__(self, "replace", check_bool("replace", self.replace))
+        object.__setattr__(self, "allow_self", check_bool("allow_self", self.allow_self))
 
     @property
     def allows_duplicates(self) -> bool:
@@ -361,17 +196,17 @@ class FixedNumberPost(Connectivity):
             raise ValueError(f"k must be <= {what} for {cond}, got {self.k}")
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         self._check_k(num_pre, num_post)
         return self.k if num_pre > 0 else 0
 
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         self._check_k(num_pre, num_post)
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         k = self.k
         if num_pre == 0 or k == 0:
-            return _empty()
+            return empty_synapses()
         # rows [0, n_self) have a self pair to exclude, rows [n_self, num_pre) do not
         n_self = 0 if self.allow_self else min(num_pre, num_post)
         posts = []
@@ -455,7 +290,7 @@ class OneToOne(Connectivity):
     """Neuron i connects to neuron i; requires ``num_pre == num_post``."""
 
     def _check(self, num_pre, num_post) -> int:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         if num_pre != num_post:
             raise ValueError(
                 f"OneToOne requires num_pre == num_post, got num_pre={num_pre} and num_post={num_post}"
@@ -478,66 +313,20 @@ class AllToAll(Connectivity):
     allow_self: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
+        object.__setattr__(self, "allow_self", check_bool("allow_self", self.allow_self))
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
-        return _max_candidates(num_pre, num_post, self.allow_self)
+        num_pre, num_post = check_sizes(num_pre, num_post)
+        return max_candidates(num_pre, num_post, self.allow_self)
 
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         pre = np.repeat(np.arange(num_pre, dtype=np.int64), num_post)
         post = np.tile(np.arange(num_post, dtype=np.int64), num_pre)
         if not self.allow_self:
             keep = pre != post
             pre, post = pre[keep], post[keep]
         return pre, post
-
-
-# --------------------------------------------------------------------------------------------------
-# 2-D grids
-
-
-def _check_shape(name: str, shape) -> tuple[int, int]:
-    try:
-        rows, cols = shape
-        rows, cols = operator.index(rows), operator.index(cols)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair of positive integers (rows, cols), got {shape!r}") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"{name} must be a pair of positive integers (rows, cols), got {shape!r}")
-    return int(rows), int(cols)
-
-
-def grid_positions(shape) -> np.ndarray:
-    """Positions of the neurons of a ``(rows, cols)`` grid, row-major: an ``(rows * cols, 2)`` float
-    array whose row ``i`` is ``(i // cols, i % cols)``."""
-    rows, cols = _check_shape("shape", shape)
-    r, c = np.divmod(np.arange(rows * cols, dtype=np.int64), cols)
-    return np.stack([r, c], axis=1).astype(np.float64)
-
-
-def periodic_distance_sq(a, b, shape) -> np.ndarray:
-    """Squared Euclidean distance between positions ``a`` and ``b`` (arrays ``(..., 2)`` of
-    (row, col), broadcast against each other) on a torus of size ``shape = (rows, cols)``: each
-    coordinate difference wraps around, e.g. on a 16x16 grid (0, 0) and (0, 15) are 1 apart."""
-    rows, cols = _check_shape("shape", shape)
-    period = np.array([rows, cols], dtype=np.float64)
-    d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    if d.shape[-1:] != (2,):
-        raise ValueError(f"positions must have a last axis of length 2, got shape {d.shape}")
-    d = np.mod(d, period)
-    d = np.minimum(d, period - d)
-    return np.sum(d * d, axis=-1)
-
-
-def _axis_factor(x_pre: np.ndarray, length: int, sigma: float, periodic: bool) -> np.ndarray:
-    """exp(-dx^2 / (2 sigma^2)) between coordinates ``x_pre`` and post coordinates 0 .. length-1."""
-    d = np.abs(x_pre[:, None] - np.arange(length, dtype=np.float64)[None, :])
-    if periodic:
-        d = np.mod(d, float(length))
-        d = np.minimum(d, length - d)
-    return np.exp(-(d * d) / (2.0 * sigma * sigma))
 
 
 @dataclass(frozen=True)
@@ -560,7 +349,7 @@ class GaussianGrid2D(Connectivity):
     is_random: ClassVar[bool] = True
 
     def __post_init__(self):
-        object.__setattr__(self, "p_peak", _check_probability("p_peak", self.p_peak))
+        object.__setattr__(self, "p_peak", check_probability("p_peak", self.p_peak))
         try:
             sigma = float(self.sigma)
         except (TypeError, ValueError):
@@ -571,9 +360,9 @@ class GaussianGrid2D(Connectivity):
         for name in ("pre_shape", "post_shape"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _check_shape(name, value))
-        object.__setattr__(self, "periodic", _check_bool("periodic", self.periodic))
-        object.__setattr__(self, "allow_self", _check_bool("allow_self", self.allow_self))
+                object.__setattr__(self, name, check_shape(name, value))
+        object.__setattr__(self, "periodic", check_bool("periodic", self.periodic))
+        object.__setattr__(self, "allow_self", check_bool("allow_self", self.allow_self))
 
     @property
     def exact_row_lengths(self) -> bool:
@@ -581,7 +370,7 @@ class GaussianGrid2D(Connectivity):
 
     def shapes(self, num_pre: int, num_post: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """The (pre_shape, post_shape) used for these population sizes."""
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         return (
             self._shape("pre_shape", "num_pre", self.pre_shape, num_pre),
             self._shape("post_shape", "num_post", self.post_shape, num_post),
@@ -603,8 +392,8 @@ class GaussianGrid2D(Connectivity):
 
     def _factors(self, num_pre, num_post):
         (pr, pc), (qr, qc) = self.shapes(num_pre, num_post)
-        row_f = _axis_factor(np.arange(pr) * (qr / pr), qr, self.sigma, self.periodic)  # (pr, qr)
-        col_f = _axis_factor(np.arange(pc) * (qc / pc), qc, self.sigma, self.periodic)  # (pc, qc)
+        row_f = axis_factor(np.arange(pr) * (qr / pr), qr, self.sigma, self.periodic)  # (pr, qr)
+        col_f = axis_factor(np.arange(pc) * (qc / pc), qc, self.sigma, self.periodic)  # (pc, qc)
         return (pr, pc), (qr, qc), row_f, col_f
 
     def connection_probability(self, num_pre: int, num_post: int) -> np.ndarray:
@@ -618,7 +407,7 @@ class GaussianGrid2D(Connectivity):
         return prob
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         if num_pre == 0:
             return 0
         _, _, row_f, col_f = self._factors(num_pre, num_post)
@@ -628,14 +417,14 @@ class GaussianGrid2D(Connectivity):
         a = np.max(-np.sort(-row_f, axis=1), axis=0)
         b = np.max(-np.sort(-col_f, axis=1), axis=0)
         probs = np.minimum(self.p_peak * np.outer(a, b).ravel(), 1.0)
-        return min(_poisson_binomial_isf(probs, _overflow_alpha(num_pre)), num_post)
+        return min(poisson_binomial_isf(probs, overflow_alpha(num_pre)), num_post)
 
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
+        num_pre, num_post = check_sizes(num_pre, num_post)
         (pr, pc), (qr, qc), row_f, col_f = self._factors(num_pre, num_post)
-        rng = _as_rng(rng)
+        rng = as_rng(rng)
         if self.p_peak == 0.0:
-            return _empty()
+            return empty_synapses()
         block = max(1, _BLOCK_ELEMENTS // num_post)
         pres, posts = [], []
         for b0 in range(0, num_pre, block):
@@ -654,36 +443,6 @@ class GaussianGrid2D(Connectivity):
         return pre, post
 
 
-# --------------------------------------------------------------------------------------------------
-# explicit lists
-
-
-def _as_index_array(name: str, values) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of indices, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, np.int64)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating):
-        bad = np.nonzero(~np.isfinite(arr) | (arr != np.round(arr)))[0]
-        if bad.size:
-            raise ValueError(f"{name} must hold integer indices, but {name}[{bad[0]}] = {arr[bad[0]]!r}")
-    elif arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
-        bad = int(np.argmax(arr > np.iinfo(np.int64).max))
-        raise ValueError(f"{name}[{bad}] = {arr[bad]} is too large")
-    return arr.astype(np.int64)
-
-
-def _check_range(name: str, arr: np.ndarray, limit: int, limit_name: str | None) -> None:
-    bad = np.nonzero((arr < 0) | (arr >= limit))[0]
-    if bad.size:
-        i = int(bad[0])
-        where = f"[0, {limit})" if limit_name is None else f"[0, {limit_name}) with {limit_name} = {limit}"
-        raise ValueError(f"{name}[{i}] = {int(arr[i])} is out of range {where} ({bad.size} out-of-range entries)")
-
-
 @dataclass(frozen=True, eq=False)
 class FromArrays(Connectivity):
     """An explicit synapse list ``(pre[s], post[s])``; duplicates are allowed.
@@ -698,8 +457,8 @@ class FromArrays(Connectivity):
     _order: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        pre = _as_index_array("pre", self.pre)
-        post = _as_index_array("post", self.post)
+        pre = as_index_array("pre", self.pre)
+        post = as_index_array("post", self.post)
         if pre.shape != post.shape:
             raise ValueError(f"pre and post must have the same length, got {pre.size} and {post.size}")
         if pre.size:
@@ -723,9 +482,9 @@ class FromArrays(Connectivity):
         return int(self.pre.size)
 
     def _check(self, num_pre, num_post) -> tuple[int, int]:
-        num_pre, num_post = _check_sizes(num_pre, num_post)
-        _check_range("pre", self.pre, num_pre, "num_pre")
-        _check_range("post", self.post, num_post, "num_post")
+        num_pre, num_post = check_sizes(num_pre, num_post)
+        check_range("pre", self.pre, num_pre, "num_pre")
+        check_range("post", self.post, num_post, "num_post")
         return num_pre, num_post
 
     def max_row_length(self, num_pre: int, num_post: int) -> int:
@@ -743,97 +502,3 @@ class FromArrays(Connectivity):
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
         pre, post, _ = self.build_with_order(num_pre, num_post)
         return pre, post
-
-
-# --------------------------------------------------------------------------------------------------
-# ragged layout
-
-
-def to_ragged(pre, post, num_pre: int, row_stride: int, *, num_post: int | None = None, name: str | None = None):
-    """Lay out a synapse list as a ragged matrix.
-
-    Returns ``(ind, row_length, slot)``: ``ind`` is ``(num_pre, row_stride)`` int32 with
-    ``ind[pre[s], slot[s]] == post[s]`` (padding 0), ``row_length`` is ``(num_pre,)`` int32 and ``slot``
-    (int64, one per input synapse) is the column of each synapse, so per-synapse values given in input
-    order scatter with ``values_2d[pre, slot] = values``.  Within a row synapses keep their input order.
-    ``pre`` need not be sorted.  ``num_post`` (optional) enables a range check of ``post``; ``name``
-    (optional) names the projection in error messages.
-
-    Raises ``ValueError`` when a row has more than ``row_stride`` synapses, naming the first such row.
-    """
-    num_pre = _check_size("num_pre", num_pre)
-    row_stride = _check_size("row_stride", row_stride)
-    pre = _as_index_array("pre", pre)
-    post = _as_index_array("post", post)
-    if pre.shape != post.shape:
-        raise ValueError(f"pre and post must have the same length, got {pre.size} and {post.size}")
-    _check_range("pre", pre, num_pre, "num_pre")
-    if num_post is not None:
-        num_post = _check_size("num_post", num_post)
-        _check_range("post", post, num_post, "num_post")
-    else:
-        _check_range("post", post, 2**31 - 1, None)  # must fit the int32 index array
-    counts = np.bincount(pre, minlength=num_pre)
-    over = np.nonzero(counts > row_stride)[0]
-    if over.size:
-        row = int(over[0])
-        what = "projection" if name is None else f"projection {name!r}"
-        extra = ""
-        if over.size > 1:
-            extra = f" ({over.size} rows overflow, the longest has {int(counts.max())} synapses)"
-        raise ValueError(
-            f"row {row} of {what} needs {int(counts[row])} synapses but row_stride is {row_stride}{extra}; "
-            "pass a larger row_stride"
-        )
-    n = pre.size
-    starts = np.zeros(num_pre, dtype=np.int64)
-    if num_pre > 1:
-        np.cumsum(counts[:-1], out=starts[1:])
-    if n and np.all(pre[1:] >= pre[:-1]):
-        slot = np.arange(n, dtype=np.int64) - starts[pre]
-    else:
-        order = np.argsort(pre, kind="stable")
-        slot = np.empty(n, dtype=np.int64)
-        slot[order] = np.arange(n, dtype=np.int64) - starts[pre[order]]
-    ind = np.zeros((num_pre, row_stride), dtype=np.int32)
-    ind[pre, slot] = post
-    return ind, counts.astype(np.int32), slot
-
-
-def row_stride_for(init: Connectivity, num_pre: int, num_post: int, row_stride: int | None = None,
-                   headroom: float = 1.0) -> int:
-    """The row stride for a projection built with ``init``.
-
-    With ``row_stride`` given it is validated and returned: it must be >= 1, at most ``num_post`` for
-    rules that cannot create duplicate synapses, and, where row lengths are not random
-    (``init.exact_row_lengths``), at least the longest row.  Otherwise ``ceil(init.max_row_length(num_pre, num_post) * headroom)`` (at least 1;
-    capped at ``num_post`` for rules without duplicates).
-    """
-    num_pre, num_post = _check_sizes(num_pre, num_post)
-    try:
-        headroom = float(headroom)
-    except (TypeError, ValueError):
-        raise ValueError(f"headroom must be a number >= 1, got {headroom!r}") from None
-    if not (1.0 <= headroom < math.inf):
-        raise ValueError(f"headroom must be in [1, inf), got {headroom!r}")
-    cap = math.inf if init.allows_duplicates else max(num_post, 1)
-    rule = type(init).__name__
-    if row_stride is not None:
-        try:
-            stride = operator.index(row_stride)
-        except TypeError:
-            raise ValueError(f"row_stride must be a positive integer, got {row_stride!r}") from None
-        if stride < 1 or stride > cap:
-            upper = "" if cap == math.inf else f", num_post ({cap})"
-            why = "" if cap == math.inf else f" ({rule} creates no duplicate synapses)"
-            raise ValueError(f"row_stride must be in [1{upper}]{why}, got {stride}")
-        if init.exact_row_lengths:
-            need = init.max_row_length(num_pre, num_post)
-            if stride < need:
-                raise ValueError(
-                    f"row_stride is {stride} but {rule} has rows of {need} synapses; pass row_stride >= {need}"
-                )
-        return int(stride)
-    base = init.max_row_length(num_pre, num_post)
-    stride = math.ceil(round(base * headroom, 9))
-    return int(min(max(stride, 1), cap))

@@ -1,30 +1,33 @@
 """Host-side state: every array and scalar a plan's kernels use, allocated and initialised from the
-network description (names as documented in :mod:`plastix.codegen.plan`)."""
+network description (keys built by :mod:`plastix.codegen.names`)."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..codegen.names import NAMES, STATS_SIZE
 from ..codegen.plan import Plan
 from ..errors import NetworkError, StateError
 from ..model import connectivity as conn
 from ..model.init import resolve
 from ..model.network import Network
-from .columns import build_columns, in_degree
+from . import columns_host
 
 
 def var_dtype(var, precision: str):
     return np.dtype(precision if var.dtype == "scalar" else var.dtype)
 
 
-def _init_vars(state, prefix, vars_, given, n, rng, precision, what):
+def _init_vars(state, key, vars_, given, n, rng, precision, what):
+    """Initialise ``vars_`` (one value per element, ``n`` elements) under the keys ``key(name)``."""
     for name, var in vars_.items():
         values = resolve(given.get(name, var.init), rng, n, f"{what} var {name!r}")
-        state[f"{prefix}_{name}"] = np.ascontiguousarray(values, dtype=var_dtype(var, precision))
+        state[key(name)] = np.ascontiguousarray(values, dtype=var_dtype(var, precision))
 
 
-def set_params(state, prefix: str, model, params: dict, dt: float, precision: str) -> None:
+def set_params(state, key, model, params: dict, dt: float, precision: str) -> None:
+    """Store ``model``'s (derived) parameters under the keys ``key(name)``."""
     for name, value in model.derive(params, dt).items():
-        state[f"{prefix}_{name}"] = np.dtype(precision).type(value)
+        state[key(name)] = np.dtype(precision).type(value)
 
 
 def build_connectivity(proj, rng: np.random.Generator):
@@ -52,28 +55,28 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
     rng = np.random.default_rng(net.seed)
     state: dict[str, np.ndarray] = {}
     for pp in plan.pops:
-        pop, pfx = pp.pop, pp.prefix
+        pop, keys = pp.pop, pp.keys
         n = pop.size
-        _init_vars(state, pfx, pop.model.vars, pop.init, n, rng, prec, f"population {pop.name!r}")
-        set_params(state, f"{pfx}_p", pop.model, pop.params, net.dt, prec)
+        _init_vars(state, keys.var, pop.model.vars, pop.init, n, rng, prec, f"population {pop.name!r}")
+        set_params(state, keys.param, pop.model, pop.params, net.dt, prec)
         for e in pop.model.egps:
-            state[f"{pfx}_g_{e}"] = np.zeros(0, np.float64)
+            state[keys.egp(e)] = np.zeros(0, np.float64)
         slots = net.spike_slots(pop)
-        state[f"{pfx}_spk"] = np.zeros((slots, n), np.int32)
-        state[f"{pfx}_spkcnt"] = np.zeros(slots, np.int32)
-        state[f"{pfx}_flag"] = np.zeros(n, np.uint8)
-        state[f"{pfx}_nspk"] = np.zeros(1, np.int64)
-        state[f"{pfx}_rec_step"] = np.zeros(0, np.int32)
-        state[f"{pfx}_rec_idx"] = np.zeros(0, np.int32)
-        state[f"{pfx}_rec_n"] = np.zeros(1, np.int64)
+        state[keys.spk] = np.zeros((slots, n), np.int32)
+        state[keys.spkcnt] = np.zeros(slots, np.int32)
+        state[keys.flag] = np.zeros(n, np.uint8)
+        state[keys.nspk] = np.zeros(1, np.int64)
+        state[keys.rec_step] = np.zeros(0, np.int32)
+        state[keys.rec_idx] = np.zeros(0, np.int32)
+        state[keys.rec_n] = np.zeros(1, np.int64)
     for q in plan.projs:
-        proj, qp = q.proj, q.prefix
+        proj, keys = q.proj, q.keys
         wu, psm = proj.weight_update, proj.postsynaptic
         n_pre, n_post = proj.pre.size, proj.post.size
         what = f"projection {proj.name!r}"
         if proj.dense:
-            state[f"{qp}_ind"] = np.zeros((0, n_post), np.int32)  # implicit j = k; shape[1] is the stride
-            state[f"{qp}_rowlen"] = np.full(n_pre, n_post, np.int32)
+            state[keys.ind] = np.zeros((0, n_post), np.int32)  # implicit j = k; shape[1] is the stride
+            state[keys.rowlen] = np.full(n_pre, n_post, np.int32)
             n_syn = n_pre * n_post
             pre_idx = np.repeat(np.arange(n_pre), n_post)
             slot = np.tile(np.arange(n_post), n_pre)
@@ -81,7 +84,7 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
             stride = n_post
         else:
             ind, rowlen, pre_idx, slot, order = build_connectivity(proj, rng)
-            state[f"{qp}_ind"], state[f"{qp}_rowlen"] = ind, rowlen
+            state[keys.ind], state[keys.rowlen] = ind, rowlen
             n_syn, stride = pre_idx.size, ind.shape[1]
         for name, var in wu.vars.items():
             values = resolve(proj.init.get(name, var.init), rng, n_syn, f"{what} synapse var {name!r}")
@@ -89,37 +92,37 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
                 values = values[order]  # user arrays follow their own (pre, post) order
             arr = np.zeros((n_pre, stride), var_dtype(var, prec))
             arr[pre_idx, slot] = values
-            state[f"{qp}_s_{name}"] = arr
-        _init_vars(state, f"{qp}_pre", wu.pre_vars, proj.pre_init, n_pre, rng, prec, what + " pre")
-        _init_vars(state, f"{qp}_post", wu.post_vars, proj.post_init, n_post, rng, prec, what + " post")
-        _init_vars(state, f"{qp}_psm", psm.vars, proj.psm_init, n_post, rng, prec, what + " postsynaptic")
-        set_params(state, f"{qp}_p", wu, proj.wu_params, net.dt, prec)
-        set_params(state, f"{qp}_pp", psm, proj.psm_params, net.dt, prec)
+            state[keys.syn(name)] = arr
+        _init_vars(state, keys.pre, wu.pre_vars, proj.pre_init, n_pre, rng, prec, what + " pre")
+        _init_vars(state, keys.post, wu.post_vars, proj.post_init, n_post, rng, prec, what + " post")
+        _init_vars(state, keys.psm, psm.vars, proj.psm_init, n_post, rng, prec, what + " postsynaptic")
+        set_params(state, keys.param, wu, proj.wu_params, net.dt, prec)
+        set_params(state, keys.psm_param, psm, proj.psm_params, net.dt, prec)
         if q.uses_bits:
-            check_no_duplicates(state[f"{qp}_ind"], state[f"{qp}_rowlen"], what)
-            state[f"{qp}_bits"] = target_bits(state[f"{qp}_ind"], state[f"{qp}_rowlen"], n_post)
+            check_no_duplicates(state[keys.ind], state[keys.rowlen], what)
+            state[keys.bits] = target_bits(state[keys.ind], state[keys.rowlen], n_post)
         if q.needs_columns:
             rewired = any(u.projection is proj for u in net.connectivity_updates.values())
             # rewiring changes in-degrees: leave room for twice the in-degree full rows could give on
             # average, so the view (rebuilt inside the compiled loop by scheduled rules) rarely overflows
-            extra = int(2 * state[f"{qp}_ind"].shape[1] * n_pre / n_post) + 8 if rewired else 0
-            allocate_columns(state, qp, n_post, 2.0 if rewired else col_headroom, what, extra=extra)
+            extra = int(2 * state[keys.ind].shape[1] * n_pre / n_post) + 8 if rewired else 0
+            columns_host.allocate(state, keys, n_post, 2.0 if rewired else col_headroom, what, extra=extra)
     for upd in net.connectivity_updates.values():
-        cp, m = f"cu{upd.index}", upd.model
-        qp = f"q{upd.projection.index}"
-        rowlen = state[f"{qp}_rowlen"]
-        n_pre, stride = state[f"{qp}_ind"].shape
+        ukeys, m = NAMES.update(upd), upd.model
+        pkeys = NAMES.proj(upd.projection)
+        rowlen = state[pkeys.rowlen]
+        n_pre, stride = state[pkeys.ind].shape
         valid = np.arange(stride)[None, :] < rowlen[:, None]
         what = f"connectivity update {upd.name!r}"
         for name, var in m.vars.items():
             arr = np.zeros((n_pre, stride), var_dtype(var, prec))
             arr[valid] = resolve(upd.init.get(name, var.init), rng, int(valid.sum()), f"{what} var {name!r}")
-            state[f"{cp}_s_{name}"] = arr
-        _init_vars(state, f"{cp}_r", m.row_vars, upd.row_init, n_pre, rng, prec, what + " row")
+            state[ukeys.syn(name)] = arr
+        _init_vars(state, ukeys.row, m.row_vars, upd.row_init, n_pre, rng, prec, what + " row")
         for name, var in m.global_vars.items():  # scalars kept as 1-element arrays (written by kernels)
-            state[f"{cp}_g_{name}"] = np.full(1, var.init, var_dtype(var, prec))
-        set_params(state, f"{cp}_p", m, upd.params, net.dt, prec)
-        state[f"{cp}_stats"] = np.zeros(7, np.int64)
+            state[ukeys.glob(name)] = np.full(1, var.init, var_dtype(var, prec))
+        set_params(state, ukeys.param, m, upd.params, net.dt, prec)
+        state[ukeys.stats] = np.zeros(STATS_SIZE, np.int64)
     return state
 
 
@@ -145,30 +148,20 @@ def check_no_duplicates(ind: np.ndarray, rowlen: np.ndarray, what: str) -> None:
                            "projection samples free targets (row.sample_free), which needs duplicate-free rows")
 
 
-def allocate_columns(state, qp: str, n_post: int, headroom: float, what: str, extra: int = 0) -> None:
-    ind, rowlen = state[f"{qp}_ind"], state[f"{qp}_rowlen"]
-    deg = in_degree(ind, rowlen, n_post)
-    cap = max(1, int(np.ceil(deg.max(initial=0) * headroom)), extra)
-    cap = min(cap, max(1, ind.shape[0] * ind.shape[1]))
-    state[f"{qp}_collen"] = np.zeros(n_post, np.int32)
-    state[f"{qp}_colsyn"] = np.zeros((n_post, cap), np.int32)
-    build_columns(ind, rowlen, state[f"{qp}_collen"], state[f"{qp}_colsyn"], what)
-
-
 def check_finite(state: dict, plan: Plan, step: int) -> None:
     """Raise :class:`StateError` naming the first non-finite neuron or synapse variable."""
     for pp in plan.pops:
         for v, var in pp.pop.model.vars.items():
             if var.dtype != "scalar":
                 continue
-            bad = np.flatnonzero(~np.isfinite(state[f"{pp.prefix}_{v}"]))
+            bad = np.flatnonzero(~np.isfinite(state[pp.keys.var(v)]))
             if bad.size:
                 raise StateError(f"population {pp.pop.name!r}: variable {v!r} is not finite at neuron {bad[0]} "
                                  f"({bad.size} neurons) after step {step - 1}; check parameters and inputs")
     for q in plan.projs:
-        rowlen = state[f"{q.prefix}_rowlen"]
+        rowlen = state[q.keys.rowlen]
         for v in q.proj.weight_update.vars:
-            arr = state[f"{q.prefix}_s_{v}"]
+            arr = state[q.keys.syn(v)]
             if arr.dtype.kind != "f" or np.isfinite(arr).all():  # fast path: padding is finite too
                 continue
             valid = np.arange(arr.shape[1])[None, :] < rowlen[:, None]
@@ -178,7 +171,7 @@ def check_finite(state: dict, plan: Plan, step: int) -> None:
                 raise StateError(f"projection {q.proj.name!r}: synapse variable {v!r} is not finite at row {i}, "
                                  f"slot {k} after step {step - 1}")
         for v in q.proj.postsynaptic.vars:
-            bad = np.flatnonzero(~np.isfinite(state[f"{q.prefix}_psm_{v}"]))
+            bad = np.flatnonzero(~np.isfinite(state[q.keys.psm(v)]))
             if bad.size:
                 raise StateError(f"projection {q.proj.name!r}: postsynaptic variable {v!r} is not finite at "
                                  f"target {bad[0]} after step {step - 1}")

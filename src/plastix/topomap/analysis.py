@@ -17,7 +17,7 @@ Conventions used throughout
   the source grid, ``(r * pr / qr, c * pc / qc)``.  For equal grids both coordinate systems coincide.
 
 The module never imports numba itself (it only reuses two numpy helpers from
-:mod:`plastix.model.connectivity`) and never imports matplotlib (see :mod:`plastix.topomap.plots`).
+:mod:`plastix.model.geometry`) and never imports matplotlib (see :mod:`plastix.topomap.plots`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.connectivity import grid_positions, periodic_distance_sq
+from ..analysis.connectivity import degree_summary, degrees, json_float, multiset_minus, synapse_indices
+from ..model.geometry import grid_positions, periodic_distance_sq
 
 __all__ = [
     "periodic_displacement",
@@ -64,27 +65,12 @@ def _shape(name: str, shape) -> tuple[int, int]:
     return rows, cols
 
 
-def _indices(name: str, values, limit: int) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of indices, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    bad = np.nonzero((arr < 0) | (arr >= limit))[0]
-    if bad.size:
-        raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]]} is out of range [0, {limit})")
-    return arr
-
-
 def _synapses(pre, post, shape_pre, shape_post, w=None):
     """Validated ``(pre, post, w_or_None, shape_pre, shape_post)``."""
     shape_pre = _shape("shape_pre", shape_pre)
     shape_post = _shape("shape_post", shape_post)
-    pre = _indices("pre", pre, shape_pre[0] * shape_pre[1])
-    post = _indices("post", post, shape_post[0] * shape_post[1])
+    pre = synapse_indices("pre", pre, shape_pre[0] * shape_pre[1])
+    post = synapse_indices("post", post, shape_post[0] * shape_post[1])
     if pre.shape != post.shape:
         raise ValueError(f"pre and post must have the same length, got {pre.size} and {post.size}")
     if w is not None:
@@ -466,20 +452,6 @@ class FormationElimination:
         return int(self.eliminated_pre.size)
 
 
-def _multiset_minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Keys of the multiset difference ``a - b``, each repeated by its surplus count (sorted)."""
-    ua, ca = np.unique(a, return_counts=True)
-    ub, cb = np.unique(b, return_counts=True)
-    in_b = np.zeros(ua.size, dtype=np.int64)
-    if ub.size:
-        idx = np.minimum(np.searchsorted(ub, ua), ub.size - 1)
-        hit = ub[idx] == ua
-        in_b[hit] = cb[idx[hit]]
-    surplus = ca - in_b
-    keep = surplus > 0
-    return np.repeat(ua[keep], surplus[keep])
-
-
 def formation_elimination(before, after, shape_pre, shape_post, bins=None) -> FormationElimination:
     """Synapses formed and eliminated between snapshots ``before = (pre, post)`` and
     ``after = (pre, post)`` of one projection.
@@ -496,8 +468,8 @@ def formation_elimination(before, after, shape_pre, shape_post, bins=None) -> Fo
     n_post = shape_post[0] * shape_post[1]
     kb = bpre * n_post + bpost
     ka = apre * n_post + apost
-    formed = _multiset_minus(ka, kb)
-    elim = _multiset_minus(kb, ka)
+    formed = multiset_minus(ka, kb)
+    elim = multiset_minus(kb, ka)
     fpre, fpost = np.divmod(formed, n_post)
     epre, epost = np.divmod(elim, n_post)
     fd = _synapse_distances(fpre, fpost, shape_pre, shape_post)
@@ -508,34 +480,7 @@ def formation_elimination(before, after, shape_pre, shape_post, bins=None) -> Fo
 
 
 # --------------------------------------------------------------------------------------------------
-# degrees and summary
-
-
-def degrees(pre, post, n_pre: int, n_post: int):
-    """``(in_degree, out_degree)``: the number of afferent synapses of each of the ``n_post`` targets and
-    of efferent synapses of each of the ``n_pre`` sources (int64; duplicates count)."""
-    n_pre, n_post = int(n_pre), int(n_post)
-    pre = _indices("pre", pre, n_pre)
-    post = _indices("post", post, n_post)
-    if pre.shape != post.shape:
-        raise ValueError(f"pre and post must have the same length, got {pre.size} and {post.size}")
-    return np.bincount(post, minlength=n_post), np.bincount(pre, minlength=n_pre)
-
-
-def degree_summary(in_degree, out_degree) -> dict:
-    """Summary statistics (plain Python floats) of in- and out-degree arrays:
-    ``{in,out}_degree_{mean,std,min,max}`` (NaN entries for empty arrays)."""
-    out = {}
-    for name, arr in (("in_degree", in_degree), ("out_degree", out_degree)):
-        a = np.asarray(arr, dtype=np.float64)
-        for stat, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max)):
-            out[f"{name}_{stat}"] = float(fn(a)) if a.size else float("nan")
-    return out
-
-
-def _json_float(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
+# summary (degrees: plastix.analysis, re-exported here)
 
 
 def summarise(pre, post, w, shape_pre, shape_post) -> dict:
@@ -559,11 +504,11 @@ def summarise(pre, post, w, shape_pre, shape_post) -> dict:
     _, spread = rf_spread(pre, post, w, shape_pre, shape_post, centres=centres)
     deg = degree_summary(*degrees(pre, post, n_pre, n_post))
     return {
-        "rf_spread": _json_float(spread),
-        "ad": _json_float(mean_absolute_deviation(centres, shape_post, shape_pre)),
-        "mean_in_degree": _json_float(pre.size / n_post),
-        "mean_out_degree": _json_float(pre.size / n_pre),
-        **{k: _json_float(deg[k]) for k in ("in_degree_std", "in_degree_max", "out_degree_std", "out_degree_max")},
+        "rf_spread": json_float(spread),
+        "ad": json_float(mean_absolute_deviation(centres, shape_post, shape_pre)),
+        "mean_in_degree": json_float(pre.size / n_post),
+        "mean_out_degree": json_float(pre.size / n_pre),
+        **{k: json_float(deg[k]) for k in ("in_degree_std", "in_degree_max", "out_degree_std", "out_degree_max")},
         "n_synapses": int(pre.size),
-        "mean_weight": _json_float(np.mean(w)) if w.size else None,
+        "mean_weight": json_float(np.mean(w)) if w.size else None,
     }

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import connect, neurons, postsynaptic, weight_update
+from ..model import connectivity as connect
+from ..model import neurons, postsynaptic, weight_update
 from ..model.network import Network
 from ..model.specs import ConnectivityUpdateModel, NeuronModel, Var
 

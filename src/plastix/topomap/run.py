@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.simulation import Simulation
+from ..runtime import Simulation
 from . import analysis, model
 
 

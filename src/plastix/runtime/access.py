@@ -1,0 +1,235 @@
+"""Reading and writing a simulation's state by name: variables, parameters, extra global arrays, spike
+times, connectivity.  Every read pulls from the backend first and every write pushes after, so the host
+``state`` dict and the device never disagree where a user can see it."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen.names import NAMES
+from ..errors import CapacityError, NetworkError, StateError
+from ..model import connectivity as conn
+from . import columns_host
+from . import state as st
+
+
+class StateAccess:
+    """Named access to the state of ``sim`` (a :class:`~plastix.Simulation`; its ``state`` may be replaced
+    by ``reset`` or ``load``, so it is looked up on every call)."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.network = sim.network
+
+    @property
+    def state(self) -> dict:
+        return self.sim.state
+
+    @property
+    def backend(self):
+        return self.sim.backend
+
+    # -- lookup ------------------------------------------------------------------------------------------
+    def pop(self, name: str):
+        try:
+            return self.network.populations[name]
+        except KeyError:
+            raise StateError(f"unknown population {name!r}; known: {sorted(self.network.populations)}") from None
+
+    def proj(self, name: str):
+        try:
+            return self.network.projections[name]
+        except KeyError:
+            raise StateError(f"unknown projection {name!r}; known: {sorted(self.network.projections)}") from None
+
+    def update(self, name: str):
+        try:
+            return self.network.connectivity_updates[name]
+        except KeyError:
+            raise StateError(f"unknown connectivity update {name!r}; known: "
+                             f"{sorted(self.network.connectivity_updates)}") from None
+
+    def locate(self, group: str, var: str) -> tuple[str, str]:
+        """(state key, kind) with kind one of neuron, synapse, pre, post, psm, update_synapse, row, global."""
+        net = self.network
+        if group in net.populations:
+            p = self.pop(group)
+            if var not in p.model.vars:
+                raise StateError(f"population {group!r} has no variable {var!r}; known: {sorted(p.model.vars)}")
+            return NAMES.pop(p).var(var), "neuron"
+        if group in net.projections:
+            q = self.proj(group)
+            keys, wu, psm = NAMES.proj(q), q.weight_update, q.postsynaptic
+            for kind, names, key in (("synapse", wu.vars, keys.syn), ("pre", wu.pre_vars, keys.pre),
+                                     ("post", wu.post_vars, keys.post), ("psm", psm.vars, keys.psm)):
+                if var in names:
+                    return key(var), kind
+            known = sorted(set(wu.vars) | set(wu.pre_vars) | set(wu.post_vars) | set(psm.vars))
+            raise StateError(f"projection {group!r} has no variable {var!r}; known: {known}")
+        if group in net.connectivity_updates:
+            u = self.update(group)
+            keys = NAMES.update(u)
+            if var in u.model.vars:
+                return keys.syn(var), "update_synapse"
+            if var in u.model.row_vars:
+                return keys.row(var), "row"
+            if var in u.model.global_vars:
+                return keys.glob(var), "global"
+            raise StateError(f"connectivity update {group!r} has no variable {var!r}; known: "
+                             f"{sorted(set(u.model.vars) | set(u.model.row_vars) | set(u.model.global_vars))}")
+        raise StateError(f"unknown population, projection or connectivity update {group!r}; known: "
+                         f"{sorted(net.populations) + sorted(net.projections)}")
+
+    def _synapse_owner(self, group: str):
+        """The projection whose index space ``group``'s per-synapse variables live in."""
+        if group in self.network.connectivity_updates:
+            return self.network.connectivity_updates[group].projection
+        return self.proj(group)
+
+    def valid_mask(self, q) -> np.ndarray:
+        """[num_pre, row_stride] True where projection ``q`` has a synapse."""
+        keys = NAMES.proj(q)
+        rowlen = self.state[keys.rowlen]
+        stride = self.state[keys.ind].shape[1]
+        return np.arange(stride)[None, :] < rowlen[:, None]
+
+    # -- variables ----------------------------------------------------------------------------------------
+    def get(self, group: str, var: str) -> np.ndarray:
+        key, kind = self.locate(group, var)
+        self.backend.pull(self.state, [key])
+        arr = self.state[key]
+        if kind in ("synapse", "update_synapse"):
+            return arr[self.valid_mask(self._synapse_owner(group))].copy()
+        return arr.copy()
+
+    def set(self, group: str, var: str, values) -> None:
+        key, kind = self.locate(group, var)
+        self.backend.pull(self.state, [key])
+        arr = self.state[key]
+        what = f"{group}.{var}"
+        if kind in ("synapse", "update_synapse"):
+            mask = self.valid_mask(self._synapse_owner(group))
+            arr[mask] = st.validate_values(values, (int(mask.sum()),), arr.dtype, what)
+        else:
+            arr[...] = st.validate_values(values, arr.shape, arr.dtype, what)
+        self.backend.push(self.state, [key])
+
+    def set_param(self, group: str, name: str, value: float) -> None:
+        value = float(value)
+        if not np.isfinite(value):
+            raise StateError(f"param {name} must be finite, got {value}")
+        net = self.network
+        if group in net.populations:
+            p = self.pop(group)
+            targets = [(p.model, p.params, NAMES.pop(p).param)]
+        elif group in net.projections:
+            q = self.proj(group)
+            keys = NAMES.proj(q)
+            targets = [(q.weight_update, q.wu_params, keys.param), (q.postsynaptic, q.psm_params, keys.psm_param)]
+        elif group in net.connectivity_updates:
+            u = self.update(group)
+            targets = [(u.model, u.params, NAMES.update(u).param)]
+        else:
+            raise StateError(f"unknown population, projection or connectivity update {group!r}")
+        for model, params, key in targets:
+            if name in params:
+                params[name] = value
+                st.set_params(self.state, key, model, params, net.dt, net.precision)
+                return
+        known = sorted(k for _, params, _ in targets for k in params)
+        raise StateError(f"{group!r} has no param {name!r}; known: {known}")
+
+    def set_egp(self, pop: str, name: str, values) -> None:
+        p = self.pop(pop)
+        if name not in p.model.egps:
+            raise StateError(f"population {pop!r} ({p.model.name}) has no extra global array {name!r}; "
+                             f"known: {list(p.model.egps)}")
+        arr = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(arr)):
+            raise StateError(f"set_egp({pop!r}, {name!r}): values must be finite")
+        key = NAMES.pop(p).egp(name)
+        self.state[key] = arr
+        self.backend.push(self.state, [key])
+
+    def set_spike_times(self, pop: str, times, t_now: float, dt: float) -> None:
+        p = self.pop(pop)
+        if "spike_times" not in p.model.egps:
+            raise StateError(f"population {pop!r} ({p.model.name}) has no spike_times")
+        if len(times) != p.size:
+            raise StateError(f"set_spike_times({pop!r}): expected {p.size} arrays (one per neuron), got {len(times)}")
+        arrays = [np.sort(np.asarray(t, np.float64).ravel()) for t in times]
+        for i, a in enumerate(arrays):
+            if a.size and not np.all(np.isfinite(a)):
+                raise StateError(f"set_spike_times({pop!r}): neuron {i} has non-finite times")
+        counts = np.array([a.size for a in arrays], np.int64)
+        end = np.cumsum(counts)
+        start = end - counts
+        flat = np.concatenate(arrays) if arrays else np.zeros(0)
+        if end[-1] > np.iinfo(np.int32).max:
+            raise CapacityError(f"set_spike_times({pop!r}): {end[-1]} spikes exceed 2**31 - 1")
+        skip = np.array([np.searchsorted(a, t_now - 0.5 * dt, side="left") for a in arrays], np.int64)
+        keys = NAMES.pop(p)
+        written = [keys.egp("spike_times"), keys.var("start_spike"), keys.var("end_spike")]
+        self.state[written[0]] = flat
+        self.state[written[1]] = (start + skip).astype(np.int32)
+        self.state[written[2]] = end.astype(np.int32)
+        self.backend.push(self.state, written)
+
+    # -- connectivity ---------------------------------------------------------------------------------------
+    def connectivity(self, proj: str) -> tuple[np.ndarray, np.ndarray]:
+        q = self.proj(proj)
+        keys = NAMES.proj(q)
+        self.backend.pull(self.state, [keys.ind, keys.rowlen])
+        mask = self.valid_mask(q)
+        pre = np.nonzero(mask)[0]
+        if q.dense:
+            return pre, np.nonzero(mask)[1]
+        return pre, self.state[keys.ind][mask].astype(np.int64)
+
+    def ragged(self, proj: str, var: str | None = None) -> dict[str, np.ndarray]:
+        keys = NAMES.proj(self.proj(proj))
+        names = {"ind": keys.ind, "row_length": keys.rowlen}
+        if var is not None:
+            names[var] = self.locate(proj, var)[0]
+        self.backend.pull(self.state, list(names.values()))
+        return {k: self.state[v].copy() for k, v in names.items()}
+
+    def set_connectivity(self, proj: str, pre, post, **values) -> None:
+        q = self.proj(proj)
+        if q.dense:
+            raise StateError(f"projection {proj!r} is dense: its connectivity is fixed; set its weights instead")
+        unknown = set(values) - set(q.weight_update.vars)
+        if unknown:
+            raise StateError(f"projection {proj!r}: unknown synapse variables {sorted(unknown)}; "
+                             f"known: {sorted(q.weight_update.vars)}")
+        keys, state = NAMES.proj(q), self.state
+        stride = state[keys.ind].shape[1]
+        try:
+            ind, rowlen, slot = conn.to_ragged(pre, post, q.pre.size, stride, num_post=q.post.size, name=proj)
+        except ValueError as e:
+            raise CapacityError(str(e)) from None
+        pre = np.asarray(pre, np.int64)
+        written = [keys.ind, keys.rowlen]
+        state[keys.ind], state[keys.rowlen] = ind, rowlen
+        for name, var in q.weight_update.vars.items():
+            arr = state[keys.syn(name)]
+            arr[...] = 0
+            vals = values.get(name, var.init)
+            arr[pre, slot] = st.validate_values(vals, (pre.size,), arr.dtype, f"{proj}.{name}")
+            written.append(keys.syn(name))
+        for upd in self.network.connectivity_updates.values():  # rules' own per-synapse state restarts at 0
+            if upd.projection is q:
+                for v in upd.model.vars:
+                    key = NAMES.update(upd).syn(v)
+                    state[key][...] = 0
+                    written.append(key)
+        if keys.bits in state:
+            try:
+                st.check_no_duplicates(ind, rowlen, f"set_connectivity({proj!r})")
+            except NetworkError as e:
+                raise StateError(str(e)) from None
+            state[keys.bits] = st.target_bits(ind, rowlen, q.post.size)
+            written.append(keys.bits)
+        if keys.collen in state:
+            columns_host.rebuild(state, keys, q.post.size, f"projection {proj!r}")
+            written += [keys.collen, keys.colsyn]
+        self.backend.push(state, written)

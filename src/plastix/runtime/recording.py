@@ -1,0 +1,117 @@
+"""Recording of spikes and neuron variables: what is recorded, the buffers a run call writes, and the
+chunks collected after it."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen.names import NAMES, rec_var
+from ..errors import CapacityError, NetworkError, StateError
+
+#: Largest spike-recording buffer allocated without being asked for (events per run call).
+DEFAULT_MAX_SPIKES = 1 << 26
+
+
+class Recorder:
+    """What a :class:`~plastix.Simulation` records, and what it has recorded so far."""
+
+    def __init__(self, network):
+        self.network = network
+        self.spike_pops: dict[str, int | None] = {}  # pop name -> max spikes per run (None: default)
+        self.var_every: dict[tuple[str, str], int] = {}  # (pop, var) -> every n steps
+        self._spikes: dict[str, list] = {}
+        self._vars: dict[tuple[str, str], list] = {}
+
+    def _pop(self, name: str):
+        try:
+            return self.network.populations[name]
+        except KeyError:
+            raise StateError(f"unknown population {name!r}; known: {sorted(self.network.populations)}") from None
+
+    # -- what -------------------------------------------------------------------------------------------
+    def record_spikes(self, pop: str, max_spikes: int | None = None) -> None:
+        p = self._pop(pop)
+        if not p.model.spikes:
+            raise NetworkError(f"population {pop!r} ({p.model.name}) does not spike; record a variable instead")
+        if max_spikes is not None and (not isinstance(max_spikes, (int, np.integer)) or max_spikes < 1):
+            raise ValueError(f"max_spikes must be a positive integer, got {max_spikes!r}")
+        self.spike_pops[pop] = max_spikes
+        self._spikes.setdefault(pop, [])
+
+    def record(self, pop: str, var: str, every: int = 1) -> None:
+        p = self._pop(pop)
+        if var not in p.model.vars:
+            raise StateError(f"population {pop!r} has no variable {var!r}; known: {sorted(p.model.vars)}")
+        if not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        if self.var_every and set(self.var_every.values()) != {every}:
+            raise ValueError("all recorded variables must use the same 'every'")
+        self.var_every[(pop, var)] = int(every)
+        self._vars.setdefault((pop, var), [])
+
+    @property
+    def recorded_vars(self) -> tuple[tuple[str, str], ...]:
+        """The recorded (population, variable) pairs, in the order the generated code records them."""
+        return tuple(sorted(self.var_every))
+
+    @property
+    def every(self) -> int:
+        return next(iter(self.var_every.values()), 1)
+
+    # -- around a run call ----------------------------------------------------------------------------------
+    def prepare(self, state: dict, backend, plan, n_steps: int) -> dict[str, int]:
+        """Allocate the buffers a run of ``n_steps`` writes; returns the spike capacity per population."""
+        caps = {}
+        for pop, max_spikes in self.spike_pops.items():
+            keys = NAMES.pop(self._pop(pop))
+            cap = max_spikes or min(self._pop(pop).size * n_steps, DEFAULT_MAX_SPIKES)
+            caps[pop] = cap
+            state[keys.rec_step] = np.empty(cap, np.int32)
+            state[keys.rec_idx] = np.empty(cap, np.int32)
+            state[keys.rec_n][0] = 0
+            backend.push(state, list(keys.rec_buffers))
+        rows = -(-n_steps // self.every)
+        for r, (pop, var) in enumerate(plan.recorded_vars):
+            arr = state[NAMES.pop(self._pop(pop)).var(var)]
+            state[rec_var(r)] = np.zeros((rows, arr.shape[0]), arr.dtype)
+            backend.push(state, [rec_var(r)])
+        return caps
+
+    def collect(self, state: dict, backend, plan, caps: dict[str, int]) -> None:
+        """Keep what the run call recorded; :class:`CapacityError` if a spike buffer overflowed."""
+        for pop, cap in caps.items():
+            keys = NAMES.pop(self._pop(pop))
+            backend.pull(state, [keys.rec_n, keys.rec_step, keys.rec_idx])
+            got = int(state[keys.rec_n][0])
+            if got > cap:
+                raise CapacityError(f"spike recording of {pop!r} overflowed: {got} spikes in this run call but "
+                                    f"max_spikes is {cap}; call record_spikes({pop!r}, max_spikes=...) with more "
+                                    "or run fewer steps per call")
+            self._spikes[pop].append((state[keys.rec_step][:got].copy(), state[keys.rec_idx][:got].copy()))
+        for r, key in enumerate(plan.recorded_vars):
+            backend.pull(state, [rec_var(r)])
+            self._vars[key].append(state[rec_var(r)].copy())
+
+    def clear(self) -> None:
+        for k in self._spikes:
+            self._spikes[k] = []
+        for k in self._vars:
+            self._vars[k] = []
+
+    # -- results --------------------------------------------------------------------------------------------
+    def spikes(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
+        if pop not in self.spike_pops:
+            raise StateError(f"spikes of {pop!r} are not recorded; call record_spikes({pop!r}) before run")
+        chunks = self._spikes[pop]
+        if not chunks:
+            return np.zeros(0), np.zeros(0, np.int32)
+        steps = np.concatenate([c[0] for c in chunks]).astype(np.int64)
+        idx = np.concatenate([c[1] for c in chunks])
+        order = np.lexsort((idx, steps))  # GPU recording order is not deterministic
+        return steps[order] * self.network.dt, idx[order]
+
+    def recorded(self, pop: str, var: str) -> np.ndarray:
+        if (pop, var) not in self._vars:
+            raise StateError(f"{pop}.{var} is not recorded; call record({pop!r}, {var!r}) before run")
+        chunks = self._vars[(pop, var)]
+        n = self._pop(pop).size
+        return np.concatenate(chunks) if chunks else np.zeros((0, n))
