@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import NetworkError
 from ..model import connectivity as connect
 from ..model.network import Network
 from ..model.specs import NeuronModel
@@ -58,7 +59,7 @@ def initial_values(neurons: int, row_length: int, seed: int):
 
 def build(neurons: int, row_length: int, seed: int = 1, deterministic: bool = False) -> tuple[Network, dict]:
     if neurons < 1 or not 1 <= row_length <= neurons:
-        raise ValueError(f"need neurons >= 1 and 1 <= row_length <= neurons, got {neurons} and {row_length}")
+        raise NetworkError(f"need neurons >= 1 and 1 <= row_length <= neurons, got {neurons} and {row_length}")
     i_offset, pre, post, w = initial_values(neurons, row_length, seed)
     net = Network(dt=PARAMS["dt_ms"], seed=seed)
     pop = net.add_population("lif", neurons, neuron_model(deterministic),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import structural
+from ..errors import NetworkError
 from ..model import connectivity as connect
 from ..model import init, neurons
 from ..model.network import Network
@@ -24,9 +25,9 @@ def weight_and_trace() -> WeightUpdateModel:
 
 def build(pre: int, row_length: int, fraction: float, seed: int = 1) -> Network:
     if pre < 1 or not 1 <= row_length <= pre:
-        raise ValueError(f"need pre >= 1 and 1 <= row_length <= pre, got {pre} and {row_length}")
+        raise NetworkError(f"need pre >= 1 and 1 <= row_length <= pre, got {pre} and {row_length}")
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise NetworkError(f"fraction must be in (0, 1], got {fraction}")
     net = Network(dt=1.0, seed=seed)
     a = net.add_population("src", pre, neurons.lif())
     b = net.add_population("dst", pre, neurons.lif())

@@ -5,17 +5,21 @@ import time
 
 import numpy as np
 
+from .arguments import MAX_NEURONS, UsageError, integer, number, seed, threads
+
 
 def add_arguments(p) -> None:
-    p.add_argument("--pre", type=int, default=10_000, help="presynaptic (= postsynaptic) neurons (default 10000)")
-    p.add_argument("--row-length", type=int, default=1_000, help="synapses per row (default 1000)")
-    p.add_argument("--fraction", type=float, default=0.1, help="fraction of each row replaced (default 0.1)")
+    p.add_argument("--pre", type=integer(1, MAX_NEURONS), default=10_000,
+                   help="presynaptic (= postsynaptic) neurons (default 10000)")
+    p.add_argument("--row-length", type=integer(1), default=1_000, help="synapses per row (default 1000)")
+    p.add_argument("--fraction", type=number(0, 1, low_open=True), default=0.1,
+                   help="fraction of each row replaced (default 0.1)")
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--parallel", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=threads, default=None)
     p.add_argument("--reference", choices=("numpy",), default=None)
-    p.add_argument("--repeats", type=int, default=5, help="timed rewires (median reported)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeats", type=integer(1), default=5, help="timed rewires (median reported)")
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--json", action="store_true")
 
 
@@ -23,6 +27,11 @@ def run(args) -> dict:
     from ..bench import rewire
     from ..runtime import Simulation
 
+    if args.threads is not None and args.backend != "cpu":
+        raise UsageError(f"--threads applies to --backend cpu only, got --backend {args.backend}")
+    if args.row_length > args.pre:
+        raise UsageError(f"--row-length ({args.row_length}) must not exceed --pre ({args.pre}): "
+                         "a row's targets are distinct postsynaptic neurons")
     net = rewire.build(args.pre, args.row_length, args.fraction, args.seed)
     parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]
     kwargs = {"parallel": parallel, "threads": args.threads} if args.backend == "cpu" else {}

@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import time
 
+from .arguments import MAX_NEURONS, UsageError, integer, seed, threads
+
 
 def add_arguments(p) -> None:
-    p.add_argument("--neurons", type=int, default=10_000, help="number of LIF neurons (default 10000)")
-    p.add_argument("--row-length", type=int, default=1_000, help="synapses per presynaptic neuron (default 1000)")
-    p.add_argument("--steps", type=int, default=1_000, help="1 ms time steps to simulate (default 1000)")
+    p.add_argument("--neurons", type=integer(1, MAX_NEURONS), default=10_000,
+                   help="number of LIF neurons (default 10000)")
+    p.add_argument("--row-length", type=integer(1), default=1_000,
+                   help="synapses per presynaptic neuron (default 1000)")
+    p.add_argument("--steps", type=integer(1), default=1_000, help="1 ms time steps to simulate (default 1000)")
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--parallel", choices=("auto", "on", "off"), default="auto", help="CPU: multi-threaded kernels")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for parallel kernels")
+    p.add_argument("--threads", type=threads, default=None, help="CPU threads for parallel kernels")
     p.add_argument("--reference", choices=("numpy",), default=None,
                    help="also run a plain-numpy implementation in this process and compare")
     p.add_argument("--deterministic", action="store_true", help="no current noise (exact spike comparison)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=1, help="timed runs (best is reported)")
+    p.add_argument("--seed", type=seed, default=1)
+    p.add_argument("--repeats", type=integer(1), default=1, help="timed runs (best is reported)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -23,8 +27,11 @@ def run(args) -> dict:
     from ..bench import lif_network
     from ..runtime import Simulation
 
-    if args.steps < 1 or args.repeats < 1:
-        raise SystemExit("--steps and --repeats must be >= 1")
+    if args.threads is not None and args.backend != "cpu":
+        raise UsageError(f"--threads applies to --backend cpu only, got --backend {args.backend}")
+    if args.row_length > args.neurons:
+        raise UsageError(f"--row-length ({args.row_length}) must not exceed --neurons ({args.neurons}): "
+                         "each neuron targets distinct neurons")
     net, values = lif_network.build(args.neurons, args.row_length, args.seed, args.deterministic)
     parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]
     kwargs = {"parallel": parallel, "threads": args.threads} if args.backend == "cpu" else {}

@@ -1,38 +1,61 @@
-"""``plastix`` command."""
+"""``plastix`` command.
+
+Errors a user can cause (bad arguments, plastix's own errors, files that cannot be read or written, memory
+that runs out) end as the one line ``plastix <command>: error: <message>`` on stderr and exit status 2, the
+way argparse reports a bad flag; ``--debug`` shows the traceback instead.  Any other exception is a bug and
+keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import NoReturn
 
 from .._version import __version__
+from ..errors import PlastixError
+
+#: Exceptions that report a problem with the user's input or machine, not a bug of plastix.
+USER_ERRORS = (PlastixError, OSError, MemoryError)
+
+#: Exit status of an error, as argparse uses for a bad argument.
+ERROR_STATUS = 2
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """Print ``<prog>: error: <message>`` to stderr and exit with :data:`ERROR_STATUS`."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(ERROR_STATUS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, without the (long) usage text that ``--help`` shows."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(self.prog, message)
+
+
+def _add_command(sub, name: str, module, help: str) -> None:
+    """Subcommand ``name`` with ``module``'s arguments and ``run``, plus ``--debug``."""
+    p = sub.add_parser(name, help=help, description=help)
+    module.add_arguments(p)
+    p.add_argument("--debug", action="store_true", help="on an error, show the full traceback (for bug reports)")
+    p.set_defaults(func=module.run, prog=p.prog)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
+    p = _Parser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,topomap,bench}")
     from . import bench_rewire, bench_sim, bench_train, topomap, train
 
-    tr = sub.add_parser("train", help="train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
-    train.add_arguments(tr)
-    tr.set_defaults(func=train.run)
-
-    tm = sub.add_parser("topomap", help="topographic map refinement by rewiring (Bamford et al. 2010)")
-    topomap.add_arguments(tm)
-    tm.set_defaults(func=topomap.run)
+    _add_command(sub, "train", train, "train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
+    _add_command(sub, "topomap", topomap, "topographic map refinement by rewiring (Bamford et al. 2010)")
     bench = sub.add_parser("bench", help="benchmarks")
-    bsub = bench.add_subparsers(dest="bench", required=True)
-
-    bs = bsub.add_parser("sim", help="event-driven simulation speed (recurrent LIF network)")
-    bench_sim.add_arguments(bs)
-    bs.set_defaults(func=bench_sim.run)
-    br = bsub.add_parser("rewire", help="structural plasticity speed (SET-style rewire)")
-    bench_rewire.add_arguments(br)
-    br.set_defaults(func=bench_rewire.run)
-    bt = bsub.add_parser("train", help="e-prop training time per epoch against connection density")
-    bench_train.add_arguments(bt)
-    bt.set_defaults(func=bench_train.run)
+    bsub = bench.add_subparsers(dest="bench", required=True, metavar="{sim,rewire,train}")
+    _add_command(bsub, "sim", bench_sim, "event-driven simulation speed (recurrent LIF network)")
+    _add_command(bsub, "rewire", bench_rewire, "structural plasticity speed (SET-style rewire)")
+    _add_command(bsub, "train", bench_train, "e-prop training time per epoch against connection density")
     return p
 
 
@@ -44,9 +67,28 @@ def _print_human(out: dict) -> None:
         print(f"{k:<{width}}  {v}")
 
 
+def _message(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return f"out of memory ({e})" if str(e) else "out of memory"
+    return str(e) or type(e).__name__
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    out = args.func(args)
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns 0, or raises SystemExit(2) on an error."""
+    args, extra = _parser().parse_known_args(argv)
+    if extra:  # reported by the subcommand (argparse would name only "plastix")
+        fail(args.prog, f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        out = args.func(args)
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        fail(args.prog, _message(e))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"{args.prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     if getattr(args, "json", False):
         print(json.dumps(out))
     else:

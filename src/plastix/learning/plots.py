@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _finish(fig, ax, path: Path) -> Path:
@@ -32,6 +33,7 @@ def plot_training(results: dict, out_dir) -> list[Path]:
     ax.plot(ep, [100 * e["train_accuracy"] for e in epochs], "o-", label="train")
     ax.plot(ep, [100 * e["test_accuracy"] for e in epochs], "s-", label="test")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, not 2.5
     ax.set_ylabel("accuracy (%)")
     c = results["config"]
     layers = c["num_hidden"] if isinstance(c["num_hidden"], list) else [c["num_hidden"]]
@@ -54,6 +56,7 @@ def plot_training(results: dict, out_dir) -> list[Path]:
     for proj, n0 in results["synapses_initial"].items():
         ax.plot([0] + ep, [n0] + [e["synapses"][proj] for e in epochs], "o-", label=proj)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, not 2.5
     ax.set_ylabel("active synapses")
     written.append(_finish(fig, ax, out_dir / "synapses.png"))
     return written
