@@ -12,7 +12,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    from . import bench_rewire, bench_sim, bench_train, topomap, train
+    from . import bench_rewire, bench_sim, bench_train, nir, topomap, train
 
     tr = sub.add_parser("train", help="train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
     train.add_arguments(tr)
@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     tm = sub.add_parser("topomap", help="topographic map refinement by rewiring (Bamford et al. 2010)")
     topomap.add_arguments(tm)
     tm.set_defaults(func=topomap.run)
+    nir.register(sub)   # plastix export nir / plastix run nir
     bench = sub.add_parser("bench", help="benchmarks")
     bsub = bench.add_subparsers(dest="bench", required=True)
 
