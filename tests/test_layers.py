@@ -21,8 +21,9 @@ LAYERS = {
     "codegen": 2, "structural": 2,
     "backends": 3,
     "runtime": 4,
-    "learning": 5, "topomap": 5, "bench": 5, "nir": 5,
-    "cli": 6,
+    "learning": 5, "topomap": 5, "bench": 5,
+    "nir": 6,
+    "cli": 7,
 }
 FACES = {"__init__", "connect", "init", "neurons", "postsynaptic", "weight_update"}
 #: Leaves may import only themselves and these.
@@ -95,7 +96,7 @@ def test_imports_point_down(path):
 PUBLIC = ["plastix", "plastix.connect", "plastix.init", "plastix.neurons", "plastix.postsynaptic",
           "plastix.weight_update", "plastix.structural", "plastix.datasets", "plastix.topomap",
           "plastix.topomap.analysis", "plastix.analysis", "plastix.runtime", "plastix.backends",
-          "plastix.model.connectivity", "plastix.kernels"]
+          "plastix.model.connectivity", "plastix.kernels", "plastix.nir"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -46,11 +46,15 @@ def _add_command(sub, name: str, module, help: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,topomap,bench}")
-    from . import bench_rewire, bench_sim, bench_train, topomap, train
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,topomap,bench,export,run}")
+    from . import bench_rewire, bench_sim, bench_train, nir, topomap, train
 
     _add_command(sub, "train", train, "train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
     _add_command(sub, "topomap", topomap, "topographic map refinement by rewiring (Bamford et al. 2010)")
+    for verb, helptext, module in (("export", "write a trained model to another format", nir.Export),
+                                   ("run", "run a model file", nir.Run)):
+        fsub = sub.add_parser(verb, help=helptext).add_subparsers(dest="format", required=True, metavar="{nir}")
+        _add_command(fsub, "nir", module, f'{verb} NIR (needs pip install "plastix[nir]")')
     bench = sub.add_parser("bench", help="benchmarks")
     bsub = bench.add_subparsers(dest="bench", required=True, metavar="{sim,rewire,train}")
     _add_command(bsub, "sim", bench_sim, "event-driven simulation speed (recurrent LIF network)")
