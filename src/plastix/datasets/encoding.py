@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DatasetError
+from .base import DatasetError, _check_dt
 
-__all__ = ["threshold_crossings", "latency", "rate"]
+__all__ = ["threshold_crossings", "latency", "rate", "bernoulli"]
 
 
 def _sorted(times: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,3 +93,21 @@ def rate(values, steps: int, max_rate: float, seed=0, *, dt: float = 1.0, vmin: 
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     step, unit = np.nonzero(rng.random((steps, p.size)) < p)
     return step * float(dt), unit.astype(np.int64)
+
+
+def bernoulli(values, steps: int, seed=0, *, dt: float = 1.0, vmin: float = 0.0,
+              vmax: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Bernoulli code with the intensity as the per-step probability: feature ``i`` (normalised to ``x`` in
+    [0, 1] as in :func:`latency`) spikes in step ``k`` (at ``k * dt`` ms) exactly when ``u[k, i] < x``,
+    with ``u = rng.random((steps, len(values)))``, uniform on [0, 1) and fresh for every step and feature.
+    So ``x = 1`` spikes every step and ``x = 0`` never.  :func:`rate` draws the same way with the
+    probability given in Hz (``max_rate=1000`` at ``dt = 1`` ms gives the same spikes).  This is SD-SNN's
+    input coding (spike if pixel > U(0, 1), T = 20 steps).
+    ``seed``: an int, a sequence of ints (as ``numpy.random.default_rng`` takes) or a Generator."""
+    steps = int(steps)
+    if steps < 1:
+        raise DatasetError(f"steps must be >= 1, got {steps}")
+    x = _normalise(values, vmin, vmax)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    step, unit = np.nonzero(rng.random((steps, x.size)) < x)
+    return step * _check_dt(dt), unit.astype(np.int64)
