@@ -57,7 +57,8 @@ def _run(job):
             "best_test_accuracy": max(e["test_accuracy"] for e in res["epochs"]),
             "train_accuracy": res["epochs"][-1]["train_accuracy"], "synapses": res["synapses_final"],
             "rewirings": {p: sum(e["rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
-            "failed": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
+            "failed": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"])
+                       for p in res["rewirings_per_batch"]},
             "epoch_s": [e["train_wall_s"] for e in res["epochs"]], "wall_s": time.perf_counter() - t0}
 
 
@@ -72,7 +73,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--configs", default=",".join(c for c in CONFIGS if not c.startswith("soft")),
-                    help="comma-separated, of " + ", ".join(CONFIGS).replace("%", "%%") + " (default: all but soft DEEP R)")
+                    help="comma-separated, of " + ", ".join(CONFIGS).replace("%", "%%")
+                    + " (default: all but soft DEEP R)")
     ap.add_argument("--hidden", type=hidden_layers, default=256, help="neurons, or per layer: 256,128")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")

@@ -25,7 +25,8 @@ def build(n_exc: int = 800, n_inh: int = 200, seed: int = 1) -> px.Network:
                        postsynaptic=fast)
     net.add_projection("drive_inh", drive, inh, connectivity=px.connect.FixedProbability(0.1), init={"w": 0.6},
                        postsynaptic=fast)
-    for name, pre, w in (("exc_exc", exc, 0.08), ("exc_inh", exc, 0.08), ("inh_exc", inh, -0.4), ("inh_inh", inh, -0.4)):
+    for name, pre, w in (("exc_exc", exc, 0.08), ("exc_inh", exc, 0.08), ("inh_exc", inh, -0.4),
+                         ("inh_inh", inh, -0.4)):
         post = exc if name.endswith("exc") else inh
         net.add_projection(name, pre, post, connectivity=px.connect.FixedProbability(0.1), init={"w": w},
                            postsynaptic=fast, delay=1)

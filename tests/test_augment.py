@@ -70,7 +70,8 @@ def test_chain_applies_in_order_and_describes_itself():
     (lambda: augment.drop_spikes(1.0), r"probability must be in \[0, 1\)"),
     (lambda: augment.drop_spikes(-0.1), r"probability must be in \[0, 1\)"),
     (lambda: augment.chain(lambda x, r: x), "is not an augmentation"),
-    (lambda: augment.time_shift(1)(np.zeros((3, 4)), np.random.default_rng()), r"dense batch \[samples, steps, units\]"),
+    (lambda: augment.time_shift(1)(np.zeros((3, 4)), np.random.default_rng()),
+     r"dense batch \[samples, steps, units\]"),
 ])
 def test_bad_augmentation_settings_are_named(make, match):
     with pytest.raises(DatasetError, match=match):

@@ -504,7 +504,8 @@ def test_validation_split_holds_out_part_of_training_only():
     assert np.all(np.abs(held - 0.2 * per_class) <= 0.5 + 1e-9)
     # the two parts are disjoint and together the training split: compare samples by their spikes
     def keys(split):
-        return sorted((tuple(np.round(t, 6)), tuple(u), lab) for t, u, lab in (split.sample(i) for i in range(len(split))))
+        samples = (split.sample(i) for i in range(len(split)))
+        return sorted((tuple(np.round(t, 6)), tuple(u), lab) for t, u, lab in samples)
 
     assert sorted(keys(val.train) + keys(val.test)) == keys(ds.train)
     again = ds.validation_split(0.2)  # deterministic

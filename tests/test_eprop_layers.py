@@ -3,8 +3,8 @@
 e-prop's gradient is BPTT's with the backward path between hidden neurons cut: a hidden neuron's
 learning signal is only its direct effect on the readout (through the fixed feedback matrix), while
 its own state -- membrane and adaptation -- is followed exactly through the eligibility traces.  The
-reference (tests/bptt_reference.py) builds the whole network as one hidden vector (layer after layer) with an input matrix
-and one hidden-to-hidden matrix holding the recurrent blocks and the layer-to-layer blocks (all read
+reference (tests/bptt_reference.py) builds the whole network as one hidden vector (layer after layer) with an
+input matrix and one hidden-to-hidden matrix holding the recurrent blocks and the layer-to-layer blocks (all read
 z(t - 1)), runs it forward in numpy, and backpropagates with that path cut (``cut=True``) or not.
 """
 import numpy as np

@@ -91,8 +91,10 @@ def test_alif_and_dense_leaky_integrator_readout(cpu_mode):
     inp = net.add_population("in", 20, px.neurons.spike_source_array())
     hid = net.add_population("h", 30, px.neurons.alif(tau_refrac=2.0))
     out = net.add_population("out", 5, px.neurons.leaky_integrator(), init={"bias": px.init.Normal(0, 0.01)})
-    net.add_projection("ih", inp, hid, connectivity=px.connect.FixedProbability(0.5), init={"w": px.init.Uniform(0, 0.6)})
-    net.add_projection("hh", hid, hid, connectivity=px.connect.FixedProbability(0.3), init={"w": px.init.Normal(0, 0.3)})
+    net.add_projection("ih", inp, hid, connectivity=px.connect.FixedProbability(0.5),
+                       init={"w": px.init.Uniform(0, 0.6)})
+    net.add_projection("hh", hid, hid, connectivity=px.connect.FixedProbability(0.3),
+                       init={"w": px.init.Normal(0, 0.3)})
     net.add_projection("ho", hid, out, connectivity=px.connect.Dense(), init={"w": px.init.Normal(0, 0.5)},
                        postsynaptic=px.postsynaptic.exp_curr(tau=10.0))
     sim = make_sim(net, cpu_mode)

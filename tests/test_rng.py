@@ -42,7 +42,8 @@ def test_numpy_and_numba_agree_and_statistics():
     z = rng.normal(np.uint64(12345), elem, np.uint64(7), np.uint64(0), np.uint64(3))
     for k in (0, 17, 19999):
         assert uni(np.uint64(12345), np.uint64(k), np.uint64(7), np.uint64(0), np.uint64(3)) == u[k]
-        assert nor(np.uint64(12345), np.uint64(k), np.uint64(7), np.uint64(0), np.uint64(3)) == pytest.approx(z[k], rel=1e-14)
+        got = nor(np.uint64(12345), np.uint64(k), np.uint64(7), np.uint64(0), np.uint64(3))
+        assert got == pytest.approx(z[k], rel=1e-14)
     assert u.min() >= 0 and u.max() < 1
     assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / u.size)
     assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.03

@@ -533,7 +533,7 @@ def _rewire_rule(row, p, rng):
     while k < p.n:
         j = row.sample_free()
         if j >= 0:
-            ok = row.add(j, weight=p.w0)
+            ok = row.add(j, weight=p.w0)  # noqa: F841 - row code: a checked add (a full row is no error)
         k += 1
 
 
@@ -995,8 +995,10 @@ def test_weakest_slots_selection_matches_numpy():
     dists = {"normal": lambda n: rng.normal(size=n), "ties": lambda n: rng.integers(-3, 4, n).astype(float),
              "skewed": lambda n: rng.exponential(size=n) ** 6,
              "zeros": lambda n: np.where(rng.random(n) < 0.1, 0.0, rng.normal(size=n)),
-             "constant": lambda n: np.full(n, 2.5), "inf": lambda n: np.where(rng.random(n) < 0.2, np.inf, rng.normal(size=n)),
-             "nan": lambda n: np.where(rng.random(n) < 0.3, np.nan, np.where(rng.random(n) < 0.1, -np.inf, rng.normal(size=n))),
+             "constant": lambda n: np.full(n, 2.5),
+             "inf": lambda n: np.where(rng.random(n) < 0.2, np.inf, rng.normal(size=n)),
+             "nan": lambda n: np.where(rng.random(n) < 0.3, np.nan,
+                                       np.where(rng.random(n) < 0.1, -np.inf, rng.normal(size=n))),
              "bimodal": lambda n: rng.normal(size=n) * 1e-3 + np.where(rng.random(n) < 0.5, 5.0, 0.0),
              "tiny": lambda n: rng.normal(size=n) * 1e-30}
     for trial in range(900):
@@ -1030,7 +1032,8 @@ def test_set_rewire_removes_exactly_the_weakest(weights):
     rng = np.random.default_rng(3)
     w0 = rng.normal(size=n_pre * k) if weights == "normal" else rng.integers(-4, 5, n_pre * k) / 4.0
     runs = []
-    for kw in ({"parallel": False}, {"parallel": True, "partitions": 2}, {"parallel": True, "partitions": 3, "threads": 1}):
+    for kw in ({"parallel": False}, {"parallel": True, "partitions": 2},
+               {"parallel": True, "partitions": 3, "threads": 1}):
         sim = px.Simulation(rewire.build(n_pre, k, frac, seed=2), backend="cpu", **kw)
         sim.set("proj", "w", w0)
         states = [sim.ragged("proj", "w")]

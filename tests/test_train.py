@@ -166,7 +166,8 @@ def test_resume_accepts_a_checkpoint_from_before_a_setting_existed(spoken, tmp_p
     meta = json.loads(meta_path.read_text())
     del meta["config"]["init_fan_in"]
     meta_path.write_text(json.dumps(meta))
-    res = Trainer(_config(small, num_hidden=8), small, batch_size=32, out_dir=tmp_path, progress=False).fit(2, resume=True)
+    trainer = Trainer(_config(small, num_hidden=8), small, batch_size=32, out_dir=tmp_path, progress=False)
+    res = trainer.fit(2, resume=True)
     assert len(res["epochs"]) == 2
     with pytest.raises(TrainingError, match="different config"):   # a non-default value still differs
         Trainer(_config(small, num_hidden=8, init_fan_in="all"), small, batch_size=32, out_dir=tmp_path,

@@ -36,7 +36,8 @@ import common  # noqa: E402  (sibling module: the scripts run from this folder)
 
 
 def parse_args():
-    p = common.parser(__doc__.splitlines()[0], 'OpenMP threads (1 builds the serial code, without OpenMP)', 'Brian2 seed()')
+    p = common.parser(__doc__.splitlines()[0], 'OpenMP threads (1 builds the serial code, without OpenMP)',
+                      'Brian2 seed()')
     p.add_argument("--build-dir", type=Path, default=None,
                    help="keep the generated project here (default: a temporary dir, removed)")
     args = p.parse_args()

@@ -67,7 +67,8 @@ def run(args) -> dict:
         ref_times = []
         for _ in range(max(1, min(3, args.repeats))):
             t0 = time.perf_counter()
-            ind2, w2, tr2 = rewire.numpy_rewire(before["ind"], before["w"], before["trace"], args.fraction, args.pre, rng)
+            ind2, w2, tr2 = rewire.numpy_rewire(before["ind"], before["w"], before["trace"], args.fraction, args.pre,
+                                                rng)
             ref_times.append(time.perf_counter() - t0)
         out["numpy_wall_ms"] = float(np.median(ref_times)) * 1e3
         out["speedup_vs_numpy"] = out["numpy_wall_ms"] / out["wall_ms_per_rewire"]

@@ -166,7 +166,8 @@ def run(args) -> dict:
         except DatasetError as e:
             raise UsageError(f"--validation: {e}") from e
     config = config_from_args(args, ds, input_density=args.input_density, recurrent_density=args.recurrent_density,
-                              feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1, temperature=args.temperature,
+                              feedforward_density=args.feedforward_density, rewiring=args.rewiring, l1=args.l1,
+                              temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback, init_fan_in=args.init_fan_in)
     trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
                       progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))

@@ -201,7 +201,8 @@ def _pipelined_rows(code, skip: list[str], names: Names) -> list[str]:
     def tile(t):
         return [f"for i in range(_lo + {t} * {_TILE}, min(_hi, _lo + {t} * {_TILE} + {_TILE})):"]
 
-    L = ["_lo = _c * _chunk", "_hi = min(n_pre, _lo + _chunk)", f"_ntile = (max(_hi - _lo, 0) + {_TILE - 1}) // {_TILE}",
+    L = ["_lo = _c * _chunk", "_hi = min(n_pre, _lo + _chunk)",
+         f"_ntile = (max(_hi - _lo, 0) + {_TILE - 1}) // {_TILE}",
          f"_pd = np.empty(({ring}, 8), np.uint64)", "for _tt in range(-2, _ntile):",
          "    if _tt + 2 < _ntile:"]
     L += indent(tile("(_tt + 2)") + indent(skip + [f"_q = (i - _lo) % {ring}"] + draw, 1), 2)

@@ -296,7 +296,8 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     for phase in ("dynamics", "propagate", "post_learn", "neuron"):
         L += ["        " + c for c in calls[phase]]
     if rec_lines:
-        L += ["        if (_s - rec_origin) % rec_every == 0:", "            row = np.int64((_s - rec_origin) // rec_every)"]
+        L += ["        if (_s - rec_origin) % rec_every == 0:",
+              "            row = np.int64((_s - rec_origin) // rec_every)"]
         L += ["            " + line for line in rec_lines]
     L += ["    return", ""]
     return "\n".join(L), run_args

@@ -87,7 +87,8 @@ def hoist_draws(stmts, where, predrawn):
     count = [0]
 
     def is_call(n):
-        return isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_sample_free", "_random_slot")
+        return (isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                and n.func.id in ("_sample_free", "_random_slot"))
 
     def replace(node, pre):
         class Sub(ast.NodeTransformer):
@@ -126,8 +127,8 @@ def hoist_draws(stmts, where, predrawn):
 
 
 def predraw_stages(code, buf: str, q: str) -> tuple[list[str], list[str], list[str], set]:
-    """Lines for kernels that run row ``i``'s code (a :class:`~plastix.codegen.rowcode.RowCode`) a few rows after
-    drawing its first random numbers.
+    """Lines for kernels that run row ``i``'s code (a :class:`~plastix.codegen.rowcode.RowCode`) a few
+    rows after drawing its first random numbers.
 
     Returns (draw, settle, load, used): ``draw`` computes row ``i``'s first Philox block of each stream
     in ``code.predraw`` into ``buf[q, ...]`` and prefetches the cache lines the first words point at:

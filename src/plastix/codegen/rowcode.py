@@ -194,7 +194,8 @@ class _Expr(ast.NodeTransformer):
                 self.g.used.add(key)
                 n = ast.unparse(self.visit(a[1]))
                 self.g.uses_scratch = True
-                return ast.copy_location(ast.parse(f"_kth_magnitude({key}, i, _rl, {n}, _scratch)", mode="eval").body, node)
+                expr = ast.parse(f"_kth_magnitude({key}, i, _rl, {n}, _scratch)", mode="eval").body
+                return ast.copy_location(expr, node)
             if f.value.id == "row" and f.attr == "in_degree":
                 if len(node.args) != 1 or node.keywords:
                     self.g.err(node, "row.in_degree takes one argument, a target index")
@@ -337,7 +338,8 @@ class _RowGen:
         lines += ["_rl -= 1"]
         if k.colsyn:
             lines += [f"if {slot} != _rl:",
-                      f"    _col_replace({k.collen}, {k.colsyn}, {k.ind}[i, _rl], i * _stride + _rl, i * _stride + {slot})"]
+                      f"    _col_replace({k.collen}, {k.colsyn}, {k.ind}[i, _rl], i * _stride + _rl, "
+                      f"i * _stride + {slot})"]
         lines += [f"{k.ind}[i, {slot}] = {k.ind}[i, _rl]"]
         lines += [f"{a}[i, {slot}] = {a}[i, _rl]" for a in k.synapse_arrays]
         self.used.update([k.ind] + k.synapse_arrays)
@@ -365,7 +367,8 @@ class _RowGen:
         if len(a) != 2 or call.keywords or not (isinstance(a[0], ast.Constant) and isinstance(a[0].value, str)):
             self.err(call, "use row.remove_weakest('<synapse var>', n)")
         if a[0].value not in self.keys.syn:
-            self.err(call, f"row.remove_weakest: unknown synapse variable {a[0].value!r}; known: {sorted(self.keys.syn)}")
+            self.err(call, f"row.remove_weakest: unknown synapse variable {a[0].value!r}; "
+                           f"known: {sorted(self.keys.syn)}")
         key = self.keys.syn[a[0].value]
         self.used.add(key)
         self.uses_scratch = True

@@ -35,8 +35,8 @@ lower class).  Only the kept samples are encoded.
 Memory.  A :class:`~plastix.datasets.SpikeSplit` stores 12 bytes a spike (float64 time, int32 unit).  Rate
 coding with T = 20 gives 20 * 784 * mean(x) spikes an image: Fashion-MNIST (mean x = 0.286) 4,485, so the
 full 60,000-image training split holds 269 M spikes = 3.2 GB (MNIST, mean x = 0.13: about half), and
-loading it peaks at 28 bytes a spike of the training split, 8 GiB in all (measured: BENCHMARKS.md).  Latency coding: 0.5 spikes per
-pixel on Fashion-MNIST, 0.28 GB.
+loading it peaks at 28 bytes a spike of the training split, 8 GiB in all (measured: BENCHMARKS.md).
+Latency coding: 0.5 spikes per pixel on Fashion-MNIST, 0.28 GB.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Target sampling for structural plasticity: a uniform draw among the targets whose bit is clear in a
-row's bitmask of connected targets (maintained by the row code), and magnitude selection.  Plain Python over numpy scalars, copied into generated modules (like the RNG) and
-compiled there for the CPU or the GPU."""
+row's bitmask of connected targets (maintained by the row code), and magnitude selection.  Plain Python
+over numpy scalars, copied into generated modules (like the RNG) and compiled there for the CPU or the
+GPU."""
 from __future__ import annotations
 
 import numpy as np

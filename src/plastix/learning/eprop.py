@@ -2,8 +2,8 @@
 
 The network is described as a plastix :class:`~plastix.Network` (input spike source, one hidden population
 per layer, sparse input, recurrent and layer-to-layer projections whose synapses carry ``w``, ``sign``,
-``theta`` and the Adam moments ``m`` / ``v`` and gradient ``grad``); a :class:`~plastix.Simulation` holds that state, so DEEP R
-is an ordinary connectivity update (:mod:`plastix.structural.deep_r`) and every per-synapse array moves
+``theta`` and the Adam moments ``m`` / ``v`` and gradient ``grad``); a :class:`~plastix.Simulation` holds that
+state, so DEEP R is an ordinary connectivity update (:mod:`plastix.structural.deep_r`) and every per-synapse array moves
 with its synapse when it rewires.  The e-prop kernels (:mod:`.kernels_cpu`, :mod:`.kernels_cuda`) run a
 whole mini-batch trial on that state with a batch dimension in neuron state and per-synapse traces.
 

@@ -50,5 +50,6 @@ def resolve(value, rng: np.random.Generator, n: int, what: str) -> np.ndarray:
     if arr.ndim == 0:
         return np.full(n, arr.item())
     if arr.shape != (n,):
-        raise StateError(f"{what}: expected a scalar, an initialiser or an array of shape ({n},), got shape {arr.shape}")
+        raise StateError(f"{what}: expected a scalar, an initialiser or an array of shape ({n},), "
+                         f"got shape {arr.shape}")
     return arr

@@ -65,12 +65,14 @@ def to_ragged(pre, post, num_pre: int, row_stride: int, *, num_post: int | None 
 
 def row_stride_for(init, num_pre: int, num_post: int, row_stride: int | None = None,
                    headroom: float = 1.0) -> int:
-    """The row stride for a projection built with ``init`` (a :class:`~plastix.model.connectivity.Connectivity`).
+    """The row stride for a projection built with ``init`` (a
+    :class:`~plastix.model.connectivity.Connectivity`).
 
     With ``row_stride`` given it is validated and returned: it must be >= 1, at most ``num_post`` for
     rules that cannot create duplicate synapses, and, where row lengths are not random
-    (``init.exact_row_lengths``), at least the longest row.  Otherwise ``ceil(init.max_row_length(num_pre, num_post) * headroom)`` (at least 1;
-    capped at ``num_post`` for rules without duplicates).
+    (``init.exact_row_lengths``), at least the longest row.  Otherwise
+    ``ceil(init.max_row_length(num_pre, num_post) * headroom)`` (at least 1; capped at ``num_post`` for
+    rules without duplicates).
     """
     num_pre, num_post = check_sizes(num_pre, num_post)
     try:
