@@ -17,6 +17,16 @@ if os.environ.get("PLASTIX_TEST_REAL_CUDA") != "1":
 
 import plastix as px  # noqa: E402
 
+import kernel_launches  # noqa: E402
+
+# every kernel launch on the simulator is recorded (kernel, argument types) for tests/test_ptx.py, which
+# compiles those kernels with the real CUDA compiler
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    try:
+        kernel_launches.install()
+    except ImportError:  # no numba-cuda: nothing is launched
+        pass
+
 #: CPU modes: serial kernels, and parallel kernels with two fixed partitions (multi-partition code paths
 #: run even on one core).
 CPU_MODES = {"serial": {"parallel": False}, "parallel": {"parallel": True, "partitions": 2}}
@@ -81,3 +91,43 @@ def stdp_recurrent_net(n: int, row_stride: int, seed: int) -> tuple[px.Network, 
     net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(6), weight_update=stdp,
                        init={"w": px.init.Uniform(0, 1)}, row_stride=row_stride)
     return net, "aa"
+
+
+# -- the real-compiler check of every kernel launched (tests/test_ptx.py) ---------------------------------
+#: Test module that compiles the recorded kernels; it runs after everything else, so that in a whole-suite
+#: run it sees every launch of the session.
+PTX_TEST_MODULE = "test_ptx.py"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    last = [it for it in items if it.path.name == PTX_TEST_MODULE]
+    if last:
+        items[:] = [it for it in items if it.path.name != PTX_TEST_MODULE] + last
+
+
+def pytest_runtest_setup(item):
+    kernel_launches.CURRENT_TEST[0] = item.nodeid
+
+
+def pytest_deselected(items):
+    _SESSION["deselected"] += len(items)
+
+
+_SESSION = {"deselected": 0}
+
+
+def whole_suite_collected(config) -> bool:
+    """True when this session runs every test of the suite (no file, -k, -m or --lf selection): then its
+    own recordings hold every kernel launch the suite makes."""
+    root = (config.rootpath / "tests").resolve()
+    args = [a for a in config.args if not a.startswith("-")]
+    paths = {os.path.realpath(os.path.join(config.invocation_params.dir, a)) for a in args}
+    whole = paths <= {str(root)} or paths == {str(config.rootpath.resolve())}
+    return (whole and _SESSION["deselected"] == 0 and not config.getoption("keyword")
+            and not config.getoption("markexpr") and not config.getoption("lf", False))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = os.environ.get(kernel_launches.RECORD_ENV)
+    if out:
+        kernel_launches.dump(out)

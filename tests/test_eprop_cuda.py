@@ -179,3 +179,25 @@ def test_backend_option_is_validated(monkeypatch):
     with pytest.raises(TrainingError, match="no CUDA GPU found"):
         EPropNetwork(_config("lif", 0.0, backend="cuda"))
     assert eprop._trial_kernels("cpu") is kc
+
+
+def test_float32_trials_match_cpu_to_float32_tolerance():
+    """float32, e-prop's default precision: the kernels keep the float type (the simulator's float32
+    arithmetic follows numpy's promotion rules, not Numba's, so results agree to float32 rounding)."""
+    c = _config("alif", 0.5, dtype="float32")
+    cpu, gpu = EPropNetwork(c), EPropNetwork(replace(c, backend="cuda"))
+    _boost(cpu)
+    _boost(gpu)
+    x, labels = _data(0)
+    out_c, out_g = cpu.train_batch(x, labels), gpu.train_batch(x, labels)
+    assert out_c["rate_hz"] > 20, "the test needs spiking hidden neurons"
+    assert out_g["correct"] == out_c["correct"]
+    np.testing.assert_allclose(out_g["loss"], out_c["loss"], rtol=1e-5)
+    np.testing.assert_allclose(out_g["rate_hz"], out_c["rate_hz"], rtol=1e-5)
+    for p in cpu.projections:
+        for v, want in cpu.arrays(p).items():
+            got = gpu.arrays(p)[v]
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=f"{p}.{v}")
+    np.testing.assert_allclose(gpu.w_out, cpu.w_out, rtol=1e-4, atol=1e-6)
+    assert gpu.w_out.dtype == np.float32
