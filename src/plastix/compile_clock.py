@@ -7,7 +7,8 @@ its global compiler lock, and numba announces each acquisition and release of th
 ``"numba:compiler_lock"`` event (:mod:`numba.core.event`).  This module listens to those events from
 its import on and adds up the time the lock is held (nested acquisitions counted once): that is the
 process's compile time, whatever function triggered it and however deep inside a call it happened, with
-no warm-up calls that would have to run kernels on real state.
+no warm-up calls that would have to run kernels on real state.  (numba-cuda's compiler takes the same
+lock, so GPU kernels count too.)
 
 :class:`Stopwatch` splits the wall time of a stretch of code into compilation and the rest; figures
 that claim to measure running (epoch times, simulation wall time, real-time factors) use the rest.
