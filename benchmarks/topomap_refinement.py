@@ -26,7 +26,8 @@ def main(argv=None):
         res = run.run(params, args.seconds, backend="cpu", record_every_s=args.record_every, progress=True,
                       breakdown_steps=None)
         results[label] = {k: res[k] for k in ("rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final",
-                                               "synapses_initial", "synapses_final", "realtime_factor", "history")}
+                                               "synapses_initial", "synapses_final", "realtime_factor", "compile_s",
+                                               "history")}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "topomap_refinement.json").write_text(json.dumps(results, indent=2))
     from matplotlib.figure import Figure

@@ -1,8 +1,10 @@
 """Accuracy of dense, static sparse and DEEP R networks on spoken digits (issue 4's table).
 
-Runs every (configuration, seed) with the same budget in worker processes (one Numba thread each),
-writes one results.json per run under ``--out`` and a summary (``summary.json``, ``summary.md``,
-``accuracy.png``: mean and spread over seeds).
+Runs every (configuration, seed) with the same budget in worker processes (one Numba thread each) and
+writes a summary to ``--out`` (``summary.json``: settings, the command that reproduces it, per run the
+final figures and per-epoch curves; ``summary.md``; ``accuracy.png``: mean and spread over seeds).  Each
+run's own records (per-batch rewirings, plots, checkpoint) go to ``--runs-out``, by default under the
+untracked ``out/``: they are reproduced by the command, not committed.
 
     python benchmarks/train_accuracy.py --epochs 15 --seeds 1,2,3 --workers 2
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -48,7 +51,7 @@ def _run(job):
                       l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,
                       init_fan_in=args.get("init_fan_in", "connected"),
                       **CONFIGS[name])
-    out = Path(args["out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
+    out = Path(args["runs_out"]) / f"{name.replace(' ', '_').replace('%', 'pct')}_seed{seed}"
     t0 = time.perf_counter()
     aug = training_augment(args.get("augment_shift", 0), args.get("augment_drop", 0.0))
     res = Trainer(cfg, ds, batch_size=args["batch_size"], out_dir=out, progress=False,
@@ -59,7 +62,35 @@ def _run(job):
             "rewirings": {p: sum(e["rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
             "failed": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"])
                        for p in res["rewirings_per_batch"]},
-            "epoch_s": [e["train_wall_s"] for e in res["epochs"]], "wall_s": time.perf_counter() - t0}
+            "epoch_s": [e["train_wall_s"] for e in res["epochs"]], "wall_s": time.perf_counter() - t0,
+            "curves": curves(res)}
+
+
+def curves(res: dict) -> dict:
+    """Per-epoch test and training accuracy and rewirings per projection of a training's results."""
+    ep = res["epochs"]
+    return {"test_accuracy": [round(e["test_accuracy"], 4) for e in ep],
+            "train_accuracy": [round(e["train_accuracy"], 4) for e in ep],
+            "rewirings": {p: [e["rewirings"].get(p, 0) for e in ep] for p in res["rewirings_per_batch"]}}
+
+
+#: the command line's defaults, left out of the recorded command
+DEFAULTS = {"epochs": None, "hidden": 256, "lr": 3e-3, "lr_decay": 1.0, "l1": 0.01, "temperature": 0.0,
+            "augment_shift": 0, "augment_drop": 0.0, "batch_size": 32, "frame_ms": 1.0, "validation": 0.0,
+            "init_fan_in": "connected"}
+
+
+def command_line(settings: dict, configs, seeds, out) -> str:
+    """The command that reruns a summary's runs (``settings``: the summary's settings)."""
+    argv = ["python", "benchmarks/train_accuracy.py"]
+    for key, default in DEFAULTS.items():
+        value = settings.get(key, default)
+        if value != default:
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            argv += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    argv += ["--configs", ",".join(configs), "--seeds", ",".join(str(s) for s in seeds), "--out", str(out)]
+    return shlex.join(argv)
 
 
 def resummarise(out: Path):
@@ -92,7 +123,11 @@ def main():
                     help="evaluate on this fraction of the training split instead of the test split (for "
                          "choosing settings; 0: use the test split)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", default="benchmarks/results/train_accuracy")
+    ap.add_argument("--out", default="benchmarks/results/train_accuracy", help="the summary goes here")
+    ap.add_argument("--runs-out", default=None,
+                    help="each run's results.json, plots and checkpoint "
+                         "(default: out/train_accuracy_runs/<--out's name>, "
+                         "untracked)")
     ap.add_argument("--summary-only", action="store_true", help="redraw the summary of finished runs")
     a = ap.parse_args()
     if not 0.0 <= a.validation < 1.0:
@@ -105,6 +140,7 @@ def main():
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
     args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "augment_shift",
                                      "augment_drop", "batch_size", "frame_ms", "validation", "init_fan_in", "out")}
+    args["runs_out"] = a.runs_out or str(Path("out") / "train_accuracy_runs" / Path(a.out).name)
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
     runs = []
@@ -128,13 +164,15 @@ def summarise(runs, args, out: Path):
         table[name] = {"mean": float(np.mean(accs)), "min": float(np.min(accs)), "max": float(np.max(accs)),
                        "seeds": len(accs),
                        "epoch_s": float(np.median([s for r in runs if r["config"] == name for s in r["epoch_s"]]))}
-    (out / "summary.json").write_text(json.dumps({"settings": args, "table": table, "runs": runs}, indent=1))
+    command = command_line(args, list(table), list(dict.fromkeys(r["seed"] for r in runs)), out)
+    (out / "summary.json").write_text(json.dumps({"settings": args, "command": command, "table": table, "runs": runs},
+                                                 indent=1))
     split = f"validation ({args['validation']:g} of train)" if args.get("validation") else "test"
     lines = [f"| network | {split} accuracy, mean (min-max) | seeds | median epoch s (1 thread) |", "|---|---|---|---|"]
     for name, t in table.items():
         lines.append(f"| {name} | {100 * t['mean']:.1f} % ({100 * t['min']:.1f}-{100 * t['max']:.1f}) | {t['seeds']} "
                      f"| {t['epoch_s']:.1f} |")
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.md").write_text("\n".join(lines) + f"\n\nCommand: `{command}`\n")
     print("\n".join(lines))
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(table)

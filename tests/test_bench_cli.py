@@ -22,7 +22,7 @@ def test_bench_sim_json_contract_and_numpy_match():
     out = json.loads(_cli("bench", "sim", "--neurons", "500", "--row-length", "50", "--steps", "200",
                           "--deterministic", "--reference", "numpy", "--json"))
     for key in ("neurons", "synapses", "steps", "backend", "threads", "wall_s", "steps_per_s", "spikes",
-                "synaptic_events_per_s", "numpy_wall_s", "speedup_vs_numpy", "spikes_match"):
+                "synaptic_events_per_s", "numpy_wall_s", "speedup_vs_numpy", "spikes_match", "compile_s"):
         assert key in out
     assert out["synapses"] == 500 * 50 and out["backend"] == "cpu"
     assert out["spikes_match"] is True and out["spikes"] == out["numpy_spikes"]
@@ -43,7 +43,7 @@ def test_bench_parameters_match_peer_definition():
 def test_topomap_cli_json(tmp_path):
     out = json.loads(_cli("topomap", "--seconds", "0.2", "--record-every", "0.1", "--no-breakdown", "--backend",
                           "cpu", "--out", str(tmp_path), "--json"))
-    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "synapses_initial",
-                "synapses_final", "rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final"):
+    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "compile_s",
+                "synapses_initial", "synapses_final", "rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final"):
         assert key in out
     assert (tmp_path / "results.json").exists() and (tmp_path / "maps.png").exists()

@@ -124,8 +124,9 @@ def test_run_writes_results_and_figures(tmp_path):
     res = run.run(params, 0.3, backend="cpu", record_every_s=0.1, out=tmp_path, progress=False,
                   breakdown_steps=200)
     data = json.loads((tmp_path / "results.json").read_text())
-    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "time_breakdown",
-                "synapses_initial", "synapses_final", "rf_spread_initial", "rf_spread_final", "ad_initial", "ad_final"):
+    for key in ("scale", "neurons_per_layer", "model_seconds", "wall_s", "realtime_factor", "compile_s",
+                "time_breakdown", "synapses_initial", "synapses_final", "rf_spread_initial", "rf_spread_final",
+                "ad_initial", "ad_final"):
         assert key in data, key
     assert data["neurons_per_layer"] == 256 and len(data["history"]) == 4
     assert set(data["time_breakdown"]) >= {"neuron_update", "propagation", "stdp", "rewiring", "analysis"}

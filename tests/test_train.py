@@ -134,6 +134,7 @@ def test_cli_bench_train_reports_speedups(capsys):
     assert out["results"][0]["speedup_vs_dense"] == 1.0
     assert out["results"][1]["synapses"] < out["results"][0]["synapses"]
     assert out["results"][1]["speedup_vs_dense"] > 0
+    assert out["compile_s"] >= sum(r["compile_s"] for r in out["results"]) >= 0.0
 
 
 def test_cli_bench_train_on_random_data_of_a_given_shape(capsys):

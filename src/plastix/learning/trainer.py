@@ -1,8 +1,9 @@
 """Training loop: epochs of e-prop mini-batches, evaluation, results (JSON + plots) and exact checkpoints.
 
 ``out_dir`` receives ``results.json`` (per epoch: train loss and accuracy, test loss and accuracy, wall
-seconds, synapses per projection, rewirings and failed rewirings; per batch: rewirings; the final test
-accuracy), the plots of :mod:`.plots` and ``checkpoint/`` (the simulation state, readout and optimiser
+seconds without compilation and the compilation seconds apart, synapses per projection, rewirings and
+failed rewirings; per batch: rewirings; the final test accuracy; the whole run's wall and compilation
+seconds), the plots of :mod:`.plots` and ``checkpoint/`` (the simulation state, readout and optimiser
 state, and the results so far), written after every epoch.  ``resume=True`` continues from that
 checkpoint exactly: mini-batch order is a function of (seed, epoch) and every random number of the
 rewiring is keyed by the optimiser step, so a resumed run equals an uninterrupted one.
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..compile_clock import Stopwatch
 from ..datasets.base import SpikeDataset, SpikeSplit
 from .eprop import EPropConfig, EPropNetwork, TrainingError
 
@@ -68,6 +70,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.max_batches: int | None = None   # benchmarks: cut epochs short
+        self._clock = Stopwatch()   # this process's compilation, from building the network on
         self.net = EPropNetwork(config)
         self.results = self._fresh_results()
 
@@ -89,8 +92,9 @@ class Trainer:
     # -- epochs ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
         """One pass over the training split (shuffled by seed and epoch), at learning rate
-        ``lr * lr_decay ** epoch``."""
-        t0 = time.perf_counter()
+        ``lr * lr_decay ** epoch``.  ``train_wall_s`` excludes the compilation done during the epoch
+        (kernels compile at their first call), which is ``train_compile_s``."""
+        sw = Stopwatch()
         self.net.lr_scale = self.config.lr_decay ** epoch
         loss = correct = seen = 0.0
         rewired = {p: 0 for p in self.net.rewired}
@@ -116,8 +120,8 @@ class Trainer:
                 self.results["rewirings_per_batch"][p].append(st["removed"])
                 self.results["failed_per_batch"][p].append(st["failed"])
             bar.set_postfix(loss=f"{loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-        return {"train_loss": loss / seen, "train_accuracy": correct / seen, "train_wall_s": time.perf_counter() - t0,
-                "rewirings": rewired, "failed_rewirings": failed}
+        return {"train_loss": loss / seen, "train_accuracy": correct / seen, "train_wall_s": sw.run_s,
+                "train_compile_s": sw.compile_s, "rewirings": rewired, "failed_rewirings": failed}
 
     def evaluate(self, split: SpikeSplit | None = None) -> dict:
         """Loss and accuracy on ``split`` (default: the test split), in file order."""
@@ -133,19 +137,23 @@ class Trainer:
         return {"loss": loss / seen, "accuracy": correct / seen, "rate_hz": rate / seen}
 
     def fit(self, epochs: int, *, resume: bool = False) -> dict:
-        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint); returns the results."""
+        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint); returns the results.
+
+        Per epoch, ``wall_s`` is the epoch's wall time (training and evaluation) less the compilation done
+        during it, which is ``compile_s``; the results' ``wall_s`` is the whole run's wall time, compilation
+        included, and their ``compile_s`` all compilation of this process since the trainer was made."""
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise TrainingError(f"epochs must be a non-negative integer, got {epochs!r}")
         if resume:
             self.load_checkpoint()
-        t_start = time.perf_counter() - sum(e["wall_s"] for e in self.results["epochs"])
+        t_start = time.perf_counter() - sum(e["wall_s"] + e.get("compile_s", 0.0) for e in self.results["epochs"])
         for epoch in range(len(self.results["epochs"]), epochs):
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             tr = self.train_epoch(epoch)
             ev = self.evaluate()
             row = {"epoch": epoch + 1, **tr, "test_loss": ev["loss"], "test_accuracy": ev["accuracy"],
                    "test_rate_hz": ev["rate_hz"], "synapses": self.net.synapse_counts(),
-                   "wall_s": time.perf_counter() - t0}
+                   "wall_s": sw.run_s, "compile_s": sw.compile_s}
             self.results["epochs"].append(row)
             if self.progress:
                 tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {tr['train_loss']:.3f} train {tr['train_accuracy']:.3f} "
@@ -156,6 +164,7 @@ class Trainer:
                                                if self.results["epochs"] else self.evaluate()["accuracy"])
         self.results["synapses_final"] = self.net.synapse_counts()
         self.results["wall_s"] = time.perf_counter() - t_start
+        self.results["compile_s"] = self._clock.compile_s
         if self.out_dir is not None:
             self.write_results()
         return self.results

@@ -1,13 +1,16 @@
 """Running the topographic-map model: recording connectivity at intervals, the analyses over time,
-a time breakdown, and the results as JSON and figures."""
+a time breakdown, and the results as JSON and figures.
+
+Wall times and the real-time factor exclude compilation (numba compiles the kernels during the first
+steps, or loads them from its cache); ``compile_s`` reports it apart."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
+from ..compile_clock import Stopwatch
 from ..runtime import Simulation
 from . import analysis, model
 
@@ -36,16 +39,16 @@ def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeat
     """Shares of simulation time by ablation: the same network with everything, without rewiring, without
     STDP as well, and without projections; the differences are each part's cost.  Each variant runs
     ``steps`` steps ``repeats`` times, the variants interleaved (the machine's load drifts), and the median
-    time of each is used."""
+    time of each is used; the variants compile before the timed runs."""
     variants = {"full": {}, "no_rewiring": {"rewiring": False},
                 "static": {"rewiring": False, "plasticity": False}, "neurons_only": {"projections": False}}
     sims = {k: _ablation_sim(params, backend, steps * repeats, **kw) for k, kw in variants.items()}
     times = {k: [] for k in sims}
     for _ in range(repeats):
         for k, sim in sims.items():
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             sim.run(steps)
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(sw.run_s)
     t = {k: float(np.median(v)) for k, v in times.items()}
     parts = {"neuron_update": t["neurons_only"], "propagation": max(0.0, t["static"] - t["neurons_only"]),
              "stdp": max(0.0, t["no_rewiring"] - t["static"]), "rewiring": max(0.0, t["full"] - t["no_rewiring"])}
@@ -60,6 +63,7 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         raise ValueError(f"seconds must be > 0, got {seconds}")
     if record_every_s <= 0:
         raise ValueError(f"record_every_s must be > 0, got {record_every_s}")
+    whole = Stopwatch()
     side = params.side
     shape = (side, side)
     sim = Simulation(model.build(params), backend=backend)
@@ -68,18 +72,18 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
     _drive(sim, params, steps * params.dt + 1.0)
     sim.build()
     t_analysis = 0.0
-    t0 = time.perf_counter()
+    ta = Stopwatch()
     first = _snapshot(sim)
     initial = analysis.summarise(first["pre"], first["post"], first["w"], shape, shape)
     initial_maps = analysis.displacement_maps(first["pre"], first["post"], first["w"], shape, shape, radius=8)
     history = [{"t_s": 0.0, **initial, "formed": 0, "eliminated": 0}]
     state = {"prev": first, "formed_hist": [], "elim_hist": []}
     bins = analysis.distance_bins(shape, 1.0)
-    t_analysis += time.perf_counter() - t0
+    t_analysis += ta.run_s
 
     def record(s: Simulation) -> None:
         nonlocal t_analysis
-        ta = time.perf_counter()
+        ta = Stopwatch()
         snap = _snapshot(s)
         fe = analysis.formation_elimination((state["prev"]["pre"], state["prev"]["post"]), (snap["pre"], snap["post"]),
                                             shape, shape, bins)
@@ -89,12 +93,12 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         history.append({"t_s": s.t / 1000.0, **summary, "formed": int(fe.n_formed), "eliminated": int(fe.n_eliminated),
                         "lateral_synapses": int(len(snap["lat"][0]))})
         state["prev"] = snap
-        t_analysis += time.perf_counter() - ta
+        t_analysis += ta.run_s
 
     t_before = t_analysis
-    t_start = time.perf_counter()
+    run_clock = Stopwatch()
     sim.run(steps, callback=record, every=every, progress=progress)
-    wall = time.perf_counter() - t_start
+    wall = run_clock.run_s  # the first steps compile the kernels (or load them): not counted
     sim_wall = max(wall - (t_analysis - t_before), 1e-9)  # the run without the analyses done in between
     last = state["prev"]
     final = analysis.summarise(last["pre"], last["post"], last["w"], shape, shape)
@@ -102,7 +106,8 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         "scale": params.scale, "neurons_per_layer": side * side, "model_seconds": seconds,
         "input": "correlated" if params.correlated else "uncorrelated", "backend": sim.backend.name,
         "threads": sim.backend.thread_count, "wall_s": wall, "simulation_wall_s": sim_wall,
-        "realtime_factor": seconds / sim_wall,
+        "realtime_factor": seconds / sim_wall, "compile_s": None,  # set below: all of this call's compilation
+        "run_compile_s": run_clock.compile_s,
         "synapses_initial": initial["n_synapses"], "synapses_final": final["n_synapses"],
         "rf_spread_initial": initial["rf_spread"], "rf_spread_final": final["rf_spread"],
         "ad_initial": initial["ad"], "ad_final": final["ad"],
@@ -111,11 +116,14 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         "history": history, "params": params.to_dict(),
     }
     if breakdown_steps:
+        bd = Stopwatch()
         shares = time_breakdown(params, breakdown_steps, backend)
+        breakdown_compile_s = bd.compile_s
         sim_share = sim_wall / wall
         result["time_breakdown"] = {**{k: v * sim_share for k, v in shares.items()}, "analysis": t_analysis / wall,
                                     "method": f"ablation, median of 3 runs of {breakdown_steps} steps each "
-                                              "(shares of wall time)"}
+                                              "(shares of wall time)", "compile_s": breakdown_compile_s}
+    result["compile_s"] = whole.compile_s  # the main run's and the ablation variants' compilation
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
