@@ -6,7 +6,7 @@ Run from the repository root (about 5 minutes on 2 CPU cores)::
     .venv/bin/python docs/make_images.py --reuse    # only re-encodes the figures already in out/
 
 It runs the main job, ``plastix train`` with its defaults (figures in ``out/train/``), and the topographic map,
-``plastix topomap --scale 1 --seconds 60 --out out/topomap --no-breakdown``, and copies the figures the README
+``plastix topomap --scale 1 --seconds 60 --out out/topomap``, and copies the figures the README
 shows: ``accuracy.png`` (train and test accuracy per epoch) and ``maps.png`` (connection probability and mean
 weight against displacement, initial and final), re-compressed (same pixels; about 40 and 110 kB).
 """
@@ -26,7 +26,7 @@ TOPOMAP_OUT = ROOT / "out" / "topomap"
 #: (command line, figure it writes, file in docs/img/)
 RUNS = (
     (["train", "--out", str(TRAIN_OUT)], TRAIN_OUT / "accuracy.png", "train_accuracy.png"),
-    (["topomap", "--scale", "1", "--seconds", "60", "--out", str(TOPOMAP_OUT), "--no-breakdown"],
+    (["topomap", "--scale", "1", "--seconds", "60", "--out", str(TOPOMAP_OUT)],
      TOPOMAP_OUT / "maps.png", "topomap_maps.png"),
 )
 

@@ -58,6 +58,11 @@ def test_topomap_rejects_a_scale_outside_its_range(capsys):
     assert msg == "argument --scale: must be an integer in 1..7, got '9'"
 
 
+def test_topomap_rejects_breakdown_and_no_breakdown_together(capsys):
+    msg = _error_line(capsys, ["topomap", "--breakdown", "--no-breakdown"], "topomap")
+    assert msg == "--breakdown and --no-breakdown contradict each other"
+
+
 def test_bench_sim_rejects_zero_steps(capsys):
     msg = _error_line(capsys, ["bench", "sim", "--steps", "0"], "bench sim")
     assert msg == "argument --steps: must be an integer >= 1, got '0'"

@@ -46,8 +46,13 @@ def call(sf: ScalarFunction, mapping: dict, scalars: dict, ret: str | None = Non
     return f"{', '.join(outs)}, = {expr}"
 
 
+def _typed(stream: int) -> str:
+    return f"np.int64({stream})"
+
+
 def rng_scalars(elem: str, stream: int) -> dict:
-    return {"_seed": "seed", "_elem": elem, "_step": "step", "_stream": str(stream), "dt": "dt", "t": "t"}
+    # typed, not a literal: numba compiles a function once per literal value it is called with
+    return {"_seed": "seed", "_elem": elem, "_step": "step", "_stream": _typed(stream), "dt": "dt", "t": "t"}
 
 
 def inline_call(sf: ScalarFunction, mapping: dict, scalars: dict, ret: str | None = None,
@@ -153,14 +158,15 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
     sc = rng_scalars(i, 0)
     sc["i_syn"] = "i_syn"
     if "sim" in pp.funcs:
-        L += _model_call(pp.funcs["sim"], nmap, dict(sc, _stream=str(pp.streams["sim"])), inline_arrays=inline_arrays)
+        L += _model_call(pp.funcs["sim"], nmap, dict(sc, _stream=_typed(pp.streams["sim"])),
+                         inline_arrays=inline_arrays)
     if "threshold" in pp.funcs:
-        L += _model_call(pp.funcs["threshold"], nmap, dict(sc, _stream=str(pp.streams["threshold"])), ret="_spk",
+        L += _model_call(pp.funcs["threshold"], nmap, dict(sc, _stream=_typed(pp.streams["threshold"])), ret="_spk",
                          inline_arrays=inline_arrays)
         L.append("if _spk:")
         L.append("    pass")
         if "reset" in pp.funcs:
-            L += indent(_model_call(pp.funcs["reset"], nmap, dict(sc, _stream=str(pp.streams["reset"])),
+            L += indent(_model_call(pp.funcs["reset"], nmap, dict(sc, _stream=_typed(pp.streams["reset"])),
                                     inline_arrays=inline_arrays), 1)
         for q, side, tvars, m in tmaps:
             if f"{side}_spike" in q.funcs:

@@ -147,7 +147,7 @@ def predraw_stages(code, buf: str, q: str) -> tuple[list[str], list[str], list[s
     for name in code.predraw:
         c, local = _PREDRAW_COLUMNS[name], _PREDRAW_LOCALS[name]
         draw.append(f"{buf}[{q}, {c}], {buf}[{q}, {c + 1}], {buf}[{q}, {c + 2}], {buf}[{q}, {c + 3}] = "
-                    f"philox4x32(i, step, 0, {streams[name]}, _pk0, _pk1)")
+                    f"philox4x32(i, step, np.int64(0), np.int64({streams[name]}), _pk0, _pk1)")
         load += [f"{local}{w} = {buf}[{q}, {c + w}]" for w in range(4)]
     c = _PREDRAW_COLUMNS["structural"]
     if code.sample_free and k.bits:

@@ -452,8 +452,10 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
                     if used)
     # rng.* draws use (seed, row, step, _rc, stream); sample_free and random_slot take 32-bit words in
     # turn from their own stream, so the two never collide
-    pro = ["_rc = 0", "_rm = False", "_seed = seed", "_elem = i", "_step = step", f"_stream = {stream}",
-           f"_sfstream = {stream ^ STRUCTURAL_STREAM}", f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
+    # typed constants: numba would compile the draws once per literal value they are called with
+    pro = ["_rc = np.int64(0)", "_rm = False", "_seed = seed", "_elem = i", "_step = step",
+           f"_stream = np.int64({stream})", f"_sfstream = np.int64({stream ^ STRUCTURAL_STREAM})",
+           f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
     pro += ["_tj = 0", "_ks = 0", "_nh = 0", "_h = 0"]  # _scratch: per-partition buffer set up by the kernel

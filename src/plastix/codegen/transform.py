@@ -325,7 +325,7 @@ def transform(fn: Callable, phase_name: str, name: str, where: str,
     arg_list = [f"{ns}_{f}" for ns, f in inputs] + sorted(rw.used_scalars - {"rng"})
     if hoister.used:
         arg_list += ["_seed", "_elem", "_step", "_stream"]
-        body.insert(0, ast.parse("_rc = 0").body[0])
+        body.insert(0, ast.parse("_rc = np.int64(0)").body[0])  # typed: a literal 0 would specialise the draw
     if rw.used_add_to_post:
         body.insert(0, ast.parse("_to_post = _T(0.0)").body[0])
     new_def = ast.FunctionDef(

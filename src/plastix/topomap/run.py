@@ -57,8 +57,10 @@ def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeat
 
 
 def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", record_every_s: float = 1.0,
-        out: Path | None = None, progress: bool = True, breakdown_steps: int | None = 2000) -> dict:
-    """Simulate ``seconds`` of model time; returns the results dict (also written to ``out``)."""
+        out: Path | None = None, progress: bool = True, breakdown_steps: int | None = None) -> dict:
+    """Simulate ``seconds`` of model time; returns the results dict (also written to ``out``).
+    ``breakdown_steps`` (default None: no breakdown) adds ``time_breakdown``, measured by ablation runs of
+    that many steps (see :func:`time_breakdown`)."""
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     if record_every_s <= 0:
