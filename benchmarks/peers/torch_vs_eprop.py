@@ -67,7 +67,9 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     p.add_argument("--repeats", type=int, default=2, help="round-robin repeats (default 2)")
-    p.add_argument("--seed", type=int, default=1, help="seed of every run (default 1)")
+    p.add_argument("--seeds", type=lambda t: [int(v) for v in t.split(",")], default=[1],
+                   help="seed per repeat, comma-separated; the last one repeats (default 1: every run seed 1). "
+                        "Different seeds give an accuracy spread; the time ratios stay within a repeat")
     p.add_argument("--torch-lr", type=float, default=3e-3,
                    help="PyTorch's Adam learning rate (default 3e-3: best of 1e-3, 3e-3, 1e-2 on a validation split)")
     p.add_argument("--torch", type=lambda s: [torch_variant(v) for v in s.split(",")], default="2,1",
@@ -83,6 +85,8 @@ def parse_args():
                    help="how to start the plastix CLI (shell-split; default the worktree's .venv)")
     p.add_argument("--torch-python", type=Path, default=TORCH_PYTHON)
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "torch_baseline")
+    p.add_argument("--plot-only", type=Path, default=None, metavar="SUMMARY_JSON",
+                   help="only redraw time_per_epoch.png (beside SUMMARY_JSON) and the table from a summary.json")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per run (default 1800)")
     args = p.parse_args()
     if isinstance(args.torch, str):
@@ -93,7 +97,7 @@ def parse_args():
         p.error(f"--configs: unknown {sorted(unknown)}; known: {list(PLASTIX_CONFIGS)}")
     if args.repeats < 1 or args.epochs < 1:
         p.error("--repeats and --epochs must be >= 1")
-    if not args.torch_python.is_file():
+    if args.plot_only is None and not args.torch_python.is_file():
         p.error(f"{args.torch_python} missing: run benchmarks/peers/install.sh torch")
     return args
 
@@ -106,12 +110,12 @@ def run(argv, env, timeout):
     return proc, time.perf_counter() - t0
 
 
-def run_torch(args, variant, env):
+def run_torch(args, variant, env, seed):
     env = dict(env)
     if variant["passive"]:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     argv = [str(args.torch_python), str(HERE / "torch_bptt.py"), "--epochs", str(args.epochs), "--lr",
-            str(args.torch_lr), "--seed", str(args.seed), "--threads", str(variant["threads"]),
+            str(args.torch_lr), "--seed", str(seed), "--threads", str(variant["threads"]),
             "--density", str(variant["density"]), "--json"]
     proc, wall = run(argv, env, args.timeout)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -120,9 +124,9 @@ def run_torch(args, variant, env):
             "warmup_s": res["warmup_s"], "version": res["version"], "threads": res["threads"]}
 
 
-def run_plastix(args, name, env, out):
+def run_plastix(args, name, env, out, seed):
     argv = [*shlex.split(args.plastix_cmd), "train", "--dataset", "spoken_digits", "--neuron", args.neuron,
-            "--batch-size", "32", "--epochs", str(args.epochs), "--seed", str(args.seed), *PLASTIX_CONFIGS[name],
+            "--batch-size", "32", "--epochs", str(args.epochs), "--seed", str(seed), *PLASTIX_CONFIGS[name],
             "--out", str(out), "--json"]
     proc, wall = run(argv, env, args.timeout)
     res = json.loads((out / "results.json").read_text())
@@ -130,6 +134,10 @@ def run_plastix(args, name, env, out):
     return {"command": shlex.join(argv).replace(str(out), "OUT"), "epoch_train_s": [e["train_wall_s"] for e in epochs],
             "test_accuracy": [e["test_accuracy"] for e in epochs], "process_s": wall,
             "synapses": sum(epochs[-1]["synapses"].values())}
+
+
+def seed_of(args, repeat: int) -> int:
+    return args.seeds[min(repeat, len(args.seeds) - 1)]
 
 
 def warm_cache(args, env):
@@ -190,30 +198,41 @@ def plot(summary, path, title):
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
-    names = list(summary)
+    names = sorted(summary, key=lambda n: not n.startswith("PyTorch"))   # PyTorch first, then plastix
     med = [summary[n]["s_per_epoch_median"] for n in names]
     lo = [m - min(summary[n]["s_per_epoch_runs"]) for m, n in zip(med, names)]
     hi = [max(summary[n]["s_per_epoch_runs"]) - m for m, n in zip(med, names)]
     colors = ["tab:orange" if n.startswith("PyTorch") else "tab:blue" for n in names]
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    bars = ax.bar(range(len(names)), med, yerr=[lo, hi], color=colors, capsize=4)
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    ax.bar(range(len(names)), med, yerr=[lo, hi], color=colors, capsize=4)
     ax.set_yscale("log")
-    ax.set_ylim(min(m - l for m, l in zip(med, lo)) / 3, max(m + h for m, h in zip(med, hi)) * 2)
+    ax.set_ylim(min(m - l for m, l in zip(med, lo)) / 3, max(m + h for m, h in zip(med, hi)) * 2.5)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.set_xticks(range(len(names)), [n.replace(", ", "\n", 1) for n in names], fontsize=8)
-    ax.set_ylabel("training time per epoch (s, log)")
-    for b, n in zip(bars, names):
+    labels = [n.replace(", ", "\n").replace("BPTT ", "BPTT\n").replace("e-prop ", "e-prop\n") for n in names]
+    ax.set_xticks(range(len(names)), labels, fontsize=8)
+    ax.set_ylabel("training time per epoch (s, log)\nmedian, bars: range over repeats")
+    for i, n in enumerate(names):
         acc = summary[n]["final_test_accuracy_runs"]
-        ax.annotate(f"{100 * statistics.median(acc):.0f} %", (b.get_x() + b.get_width() / 2, b.get_height()),
-                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+        ax.annotate(f"{100 * statistics.median(acc):.0f} %", (i, med[i] + hi[i]), xytext=(0, 3),
+                    textcoords="offset points", ha="center", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def plot_title(result) -> str:
+    return (f"spoken digits, 182-256 LIF-10, batch 32, {result['epochs']} epochs, 2 cores (shared), "
+            f"{result['repeats']} repeats; labels: final test accuracy (median)")
+
+
 def main():
     args = parse_args()
+    if args.plot_only is not None:
+        result = json.loads(args.plot_only.read_text())
+        plot(result["summary"], args.plot_only.with_name("time_per_epoch.png"), plot_title(result))
+        print(markdown(result["summary"]))
+        return
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads))
     env.setdefault("PLASTIX_CACHE_DIR", str(ROOT / ".plastix-cache"))
     warm_cache(args, env)
@@ -230,22 +249,23 @@ def main():
                 load = os.getloadavg()[0]
                 print(f"torch_vs_eprop.py: repeat {rep + 1}/{args.repeats}: {name} (load {load:.1f})", file=sys.stderr)
                 variant = next((v for v in args.torch if v["name"] == name), None)
-                r = (run_torch(args, variant, env) if variant is not None
-                     else run_plastix(args, name, env, Path(tmp) / f"{rep}_{len(loads)}"))
+                seed = seed_of(args, rep)
+                r = (run_torch(args, variant, env, seed) if variant is not None
+                     else run_plastix(args, name, env, Path(tmp) / f"{rep}_{len(loads)}", seed))
+                r["seed"] = seed
                 r["loadavg_1min_before"] = load
                 loads.append(load)
                 runs[name].append(r)
                 print(f"  s per epoch {r['epoch_train_s']}, test accuracy {r['test_accuracy']}", file=sys.stderr)
     summary = summarise(args, runs)
     result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename,
-              "cpus": os.cpu_count(), "epochs": args.epochs, "repeats": args.repeats, "seed": args.seed,
+              "cpus": os.cpu_count(), "epochs": args.epochs, "repeats": args.repeats,
+              "seeds": [seed_of(args, r) for r in range(args.repeats)],
               "neuron": args.neuron, "plastix_threads": args.threads, "torch_lr": args.torch_lr,
               "loadavg_1min_before_runs": loads, "summary": summary, "runs": runs}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "summary.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(summary, args.out_dir / "time_per_epoch.png",
-         f"spoken digits, 182-256 LIF-10, batch 32, {args.epochs} epochs, 2 cores (shared), {args.repeats} repeats; "
-         "labels: test accuracy")
+    plot(summary, args.out_dir / "time_per_epoch.png", plot_title(result))
     print(markdown(summary))
 
 
