@@ -112,3 +112,13 @@ def threads(text: str) -> int:
     import numba
 
     return integer(1, numba.config.NUMBA_NUM_THREADS)(text)
+
+
+def cpu_backend_options(args) -> dict:
+    """``Simulation`` keyword arguments of ``--backend``, ``--parallel {auto,on,off}`` and ``--threads``
+    (:class:`UsageError` for ``--threads`` with a backend other than cpu)."""
+    if args.threads is not None and args.backend != "cpu":
+        raise UsageError(f"--threads applies to --backend cpu only, got --backend {args.backend}")
+    if args.backend != "cpu":
+        return {}
+    return {"parallel": {"auto": "auto", "on": True, "off": False}[args.parallel], "threads": args.threads}

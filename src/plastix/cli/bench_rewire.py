@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .arguments import MAX_NEURONS, UsageError, integer, number, seed, threads
+from .arguments import MAX_NEURONS, UsageError, cpu_backend_options, integer, number, seed, threads
 from ..compile_clock import Stopwatch
 
 
@@ -28,15 +28,12 @@ def run(args) -> dict:
     from ..bench import rewire
     from ..runtime import Simulation
 
-    if args.threads is not None and args.backend != "cpu":
-        raise UsageError(f"--threads applies to --backend cpu only, got --backend {args.backend}")
+    kwargs = cpu_backend_options(args)
     if args.row_length > args.pre:
         raise UsageError(f"--row-length ({args.row_length}) must not exceed --pre ({args.pre}): "
                          "a row's targets are distinct postsynaptic neurons")
     whole = Stopwatch()  # the command's compilation, wherever it happens
     net = rewire.build(args.pre, args.row_length, args.fraction, args.seed)
-    parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]
-    kwargs = {"parallel": parallel, "threads": args.threads} if args.backend == "cpu" else {}
     sim = Simulation(net, backend=args.backend, **kwargs)
     setup = Stopwatch()
     sim.build()

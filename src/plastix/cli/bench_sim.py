@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from .arguments import MAX_NEURONS, UsageError, integer, seed, threads
+from .arguments import MAX_NEURONS, UsageError, cpu_backend_options, integer, seed, threads
 from ..compile_clock import Stopwatch
 
 
@@ -28,15 +28,12 @@ def run(args) -> dict:
     from ..bench import lif_network
     from ..runtime import Simulation
 
-    if args.threads is not None and args.backend != "cpu":
-        raise UsageError(f"--threads applies to --backend cpu only, got --backend {args.backend}")
+    kwargs = cpu_backend_options(args)
     if args.row_length > args.neurons:
         raise UsageError(f"--row-length ({args.row_length}) must not exceed --neurons ({args.neurons}): "
                          "each neuron targets distinct neurons")
     whole = Stopwatch()  # the command's compilation, wherever it happens
     net, values = lif_network.build(args.neurons, args.row_length, args.seed, args.deterministic)
-    parallel = {"auto": "auto", "on": True, "off": False}[args.parallel]
-    kwargs = {"parallel": parallel, "threads": args.threads} if args.backend == "cpu" else {}
     sim = Simulation(net, backend=args.backend, **kwargs)
     setup = Stopwatch()
     sim.build()
