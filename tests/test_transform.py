@@ -1,6 +1,7 @@
 """Code generation from Python phase functions."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from plastix.codegen.transform import Field, transform
@@ -30,7 +31,8 @@ def test_rewrites_namespaces_literals_and_rng():
     assert src.index("_rand_uniform") < src.index("if ")  # hoisted before the condition
     assert "* _T(3)" in src  # module constant inlined (and cast: the other side is float)
     assert sf.uses_rng and ("n", "v") in sf.writes and ("n", "k") in sf.writes
-    ns = {"_T": float, "_rand_uniform": lambda *a: 0.1, "_rand_normal": lambda *a: 1.0}
+    # the names a generated module gives the function: its float type, numpy, the draws
+    ns = {"_T": float, "np": np, "_rand_uniform": lambda *a: 0.1, "_rand_normal": lambda *a: 1.0}
     exec(src, ns)
     assert ns["f"](2, 1.0, 0.5, 0, 0, 0, 0) == (3, 1.0 + 1 - 0.5 * 1.0 * 3)  # (n_k, n_v)
 
