@@ -76,11 +76,13 @@ def parse_args():
                    help="PyTorch runs, comma-separated THREADS[/passive][@DENSITY]: '/passive' sets "
                         "OMP_WAIT_POLICY=PASSIVE, '@D' masks W_in and W_rec to density D (default 2,1)")
     p.add_argument("--configs", default=",".join(PLASTIX_CONFIGS),
-                   help="plastix configurations, comma-separated (default all: "
+                   help="plastix configurations, comma-separated, each optionally @THREADS for its numba threads "
+                        "(default --threads): e.g. 'e-prop DEEP R 1%%@1' (default all: "
                         + ", ".join(PLASTIX_CONFIGS).replace("%", "%%") + ")")
     p.add_argument("--neuron", choices=("lif", "alif"), default="lif",
                    help="plastix's hidden neuron (default lif: the PyTorch network; alif: plastix's default)")
-    p.add_argument("--threads", type=int, default=2, help="plastix's numba threads, NUMBA_NUM_THREADS (default 2)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="plastix's numba threads (NUMBA_NUM_THREADS) where a configuration names none (default 2)")
     p.add_argument("--plastix-cmd", default=str(ROOT / ".venv" / "bin" / "plastix"),
                    help="how to start the plastix CLI (shell-split; default the worktree's .venv)")
     p.add_argument("--torch-python", type=Path, default=TORCH_PYTHON)
@@ -92,10 +94,17 @@ def parse_args():
     args = p.parse_args()
     if isinstance(args.torch, str):
         args.torch = [torch_variant(v) for v in args.torch.split(",")]
-    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = set(args.configs) - set(PLASTIX_CONFIGS)
-    if unknown:
-        p.error(f"--configs: unknown {sorted(unknown)}; known: {list(PLASTIX_CONFIGS)}")
+    args.plastix = {}   # run name -> (configuration, threads)
+    for item in (c.strip() for c in args.configs.split(",")):
+        if not item:
+            continue
+        config, _, threads = item.partition("@")
+        if config not in PLASTIX_CONFIGS:
+            p.error(f"--configs: unknown {config!r}; known: {list(PLASTIX_CONFIGS)}")
+        if threads and not (threads.isdigit() and int(threads) >= 1):
+            p.error(f"--configs: threads after @ must be an integer >= 1, got {item!r}")
+        threads = int(threads) if threads else args.threads
+        args.plastix[f"{config}, {threads} thr"] = (config, threads)
     if args.repeats < 1 or args.epochs < 1:
         p.error("--repeats and --epochs must be >= 1")
     if args.plot_only is None and not args.torch_python.is_file():
@@ -126,8 +135,10 @@ def run_torch(args, variant, env, seed):
 
 
 def run_plastix(args, name, env, out, seed):
+    config, threads = args.plastix[name]
+    env = dict(env, NUMBA_NUM_THREADS=str(threads))
     argv = [*shlex.split(args.plastix_cmd), "train", "--dataset", "spoken_digits", "--neuron", args.neuron,
-            "--batch-size", "32", "--epochs", str(args.epochs), "--seed", str(seed), *PLASTIX_CONFIGS[name],
+            "--batch-size", "32", "--epochs", str(args.epochs), "--seed", str(seed), *PLASTIX_CONFIGS[config],
             "--out", str(out), "--json"]
     proc, wall = run(argv, env, args.timeout)
     res = json.loads((out / "results.json").read_text())
@@ -249,13 +260,14 @@ def main():
         plot(result["summary"], args.plot_only.with_name("time_per_epoch.png"), plot_title(result))
         print(markdown(result["summary"]))
         return
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads))   # the torch runs set their own threads
     env.setdefault("PLASTIX_CACHE_DIR", str(ROOT / ".plastix-cache"))
     warm_cache(args, env)
     torch_names = [v["name"] for v in args.torch]
     order = []   # PyTorch, plastix, PyTorch, plastix, ... while both last
-    for i in range(max(len(torch_names), len(args.configs))):
-        order += torch_names[i:i + 1] + args.configs[i:i + 1]
+    plastix_names = list(args.plastix)
+    for i in range(max(len(torch_names), len(plastix_names))):
+        order += torch_names[i:i + 1] + plastix_names[i:i + 1]
     runs = {name: [] for name in order}
     loads = []
     started = time.strftime("%Y-%m-%d %H:%M")
@@ -277,7 +289,8 @@ def main():
     result = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename,
               "cpus": os.cpu_count(), "epochs": args.epochs, "repeats": args.repeats,
               "seeds": [seed_of(args, r) for r in range(args.repeats)],
-              "neuron": args.neuron, "plastix_threads": args.threads, "torch_lr": args.torch_lr,
+              "neuron": args.neuron, "plastix_threads": {n: t for n, (_, t) in args.plastix.items()},
+              "torch_lr": args.torch_lr,
               "loadavg_1min_before_runs": loads, "summary": summary, "runs": runs}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "summary.json").write_text(json.dumps(result, indent=1) + "\n")
