@@ -9,12 +9,14 @@ from ._version import __version__
 from . import connect, init, neurons, postsynaptic, structural, weight_update
 from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
 from .model.network import Network, Population, Projection
-from .model.specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, Var, WeightUpdateModel
+from .model.specs import (ConnectivityUpdateModel, CustomUpdateModel, NeuronModel, PostsynapticModel, Var, VarAccess,
+                          WeightUpdateModel)
 from .runtime import Simulation
 
 __all__ = [
     "__version__", "Network", "Population", "Projection", "Simulation",
-    "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "ConnectivityUpdateModel", "Var",
+    "NeuronModel", "PostsynapticModel", "WeightUpdateModel", "ConnectivityUpdateModel", "CustomUpdateModel",
+    "Var", "VarAccess",
     "neurons", "postsynaptic", "weight_update", "connect", "init", "structural",
     "PlastixError", "ModelError", "NetworkError", "StateError", "CapacityError", "BackendError",
 ]

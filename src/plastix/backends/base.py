@@ -43,3 +43,6 @@ class Backend(Protocol):
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
         """Run the compiled global phase of connectivity update plan ``u`` once, now."""
+
+    def run_custom(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
+        """Run custom update ``prefix`` (``cx<k>``) over every element of its target once, now."""

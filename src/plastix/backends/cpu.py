@@ -40,13 +40,18 @@ class CpuBackend:
         self.parallel_option = parallel
         self.threads = threads
         self.parallel = False
+        self.batched = False
         self.module = None
         self.run_args: list[str] = []
 
     def compile(self, plan: Plan, state: dict) -> None:
-        self.parallel = wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option)
+        # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
+        self.batched = plan.batched
+        self.parallel = False if self.batched else (
+            wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option))
         source, self.run_args = cpu_emit.emit_module(plan, parallel=self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
+        self.custom_args = cpu_emit.custom_kernel_args(plan, self.parallel or self.batched)
         parts = self.partitions if self.parallel else 1
         for u in plan.updates:  # per-partition selection scratch of the row kernels
             stride = state[u.proj.keys.ind].shape[1]
@@ -61,7 +66,7 @@ class CpuBackend:
 
     @property
     def thread_count(self) -> int:
-        if not self.parallel:
+        if not (self.parallel or self.batched):
             return 1
         return self.threads or numba.config.NUMBA_NUM_THREADS
 
@@ -72,10 +77,11 @@ class CpuBackend:
         """Host arrays are the kernels' arrays: nothing to copy."""
 
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
-        if self.parallel:
+        if self.parallel or self.batched:
             numba.set_num_threads(self.thread_count)
         args = [state[a] for a in self.run_args]
-        self.module.run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
+        run = self.module.run_batched if self.batched else self.module.run
+        run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
                         np.int64(rec_every), *args)
 
     def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
@@ -85,6 +91,15 @@ class CpuBackend:
         scalar = np.dtype(self.precision).type
         args = [state[a] for a in self.update_args[prefix][4:]]  # after step, t, dt, seed
         getattr(self.module, f"{prefix}_row")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed), *args)
+
+    def run_custom(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
+        """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
+        if self.parallel or self.batched:
+            numba.set_num_threads(self.thread_count)
+        scalar = np.dtype(self.precision).type
+        args = [state[a] for a in self.custom_args[prefix][4:]]  # after step, t, dt, seed
+        getattr(self.module, f"{prefix}_update")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
+                                                 *args)
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
         """Run connectivity update ``u``'s compiled global phase once."""

@@ -70,6 +70,8 @@ class CudaBackend:
         for u in plan.updates:
             fn = getattr(self.module, f"run_update_{u.prefix}")
             self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:-1]  # without with_columns
+        self.custom_args = {c.prefix: list(inspect.signature(getattr(self.module, f"run_custom_{c.prefix}")).parameters)[4:]
+                            for c in plan.customs}
         self.precision = plan.network.precision
 
     # -- host <-> device ---------------------------------------------------------------------------------
@@ -98,11 +100,14 @@ class CudaBackend:
             host = state[k]
             if k.endswith(_REC_BUFFERS):
                 count = spike_recording_count(k)
-                if count not in rec_n:
-                    rec_n[count] = int(self.dev[count].copy_to_host()[0])
-                m = min(rec_n[count], dev.shape[0])
+                if count not in rec_n:  # [1], or [batch, 1]: the most any element recorded
+                    rec_n[count] = int(self.dev[count].copy_to_host().max())
                 if host.shape != dev.shape or host.dtype != dev.dtype or not host.flags.writeable:
                     host = state[k] = np.empty(dev.shape, dev.dtype)
+                if len(dev.shape) > 1:  # a batch: element rows are strided, copy them whole
+                    dev.copy_to_host(host)
+                    continue
+                m = min(rec_n[count], dev.shape[0])
                 if m:
                     host[:m] = dev[:m].copy_to_host()
                 continue
@@ -151,6 +156,18 @@ class CudaBackend:
         args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in names]
         getattr(self.module, f"run_update_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
                                                       *args, with_columns=with_columns)
+        cuda_module().synchronize()
+
+    def run_custom(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
+        """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
+        names = self.custom_args[prefix]
+        missing = [a for a in names if isinstance(state[a], np.ndarray) and a not in self.dev]
+        if missing:
+            self.push(state, missing)
+        scalar = np.dtype(self.precision).type
+        args = [self.dev[a] if isinstance(state[a], np.ndarray) else state[a] for a in names]
+        getattr(self.module, f"run_custom_{prefix}")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
+                                                     *args)
         cuda_module().synchronize()
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 
+from . import custom
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
 from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
@@ -155,12 +156,12 @@ def _update_kernel(plan: Plan, u: UpdatePlan, parallel: bool):
     names.used |= set(code.names)
     q = u.proj
     ind, rowlen = names(q.keys.ind), names(q.keys.rowlen)
-    post = names(plan.pop_plan(q.proj.post).keys.flag)
+    post = names(plan.pop_plan(q.proj.post).keys.flag)  # [num_post], or [batch, num_post]
     stats = names(u.keys.stats)
     # rows are split into contiguous partitions, each with its own selection scratch buffer
     # (``cu<k>_scratch``, allocated by the backend); rows are independent, so any partitioning gives
     # the same result
-    body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[0]",
+    body = [f"_stride = {ind}.shape[1]", f"n_pre = {rowlen}.shape[0]", f"_npost = {post}.shape[-1]",
             "_nrem = 0", "_nadd = 0", "_full = 0", "_failed = 0", "_bad = 0", "_dup = 0", "_colovf = 0",
             f"_P = {names(u.keys.scratch)}.shape[0]", "_chunk = (n_pre + _P - 1) // _P",
             f"for _c in {'prange' if parallel else 'range'}(_P):", f"    _scratch = {names(u.keys.scratch)}[_c]"]
@@ -240,6 +241,11 @@ def update_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
     return {u.prefix: _update_kernel(plan, u, parallel)[1] for u in plan.updates}
 
 
+def custom_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
+    """Argument names of each custom update's kernel (``cx<k>_update``), for calls from Python."""
+    return {c.prefix: custom.cpu_kernel(plan, c, f"{c.prefix}_update", parallel)[1] for c in plan.customs}
+
+
 def _inline_body(kernel_lines: list[str], args: list[str], tag: str) -> list[str]:
     """The body of a generated kernel, its locals suffixed with ``__tag`` so that kernels inlined into
     one function never share a variable (its arguments are ``run``'s variables of the same names)."""
@@ -304,6 +310,16 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
                 all_args.update(cols)
             calls["neuron"].append([f"if (step + 1) % {u.update.every} == 0:"] + ["    " + b for b in block])
             all_args.update(a for a in args if a not in _LOOP_SCALARS)
+    for c in plan.customs:
+        # callable from Python (Simulation.custom_update); a scheduled one also runs, serially, in `run`
+        lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update", parallel or plan.batched)
+        L.extend(lines)
+        if c.update.every is not None:
+            lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update_s", False)
+            L.extend(lines)
+            calls["neuron"].append([f"if (step + 1) % {c.update.every} == 0:",
+                                    f"    {c.prefix}_update_s({', '.join(args)})"])
+            all_args.update(a for a in args if a not in _LOOP_SCALARS)
     rec_lines = []
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
         src = plan.pop_plan(plan.network.populations[pop_name]).keys.var(var)
@@ -322,4 +338,23 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
         L += ["        if (step - step0) % rec_every == 0:", "            row = (step - step0) // rec_every"]
         L += ["    " + line for line in rec_lines]
     L += ["    return", ""]
+    if plan.batched:
+        if parallel:
+            raise ValueError("batched modules run each batch element's time loop serially (parallel=False); "
+                             "the batch itself is the parallel loop")
+        L += _batched_run(plan, run_args)
     return "\n".join(L), run_args
+
+
+def _batched_run(plan: Plan, run_args: list[str]) -> list[str]:
+    """``run_batched``: the batch elements in parallel, each running the whole serial time loop ``run`` on
+    its own slices of the per-element arrays (no barrier per step; elements share only read-only state,
+    so results do not depend on the thread count).  Element b draws random numbers keyed by
+    ``batch_seed(seed, b)``."""
+    count = plan.pops[0].keys.flag  # every population has per-element spike flags
+    sliced = [f"{a}[_b]" if a in plan.duplicated else a for a in run_args]
+    return ["@njit(cache=True, parallel=True)",
+            f"def run_batched(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",
+            f"    for _b in prange({count}.shape[0]):",
+            f"        run(step0, n_steps, dt64, batch_seed(seed, _b), rec_every, {', '.join(sliced)})",
+            "    return", ""]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 
+from . import custom
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
 from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
@@ -40,12 +41,22 @@ KERNEL_DECORATOR = "@cuda.jit(cache=True)"
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
 
-def _kernel(name: str, names: Names, body: list[str], extra_args=()) -> tuple[list[str], list[str]]:
+def _kernel(name: str, names: Names, body: list[str], extra_args=(), plan: Plan | None = None
+            ) -> tuple[list[str], list[str]]:
+    """A kernel over ``body``; with a batched ``plan`` (per-element kernels only) the grid's z index is the
+    batch element: the kernel takes the whole per-element arrays (``<key>__b``) and works on element
+    ``blockIdx.z``'s slices under the usual names, drawing random numbers keyed by ``batch_seed``."""
     # only the arrays and params the body really reads: every kernel argument costs launch time on the host
     text = "\n".join(body)
     used = [a for a in sorted(names.used) if re.search(rf"\b{re.escape(a)}\b", text)]
     args = _LOOP_SCALARS + list(extra_args) + used
-    return [KERNEL_DECORATOR, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
+    params = args
+    if plan is not None and plan.batched:
+        per_element = [a for a in used if a in plan.duplicated]
+        params = [f"{a}__b" if a in per_element else a for a in args]
+        body = (["_b = cuda.blockIdx.z", "seed = batch_seed(seed, _b)"]
+                + [f"{a} = {a}__b[_b]" for a in per_element] + body)
+    return [KERNEL_DECORATOR, f"def {name}({', '.join(params)}):"] + indent(body, 1) + [""], args
 
 
 def _atomic_add(arr: str, idx: str, val: str) -> str:
@@ -86,7 +97,7 @@ def _neuron_kernel(plan: Plan, pp: PopPlan):
             f"            {rs}[_r] = step",
             f"            {ri}[_r] = i",
         ]
-    return _kernel(f"{pfx}_neuron_update", names, body)
+    return _kernel(f"{pfx}_neuron_update", names, body, plan=plan)
 
 
 def _propagate_kernel(plan: Plan, q: ProjPlan):
@@ -105,7 +116,7 @@ def _propagate_kernel(plan: Plan, q: ProjPlan):
         ind, rl = names(q.keys.ind), names(q.keys.rowlen)
         body += ["k = _x", "for s in range(_y0, nspk, _ys):", f"    i = {spk}[slot, s]",
                  f"    if k < {rl}[i]:", f"        j = {ind}[i, k]"] + indent(syn, 2)
-    return _kernel(f"{qp}_propagate", names, body)
+    return _kernel(f"{qp}_propagate", names, body, plan=plan)
 
 
 def _post_learn_kernel(plan: Plan, q: ProjPlan):
@@ -124,7 +135,7 @@ def _post_learn_kernel(plan: Plan, q: ProjPlan):
         body += ["c = _x", "for s in range(_y0, nspk, _ys):", f"    j = {spk}[slot, s]",
                  f"    if c < {cl}[j]:", f"        syn = {cs}[j, c]", "        i = syn // stride",
                  "        k = syn - i * stride"] + indent(syn, 2)
-    return _kernel(f"{qp}_post_learn", names, body)
+    return _kernel(f"{qp}_post_learn", names, body, plan=plan)
 
 
 def _dynamics_kernel(plan: Plan, q: ProjPlan):
@@ -139,7 +150,7 @@ def _dynamics_kernel(plan: Plan, q: ProjPlan):
     else:
         body += ["for i in range(_y0, n_pre, _ys):", f"    if k < {rl}[i]:",
                  f"        j = {names(q.keys.ind)}[i, k]"] + indent(syn, 2)
-    return _kernel(f"{qp}_syn_dynamics", names, body)
+    return _kernel(f"{qp}_syn_dynamics", names, body, plan=plan)
 
 
 def _update_kernel(plan: Plan, u: UpdatePlan):
@@ -155,7 +166,8 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     # the column view is rebuilt after the row kernel here, so the rows never count its overflow
     counters = {STAT.removed: "_nrem", STAT.added: "_nadd", STAT.full: "_full", STAT.failed_adds: "_failed",
                 STAT.bad_target: "_bad", STAT.duplicate: "_dup"}
-    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[0]"] + [f"{c} = 0" for c in counters.values()]
+    # (explicit axes: the simulator's device arrays take no negative indices)
+    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[{1 if plan.batched else 0}]"] + [f"{c} = 0" for c in counters.values()]
     inner += [f"_scratch = {scratch}[i % {scratch}.shape[0]]"] + u.code.body
     for n, c in sorted(counters.items()):
         inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
@@ -166,22 +178,25 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     return _kernel(f"{u.prefix}_row", names, body)
 
 
-def _record_kernel(r: int) -> list[str]:
+def _record_kernel(r: int, batched: bool, src_batched: bool) -> list[str]:
+    if not batched:
+        return [KERNEL_DECORATOR, f"def {rec_var(r)}_copy(row, src, dst):", "    i = cuda.grid(1)",
+                "    if i < src.shape[0]:", "        dst[row, i] = src[i]", ""]
+    src, axis = ("src[_b, i]", 1) if src_batched else ("src[i]", 0)
     return [KERNEL_DECORATOR, f"def {rec_var(r)}_copy(row, src, dst):", "    i = cuda.grid(1)",
-            "    if i < src.shape[0]:", "        dst[row, i] = src[i]", ""]
+            "    _b = cuda.blockIdx.z", f"    if i < src.shape[{axis}]:", f"        dst[_b, row, i] = {src}", ""]
 
 
 _HOST_HELPERS = [
     "# launch geometry is read from plastix.kernels.launch when a run call configures its launches",
-    "from plastix.kernels.launch import cfg1 as _cfg1, cfg2 as _cfg2, configure as _configure",
+    "from plastix.kernels.launch import cfg1 as _cfg1, cfg2 as _cfg2, cfg_batch as _cfg_batch, configure as _configure",
     "",
-    "",
-    KERNEL_DECORATOR,
-    "def _clear_slot(cnt, step):",
-    "    if cuda.grid(1) == 0:",
-    "        cnt[step % cnt.shape[0]] = 0",
     "",
 ]
+_CLEAR_SLOT = [KERNEL_DECORATOR, "def _clear_slot(cnt, step):", "    if cuda.grid(1) == 0:",
+               "        cnt[step % cnt.shape[0]] = 0", ""]
+_CLEAR_SLOT_BATCH = [KERNEL_DECORATOR, "def _clear_slot(cnt, step):", "    b = cuda.grid(1)",
+                     "    if b < cnt.shape[0]:", "        cnt[b, step % cnt.shape[1]] = 0", ""]
 
 #: The column-view kernels (plastix.kernels.columns_cuda), bound in modules with connectivity updates.
 _COLUMN_KERNELS = ["from plastix.kernels.columns_cuda import column_kernels as _column_kernels", "",
@@ -197,15 +212,20 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     L = header("cuda", plan.network.precision)
     L += ["import warnings", ""]
     L += scalar_functions(plan, "cuda")
-    L += _HOST_HELPERS
+    L += _HOST_HELPERS + (_CLEAR_SLOT_BATCH if plan.batched else _CLEAR_SLOT)
     calls = {"dynamics": [], "propagate": [], "post_learn": [], "neuron": []}
     configs: list[str] = []
     all_args: set[str] = set()
 
+    spk_axis = 2 if plan.batched else 1  # the neuron axis of spike buffers ([batch,] slots, neurons)
+
+    def batch(cfg: str) -> str:
+        return f"_cfg_batch({cfg}, _B)" if plan.batched else cfg
+
     def add(kernel_lines_args, phase, name, cfg, *cfg_arrays):
         lines, args = kernel_lines_args
         L.extend(lines)
-        configs.append(f"_k_{name} = _configure({name}, {cfg.format(*cfg_arrays)})")
+        configs.append(f"_k_{name} = _configure({name}, {batch(cfg.format(*cfg_arrays))})")
         calls[phase].append(f"_k_{name}({', '.join(args)})")
         all_args.update(a for a in args if a not in _LOOP_SCALARS)
         all_args.update(cfg_arrays)
@@ -218,11 +238,11 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_syn_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
                 q.keys.ind, q.keys.rowlen)
         if "on_pre" in q.funcs:
-            add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[1])",
+            add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[%d])" % spk_axis,
                 q.keys.ind, pre.spk)
         if "on_post" in q.funcs:
             cols = "{}.shape[0]" if proj.dense else "{}.shape[1]"
-            add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[1])",
+            add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[%d])" % spk_axis,
                 q.keys.rowlen if proj.dense else q.keys.colsyn, post.spk)
     update_hosts = []
     for u in plan.updates:
@@ -258,9 +278,24 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             calls["neuron"].append(f"if (_s + 1) % {u.update.every} == 0:\n" + "\n".join(
                 "            " + x for x in configured))
             all_args.update(host_args)
+    custom_hosts = []
+    for c in plan.customs:
+        lines, args, cfg = custom.cuda_kernel(plan, c, f"{c.prefix}_update", KERNEL_DECORATOR)
+        L.extend(lines)
+        host_args = [a for a in args if a not in _LOOP_SCALARS]
+        cfg_arrays = sorted(set(re.findall(r"\b([pq]\d+_\w+)\.shape", cfg)) - set(host_args))
+        # callable from Python (Simulation.custom_update)
+        custom_hosts += [f"def run_custom_{c.prefix}(step, t, dt, seed, {', '.join(host_args + cfg_arrays)}):",
+                         "    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
+                         f"        {c.prefix}_update[{cfg}]({', '.join(args)})", ""]
+        if c.update.every is not None:
+            configs.append(f"_k_{c.prefix} = _configure({c.prefix}_update, {cfg})")
+            calls["neuron"].append(f"if (_s + 1) % {c.update.every} == 0:\n"
+                                   f"            _k_{c.prefix}({', '.join(args)})")
+            all_args.update(host_args + cfg_arrays)
     spiking = []
     for pp in plan.pops:
-        add(_neuron_kernel(plan, pp), "neuron", f"{pp.prefix}_neuron_update", "_cfg1({}.shape[0])",
+        add(_neuron_kernel(plan, pp), "neuron", f"{pp.prefix}_neuron_update", "_cfg1({}.shape[%d])" % (spk_axis - 1),
             pp.keys.flag)
         if pp.pop.model.spikes:
             spiking.append(pp.keys.spkcnt)
@@ -269,11 +304,13 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
         src, dst = plan.pop_plan(plan.network.populations[pop_name]).keys.var(var), rec_var(r)
         all_args.update({src, dst})
-        L += _record_kernel(r)
-        configs.append(f"_k_{dst}_copy = _configure({dst}_copy, _cfg1({src}.shape[0]))")
+        L += _record_kernel(r, plan.batched, src in plan.duplicated)
+        axis = 1 if src in plan.duplicated and plan.batched else 0
+        configs.append(f"_k_{dst}_copy = _configure({dst}_copy, {batch(f'_cfg1({src}.shape[{axis}])')})")
         rec_lines.append(f"_k_{dst}_copy(row, {src}, {dst})")
     if plan.updates:
         L += _COLUMN_KERNELS + update_hosts
+    L += custom_hosts
     run_args = sorted(all_args)
     L += ["def run(step0, n_steps, dt64, seed, rec_every, rec_origin, " + ", ".join(run_args) + "):",
           "    \"\"\"Launch steps step0 .. step0 + n_steps - 1 (asynchronously: no device-to-host copies).\"\"\"",
@@ -285,8 +322,10 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
           "    seed = np.uint64(seed)"]
     # small networks make small grids: numba-cuda's low-occupancy (performance) warning would fire on every
     # run call; configuring launches warns about nothing else
+    if plan.batched:  # every per-element kernel's grid repeats over the batch (z)
+        L += [f"    _B = {plan.pops[0].keys.flag}.shape[0]"]  # every neuron kernel reads its flags: a run arg
     L += ["    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
-          "        _k_clear_slot = _clear_slot[1, 1]"]
+          "        _k_clear_slot = _clear_slot[" + ("_cfg1(_B)" if plan.batched else "1, 1") + "]"]
     L += ["        " + c for c in configs]
     # a state saved by another backend may hold a stale count in the slot this run writes first
     L += [f"    _k_clear_slot({cnt}, np.int64(step0))" for cnt in spiking]

@@ -243,9 +243,13 @@ def header(backend: str, precision: str) -> list[str]:
 
 def scalar_functions(plan: Plan, backend: str) -> list[str]:
     L = []
+    deco = "@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)"
     for group in list(plan.pops) + list(plan.projs):
         for sf in group.funcs.values():
-            L += ["@njit(cache=True)" if backend == "cpu" else "@cuda.jit(device=True)", sf.source]
+            L += [deco, sf.source]
+    for c in plan.customs:
+        for sf in c.stages:
+            L += [deco, sf.source]
     return L
 
 

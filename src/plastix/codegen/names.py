@@ -14,6 +14,7 @@ Keys (a = population index, b = projection index, k = connectivity-update index)
 * connectivity update ``cuk``: ``cuk_s_<var>`` / ``cuk_r_<var>`` / ``cuk_g_<var>`` / ``cuk_p_<param>``
   per-synapse, per-row, global vars and params, ``cuk_stats`` its counters (:class:`UpdateStats`),
   ``cuk_scratch`` row-kernel selection scratch.
+* custom update ``cxk``: ``cxk_v_<var>`` own per-element variables, ``cxk_p_<param>`` params.
 * ``rec_var<r>`` the buffer of the r-th recorded neuron variable.
 """
 from __future__ import annotations
@@ -101,6 +102,19 @@ class UpdateKeys:
         return f"{self.prefix}_p_{name}"
 
 
+class CustomKeys:
+    """State keys of custom update ``index``: own variables (one per element of its target) and params."""
+
+    def __init__(self, index: int):
+        self.prefix = f"cx{index}"
+
+    def var(self, name: str) -> str:
+        return f"{self.prefix}_v_{name}"
+
+    def param(self, name: str) -> str:
+        return f"{self.prefix}_p_{name}"
+
+
 def rec_var(r: int) -> str:
     """The recording buffer of the ``r``-th recorded neuron variable, [records, neurons]."""
     return f"rec_var{r}"
@@ -133,6 +147,28 @@ class StateNames:
 
     def update(self, upd) -> UpdateKeys:
         return UpdateKeys(upd.index)
+
+    def custom(self, cu) -> CustomKeys:
+        return CustomKeys(cu.index)
+
+    def var_of(self, network, group: str, var: str) -> str:
+        """The state key of per-element variable ``var`` of ``group`` (a population, projection,
+        connectivity update or custom update of ``network``)."""
+        if group in network.populations:
+            return self.pop(network.populations[group]).var(var)
+        if group in network.projections:
+            q = network.projections[group]
+            keys = self.proj(q)
+            if var in q.weight_update.vars:
+                return keys.syn(var)
+            if var in q.weight_update.pre_vars:
+                return keys.pre(var)
+            if var in q.weight_update.post_vars:
+                return keys.post(var)
+            return keys.psm(var)
+        if group in network.connectivity_updates:
+            return self.update(network.connectivity_updates[group]).syn(var)
+        return self.custom(network.custom_updates[group]).var(var)
 
     @staticmethod
     def rec_var(r: int) -> str:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.network import ConnectivityUpdate, Network, Population, Projection
+import numpy as np
+
+from ..errors import ModelError, NetworkError
+from ..model.network import ConnectivityUpdate, CustomUpdate, Network, Population, Projection
+from ..model.specs import VarAccess
 from ..kernels.rng import stream_id
-from .names import NAMES, PopKeys, ProjKeys, UpdateKeys
+from .names import NAMES, CustomKeys, PopKeys, ProjKeys, UpdateKeys
 from .transform import Field, ScalarFunction, transform
 
 
@@ -62,13 +66,56 @@ class UpdatePlan:
     keys: UpdateKeys = None
 
 
+@dataclass(frozen=True)
+class CustomField:
+    """A field ``u.<name>`` of a custom update: where it lives and how the batch shares it."""
+
+    key: str | None         # state key (None for temporaries)
+    kind: str               # "own", "ref" or "temp"
+    access: str             # VarAccess mode (temporaries: read_write)
+    per_element: bool       # has a leading batch axis in the state
+    dtype: str              # "scalar" or an integer dtype
+
+
+@dataclass
+class CustomPlan:
+    """A custom update lowered to its stage functions and fields (see :mod:`plastix.codegen.custom`)."""
+
+    update: CustomUpdate
+    prefix: str
+    keys: CustomKeys
+    stages: list[ScalarFunction]
+    fields: dict[str, CustomField]
+    param_names: list[str]
+    stream: int
+    #: runs its function once per batch element (it touches a per-element variable of a batched plan)
+    batched: bool
+    target_keys: object  # PopKeys or ProjKeys of the target
+
+    @property
+    def per_synapse(self) -> bool:
+        return self.update.per_synapse
+
+    @property
+    def written(self) -> set[str]:
+        return {f for sf in self.stages for ns, f in sf.writes if ns == "u"}
+
+
 @dataclass
 class Plan:
     network: Network
     pops: list[PopPlan] = field(default_factory=list)
     projs: list[ProjPlan] = field(default_factory=list)
     updates: list[UpdatePlan] = field(default_factory=list)
+    customs: list[CustomPlan] = field(default_factory=list)
     recorded_vars: tuple[tuple[str, str], ...] = ()  # (population name, var name)
+    batch_size: int = 1
+    #: state keys with one copy per batch element (a leading batch axis when ``batch_size > 1``)
+    duplicated: frozenset = frozenset()
+
+    @property
+    def batched(self) -> bool:
+        return self.batch_size > 1
 
     def pop_plan(self, pop: Population) -> PopPlan:
         return self.pops[pop.index]
@@ -82,6 +129,8 @@ class Plan:
     def source_key(self) -> str:
         """Everything that determines generated code (not sizes or values)."""
         parts = [self.network.precision, repr(self.recorded_vars)]
+        if self.batched:  # the batch size itself is a shape, not code
+            parts.append("batched " + " ".join(sorted(self.duplicated)))
         for pp in self.pops:
             parts.append(f"pop {pp.prefix} spikes={pp.pop.model.spikes}")
             parts += [f.source for f in pp.funcs.values()]
@@ -95,6 +144,10 @@ class Plan:
             parts += u.code.body
             if u.global_code is not None:
                 parts.append(u.global_code.source)
+        for c in self.customs:
+            parts.append(f"custom {c.prefix} on {c.target_keys.prefix} every={c.update.every} batched={c.batched} "
+                         + repr(sorted(c.fields.items())))
+            parts += [sf.source for sf in c.stages]
         return "\n".join(parts)
 
     def synapse_array_keys(self, q: ProjPlan) -> list[str]:
@@ -103,11 +156,94 @@ class Plan:
         for u in self.network.connectivity_updates.values():
             if u.projection is q.proj:
                 keys += [NAMES.update(u).syn(v) for v in u.model.vars]
+        for c in self.network.custom_updates.values():
+            if c.target is q.proj:
+                keys += [NAMES.custom(c).var(v) for v in c.model.vars]
         return keys
 
 
-def build_plan(net: Network, recorded_vars=()) -> Plan:
-    plan = Plan(net, recorded_vars=tuple(recorded_vars))
+#: Access mode of a variable declared without one, by kind.
+DEFAULT_ACCESS = {"neuron": VarAccess.READ_WRITE, "psm": VarAccess.READ_WRITE, "trace": VarAccess.READ_WRITE,
+                  "synapse": VarAccess.READ_WRITE_SHARED}
+
+
+def duplicated_keys(net: Network, recorded_vars=()) -> frozenset:
+    """State keys holding one copy per batch element: neuron, postsynaptic and trace variables by their
+    access mode, per-synapse variables declared per element, and every population's spike buffers."""
+    keys = set()
+    for pop in net.populations.values():
+        k = NAMES.pop(pop)
+        keys |= {k.var(v) for v, var in pop.model.vars.items()
+                 if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["neuron"]))}
+        keys |= {k.spk, k.spkcnt, k.flag, k.nspk, *k.rec_buffers}
+    for proj in net.projections.values():
+        k, wu = NAMES.proj(proj), proj.weight_update
+        keys |= {k.syn(v) for v, var in wu.vars.items() if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["synapse"]))}
+        for side, tvars in (("pre", wu.pre_vars), ("post", wu.post_vars)):
+            keys |= {k.trace(side, v) for v, var in tvars.items()
+                     if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["trace"]))}
+        keys |= {k.psm(v) for v, var in proj.postsynaptic.vars.items()
+                 if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["psm"]))}
+    for c in net.custom_updates.values():
+        keys |= {NAMES.custom(c).var(v) for v, var in c.model.vars.items() if var.access == VarAccess.READ_WRITE}
+    keys |= {NAMES.rec_var(r) for r in range(len(recorded_vars))}
+    return frozenset(keys)
+
+
+def _check_access(plan: Plan) -> None:
+    """Model code never writes a read-only variable; with a batch, it never writes a shared one (batch
+    elements would race on it), and connectivity updates (run between trials on the one shared
+    connectivity) neither run on a schedule nor reference per-element variables."""
+    def check(sf, ns, vars_, kind, where):
+        for n, v in sf.writes:
+            if n != ns or v not in vars_:
+                continue
+            access = vars_[v].access_or(DEFAULT_ACCESS[kind])
+            if not VarAccess.writable(access):
+                raise ModelError(f"{where}: writes {v!r}, declared {access} (model code may not write it)")
+            if plan.batched and not VarAccess.duplicated(access):
+                raise NetworkError(f"{where}: writes {v!r}, which is shared by the batch ({access}), but batch_size "
+                                   f"is {plan.batch_size}: declare it Var(access='read_write') for one copy per batch "
+                                   "element, or reduce into it with a custom update")
+
+    for pp in plan.pops:
+        for ph, sf in pp.funcs.items():
+            check(sf, "n", pp.pop.model.vars, "neuron", f"population {pp.pop.name!r}, {ph}")
+    for q in plan.projs:
+        wu, psm = q.proj.weight_update, q.proj.postsynaptic
+        for ph, sf in q.funcs.items():
+            where = f"projection {q.proj.name!r}, {ph}"
+            if ph == "apply":
+                check(sf, "s", psm.vars, "psm", where)
+                continue
+            check(sf, "s", wu.vars, "synapse", where)
+            check(sf, "pre", wu.pre_vars, "trace", where)
+            check(sf, "post", wu.post_vars, "trace", where)
+    if not plan.batched:
+        return
+    for u in plan.network.connectivity_updates.values():
+        what = f"connectivity update {u.name!r}"
+        if u.every is not None:
+            raise NetworkError(f"{what}: runs every {u.every} steps inside the time loop, but batch_size is "
+                               f"{plan.batch_size}: the batch shares one connectivity, so rewire between runs "
+                               "(Simulation.custom_update) instead")
+        per_element = [v for v in u.projection.weight_update.vars if NAMES.proj(u.projection).syn(v) in plan.duplicated]
+        if per_element:
+            raise NetworkError(f"{what}: projection {u.projection.name!r} has per-element synapse variables "
+                               f"{per_element} and batch_size is {plan.batch_size}; rewiring moves shared synapse "
+                               "state only (run the batch with shared synapse variables, or with batch_size 1)")
+        for ref, target in list(u.pre_var_refs.items()) + list(u.post_var_refs.items()):
+            side = u.projection.pre if ref in u.pre_var_refs else u.projection.post
+            if NAMES.pop(side).var(target) in plan.duplicated:
+                raise NetworkError(f"{what}: references {side.name}.{target}, which has one copy per batch element "
+                                   f"(batch_size {plan.batch_size}); connectivity updates see shared state only")
+
+
+def build_plan(net: Network, recorded_vars=(), batch_size: int = 1) -> Plan:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise NetworkError(f"batch_size must be a positive integer, got {batch_size!r}")
+    plan = Plan(net, recorded_vars=tuple(recorded_vars), batch_size=int(batch_size),
+                duplicated=duplicated_keys(net, recorded_vars))
     dt = net.dt
     for pop in net.populations.values():
         m = pop.model
@@ -145,7 +281,70 @@ def build_plan(net: Network, recorded_vars=()) -> Plan:
             plan.projs[upd.projection.index].uses_bits = True
     for upd in net.connectivity_updates.values():
         plan.updates.append(_update_plan(plan, upd))
+    for cu in net.custom_updates.values():
+        plan.customs.append(_custom_plan(plan, cu))
+    _check_access(plan)
     return plan
+
+
+def _referenced_var(net: Network, group: str, var: str):
+    """The :class:`~plastix.model.specs.Var` behind ``group.var`` and its kind's default access."""
+    if group in net.populations:
+        return net.populations[group].model.vars[var], DEFAULT_ACCESS["neuron"]
+    if group in net.projections:
+        q = net.projections[group]
+        wu = q.weight_update
+        for vars_, kind in ((wu.vars, "synapse"), (wu.pre_vars, "trace"), (wu.post_vars, "trace"),
+                            (q.postsynaptic.vars, "psm")):
+            if var in vars_:
+                return vars_[var], DEFAULT_ACCESS[kind]
+    if group in net.connectivity_updates:
+        return net.connectivity_updates[group].model.vars[var], VarAccess.READ_WRITE_SHARED
+    return net.custom_updates[group].model.vars[var], VarAccess.READ_WRITE_SHARED
+
+
+def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
+    net, m = plan.network, cu.model
+    keys = NAMES.custom(cu)
+    where = f"custom update {cu.name!r} (model {m.name!r})"
+    fields: dict[str, CustomField] = {}
+    for v, var in m.vars.items():
+        key = keys.var(v)
+        fields[v] = CustomField(key, "own", var.access_or(VarAccess.READ_WRITE_SHARED),
+                                plan.batched and key in plan.duplicated, var.dtype)
+    for ref, (grp, v) in cu.var_refs.items():
+        var, _ = _referenced_var(net, grp, v)
+        key = NAMES.var_of(net, grp, v)
+        fields[ref] = CustomField(key, "ref", m.var_refs[ref], plan.batched and key in plan.duplicated, var.dtype)
+    for t in m.temps:
+        fields[t] = CustomField(None, "temp", VarAccess.READ_WRITE, False, "scalar")
+    params = list(m.derive(cu.params, net.dt))
+    ns = {"u": {n: Field("scalar" if f.dtype == "scalar" else "int") for n, f in fields.items()},
+          "p": {n: Field("scalar") for n in params}}
+    stages = [transform(fn, "custom", f"{keys.prefix}_stage{k}", f"{where}, stage {k}", ns)
+              for k, fn in enumerate(m.stages)]
+    batched = any(f.per_element for f in fields.values())
+    written = {f for sf in stages for n, f in sf.writes if n == "u"}
+    for name, f in fields.items():
+        if f.access in VarAccess.REDUCTIONS:
+            if f.dtype != "scalar":
+                raise ModelError(f"{where}: {name!r} is a reduction ({f.access}) but has integer type {f.dtype}")
+            if f.per_element:
+                raise NetworkError(f"{where}: {name!r} reduces over the batch ({f.access}) into "
+                                   f"{f.key}, which has one copy per batch element; reduce into a shared variable")
+        if name in written and f.access == VarAccess.READ_ONLY:
+            raise ModelError(f"{where}: writes {name!r}, a var_ref declared read_only")
+        if (name in written and batched and f.kind != "temp" and not f.per_element
+                and f.access not in VarAccess.REDUCTIONS):
+            raise NetworkError(f"{where}: writes {name!r}, which is shared by the batch, while the update runs once "
+                               f"per batch element (it touches per-element variables); declare {name!r} a "
+                               "reduction (reduce_sum / reduce_mean / reduce_max)")
+    if cu.every is not None and plan.batched:
+        raise NetworkError(f"{where}: runs every {cu.every} steps inside the time loop, which needs batch_size 1 "
+                           f"(got {plan.batch_size}); run it between runs with Simulation.custom_update")
+    target_keys = NAMES.proj(cu.target) if cu.per_synapse else NAMES.pop(cu.target)
+    return CustomPlan(cu, keys.prefix, keys, stages, fields, params, stream_id(keys.prefix, "custom"), batched,
+                      target_keys)
 
 
 def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:

@@ -64,3 +64,18 @@ def cfg2(width: int, n_y: int, min_x: int = 1):
     gx = blocks(width, bx)
     gy = max(1, min(blocks(max(1, n_y), by), max(1, int(MAX_SPIKE_BLOCKS) // gx), MAX_GRID_Y))
     return (gx, gy), (bx, by)
+
+
+#: The largest z extent of a CUDA grid (batched kernels put the batch element there).
+MAX_GRID_Z = 65535
+
+
+def cfg_batch(cfg, batch: int):
+    """``cfg = (grid, block)`` of a kernel with its grid repeated over ``batch`` elements along z (the
+    kernel reads its element from ``blockIdx.z``)."""
+    grid, block = cfg
+    if not 1 <= int(batch) <= MAX_GRID_Z:
+        raise ValueError(f"batch must be in [1, {MAX_GRID_Z}] on CUDA, got {batch}")
+    grid = (grid, 1) if isinstance(grid, int) else tuple(grid)
+    block = (block, 1) if isinstance(block, int) else tuple(block)
+    return (grid[0], grid[1], int(batch)), (block[0], block[1], 1)

@@ -35,8 +35,11 @@ _log = np.log
 _cos = np.cos
 
 #: Functions that code generation copies into generated modules, in dependency order.
-KERNEL_FUNCTIONS = ("philox4x32", "_words_to_unit", "uniform", "_normal_words", "normal")
-KERNEL_CONSTANTS = ("_MASK32", "_SHIFT32", "_M0", "_M1", "_W0", "_W1", "_SH5", "_SH6", "_TWO26", "_TWO53", "_TWO_PI")
+KERNEL_FUNCTIONS = ("philox4x32", "_words_to_unit", "uniform", "_normal_words", "normal", "batch_seed")
+KERNEL_CONSTANTS = ("_MASK32", "_SHIFT32", "_M0", "_M1", "_W0", "_W1", "_SH5", "_SH6", "_TWO26", "_TWO53", "_TWO_PI",
+                    "_BATCH_MIX")
+#: Odd 64-bit constant (2**64 / golden ratio) that spreads batch indices over the key space.
+_BATCH_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def philox4x32(c0, c1, c2, c3, k0, k1):
@@ -58,6 +61,23 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
         k0 = (k0 + _W0) & _MASK32
         k1 = (k1 + _W1) & _MASK32
     return c0, c1, c2, c3
+
+
+def batch_seed(seed, b):
+    """The Philox key of batch element ``b`` of a run seeded ``seed``: ``seed xor (b * _BATCH_MIX) mod 2**64``.
+    Element 0 keeps ``seed``, so a batch of one draws what an unbatched run draws.  (Kernel version: uint64
+    arithmetic wraps; :func:`host_batch_seed` is the same on the host.)"""
+    # the product in 32-bit halves (b < 2**32): no intermediate wraps, so numpy (the CUDA simulator)
+    # does not warn and every backend gives the same bits
+    bb = np.uint64(b) & _MASK32
+    lo = bb * (_BATCH_MIX & _MASK32)
+    hi = (bb * (_BATCH_MIX >> _SHIFT32) + (lo >> _SHIFT32)) & _MASK32
+    return np.uint64(seed) ^ ((hi << _SHIFT32) | (lo & _MASK32))
+
+
+def host_batch_seed(seed: int, b: int) -> int:
+    """:func:`batch_seed` in Python integers (numpy scalars warn on the wrapping multiply)."""
+    return (int(seed) ^ (int(b) * int(_BATCH_MIX))) & 0xFFFFFFFFFFFFFFFF
 
 
 def _words_to_unit(a, b):

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import NetworkError
-from .specs import ConnectivityUpdateModel, NeuronModel, PostsynapticModel, WeightUpdateModel
+from .specs import ConnectivityUpdateModel, CustomUpdateModel, NeuronModel, PostsynapticModel, WeightUpdateModel
 
 PRECISIONS = ("float32", "float64")
 
@@ -108,6 +108,29 @@ class ConnectivityUpdate:
 
 
 @dataclass(eq=False)
+class CustomUpdate:
+    """A :class:`CustomUpdateModel` attached to a population (one element per neuron) or a projection (one
+    per existing synapse), with its variable references resolved to ``(group, variable)``."""
+
+    name: str
+    target: Any  # Population or Projection
+    model: CustomUpdateModel
+    params: dict[str, float]
+    var_refs: dict[str, tuple[str, str]]
+    init: dict[str, Any]
+    group: str
+    every: int | None
+    index: int
+
+    @property
+    def per_synapse(self) -> bool:
+        return isinstance(self.target, Projection)
+
+    def __repr__(self):
+        return f"CustomUpdate({self.name!r} on {self.target.name!r}, group={self.group!r})"
+
+
+@dataclass(eq=False)
 class Network:
     """A spiking network description.
 
@@ -127,6 +150,9 @@ class Network:
     populations: dict[str, Population] = field(default_factory=dict)
     projections: dict[str, Projection] = field(default_factory=dict)
     connectivity_updates: dict[str, ConnectivityUpdate] = field(default_factory=dict)
+    custom_updates: dict[str, CustomUpdate] = field(default_factory=dict)
+    #: names of connectivity and custom updates in the order they were added: a group runs in this order
+    update_order: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not (isinstance(self.dt, (int, float)) and self.dt > 0 and np.isfinite(self.dt)):
@@ -140,7 +166,8 @@ class Network:
     def _check_new_name(self, name: str) -> None:
         if not isinstance(name, str) or not name:
             raise NetworkError(f"name must be a non-empty string, got {name!r}")
-        if name in self.populations or name in self.projections or name in self.connectivity_updates:
+        if (name in self.populations or name in self.projections or name in self.connectivity_updates
+                or name in self.custom_updates):
             raise NetworkError(f"name {name!r} is already used by a population, projection or update")
 
     def add_population(self, name: str, size: int, model: NeuronModel, *, params: Mapping[str, float] | None = None,
@@ -316,7 +343,97 @@ class Network:
                                  _check_init(model.row_vars, row_init, what + " row_init"), group,
                                  None if every is None else int(every), len(self.connectivity_updates))
         self.connectivity_updates[name] = upd
+        self.update_order.append(name)
         return upd
+
+    def add_custom_update(self, name: str, target: Population | Projection | str, model: CustomUpdateModel, *,
+                          var_refs: Mapping[str, str] | None = None, params: Mapping[str, float] | None = None,
+                          init: Mapping[str, Any] | None = None, group: str | None = None,
+                          every: int | None = None) -> CustomUpdate:
+        """Attach a custom update to a population (it runs once per neuron) or a projection (once per
+        existing synapse).
+
+        ``var_refs`` maps each of the model's ``var_refs`` to ``"<group>.<var>"`` or ``"<var>"`` (a variable
+        of ``target``): for a population target any per-neuron variable of the same number of neurons (a
+        population's, a projection's pre / post trace or postsynaptic variable, another per-neuron custom
+        update's); for a projection target a per-synapse variable of the same projection (its weight-update
+        variables, a connectivity or custom update's own).  ``group`` (default ``name``) is what
+        ``Simulation.custom_update(group)`` runs; ``every`` (steps, batch size 1 only) also runs it at the
+        end of every ``every``-th step of the compiled time loop.
+        """
+        self._check_new_name(name)
+        what = f"custom update {name!r}"
+        if not isinstance(model, CustomUpdateModel):
+            raise NetworkError(f"{what}: model must be a CustomUpdateModel, got {type(model).__name__}")
+        given = target
+        if isinstance(target, str):
+            target = self.populations.get(target) or self.projections.get(target)
+        if not (isinstance(target, (Population, Projection))
+                and (self.populations.get(target.name) is target or self.projections.get(target.name) is target)):
+            raise NetworkError(f"{what}: target {given!r} is not a population or projection of this network; known: "
+                               f"{sorted(self.populations) + sorted(self.projections)}")
+        given_refs = dict(var_refs or {})
+        unknown = set(given_refs) - set(model.var_refs)
+        if unknown:
+            raise NetworkError(f"{what}: var_refs {sorted(unknown)} are not declared by model {model.name!r} "
+                               f"(it declares {list(model.var_refs)})")
+        elements = self._elements(target)
+        refs = {}
+        for ref in model.var_refs:
+            spec = str(given_refs.get(ref, ref))
+            grp, _, var = spec.rpartition(".")
+            grp = grp or target.name
+            kind, vars_ = self._group_vars(grp, what, ref)
+            if var not in vars_:
+                raise NetworkError(f"{what}: var_ref {ref!r} -> {spec!r}: {grp!r} has no variable {var!r}; known: "
+                                   f"{sorted(vars_)}")
+            found = vars_[var]
+            if found != elements:
+                raise NetworkError(f"{what}: var_ref {ref!r} -> {grp}.{var} has {self._describe(found)} but the update "
+                                   f"runs over {self._describe(elements)} of {target.name!r}")
+            refs[ref] = (grp, var)
+        if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
+            raise NetworkError(f"{what}: every must be a positive integer number of steps, got {every!r}")
+        group = name if group is None else group
+        if not isinstance(group, str) or not group:
+            raise NetworkError(f"{what}: group must be a non-empty string")
+        upd = CustomUpdate(name, target, model, _check_params(model, params, what), refs,
+                           _check_init(model.vars, init, what), group, None if every is None else int(every),
+                           len(self.custom_updates))
+        self.custom_updates[name] = upd
+        self.update_order.append(name)
+        return upd
+
+    @staticmethod
+    def _elements(target):
+        """What a group's per-element variables are indexed by: ("neurons", n) or ("synapses", projection)."""
+        return ("synapses", target) if isinstance(target, Projection) else ("neurons", target.size)
+
+    @staticmethod
+    def _describe(elements) -> str:
+        kind, what = elements
+        return f"one value per synapse of {what.name!r}" if kind == "synapses" else f"{what} neurons"
+
+    def _group_vars(self, grp: str, what: str, ref: str) -> tuple[str, dict]:
+        """Per-element variables of group ``grp``: name -> what they are indexed by."""
+        if grp in self.populations:
+            p = self.populations[grp]
+            return "population", {v: ("neurons", p.size) for v in p.model.vars}
+        if grp in self.projections:
+            q = self.projections[grp]
+            out = {v: ("synapses", q) for v in q.weight_update.vars}
+            out.update({v: ("neurons", q.pre.size) for v in q.weight_update.pre_vars})
+            out.update({v: ("neurons", q.post.size) for v in q.weight_update.post_vars})
+            out.update({v: ("neurons", q.post.size) for v in q.postsynaptic.vars})
+            return "projection", out
+        if grp in self.connectivity_updates:
+            u = self.connectivity_updates[grp]
+            return "connectivity update", {v: ("synapses", u.projection) for v in u.model.vars}
+        if grp in self.custom_updates:
+            c = self.custom_updates[grp]
+            return "custom update", {v: self._elements(c.target) for v in c.model.vars}
+        raise NetworkError(f"{what}: var_ref {ref!r} names unknown group {grp!r}; known: "
+                           f"{sorted(self.populations) + sorted(self.projections) + sorted(self.connectivity_updates) + sorted(self.custom_updates)}")
 
     def synapse_arrays(self, projection: Projection) -> list[str]:
         """Names of every per-synapse variable living in ``projection``'s index space: weight-update vars,
@@ -325,6 +442,9 @@ class Network:
         for u in self.connectivity_updates.values():
             if u.projection is projection:
                 names += [f"{u.name}.{v}" for v in u.model.vars]
+        for c in self.custom_updates.values():
+            if c.target is projection:
+                names += [f"{c.name}.{v}" for v in c.model.vars]
         return names
 
     def incoming(self, pop: Population) -> list[Projection]:

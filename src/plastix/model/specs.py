@@ -18,18 +18,65 @@ from ..errors import ModelError
 INT_DTYPES = ("int32", "int64")
 
 
+class VarAccess:
+    """How a variable is shared by the elements of a batch (``Simulation(net, batch_size=B)``) and whether
+    model code may write it (GeNN's vocabulary).
+
+    * ``READ_WRITE``: one copy per batch element, read and written by model code;
+    * ``READ_ONLY_DUPLICATE``: one copy per batch element, model code only reads it (set from the host);
+    * ``READ_ONLY``: one copy shared by the batch, model code only reads it;
+    * ``READ_WRITE_SHARED``: one copy shared by the batch that model code may write -- only while the batch
+      size is 1 (with more, elements would race on it: reduce into it with a custom update instead).
+
+    A variable declared without an access mode takes its kind's default: neuron, postsynaptic and trace
+    variables ``READ_WRITE``; per-synapse variables ``READ_WRITE_SHARED`` (weights are one copy for the
+    batch; declare per-element synaptic traces ``READ_WRITE``); connectivity-update variables are always
+    shared (connectivity is one copy; it changes between trials).
+    """
+
+    READ_WRITE = "read_write"
+    READ_ONLY_DUPLICATE = "read_only_duplicate"
+    READ_ONLY = "read_only"
+    READ_WRITE_SHARED = "read_write_shared"
+    ALL = (READ_WRITE, READ_ONLY_DUPLICATE, READ_ONLY, READ_WRITE_SHARED)
+    #: Custom updates only: the variable is shared by the batch and written as the sum / mean / max over
+    #: the batch elements of what the update function assigns to it (in element order: deterministic).
+    REDUCE_SUM = "reduce_sum"
+    REDUCE_MEAN = "reduce_mean"
+    REDUCE_MAX = "reduce_max"
+    REDUCTIONS = (REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX)
+
+    @staticmethod
+    def duplicated(access: str) -> bool:
+        """One copy per batch element?"""
+        return access in (VarAccess.READ_WRITE, VarAccess.READ_ONLY_DUPLICATE)
+
+    @staticmethod
+    def writable(access: str) -> bool:
+        """May model code write it?"""
+        return access in (VarAccess.READ_WRITE, VarAccess.READ_WRITE_SHARED)
+
+
 @dataclass(frozen=True)
 class Var:
     """A state variable: ``init`` is its default initial value; ``dtype`` "scalar" follows the network
-    precision, or one of :data:`INT_DTYPES`."""
+    precision, or one of :data:`INT_DTYPES`; ``access`` one of :class:`VarAccess` (None: the default of
+    the variable's kind)."""
 
     init: float = 0.0
     dtype: str = "scalar"
     doc: str = ""
+    access: str | None = None
 
     def __post_init__(self):
         if self.dtype != "scalar" and self.dtype not in INT_DTYPES:
             raise ModelError(f"Var dtype must be 'scalar' or one of {INT_DTYPES}, got {self.dtype!r}")
+        if self.access is not None and self.access not in VarAccess.ALL + VarAccess.REDUCTIONS:
+            raise ModelError(f"Var access must be one of {VarAccess.ALL + VarAccess.REDUCTIONS} (or None), "
+                             f"got {self.access!r}")
+
+    def access_or(self, default: str) -> str:
+        return self.access if self.access is not None else default
 
 
 @dataclass(frozen=True)
@@ -64,6 +111,8 @@ PHASES: dict[str, Phase] = {
     "pre_spike": Phase({"pre": ("pre", True), "p": ("params", False)}, _COMMON),
     "post_dynamics": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
     "post_spike": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
+    # custom updates, per neuron or per synapse: u = own vars, variable references and temporaries
+    "custom": Phase({"u": ("vars", True), "p": ("params", False)}, _COMMON),
     # connectivity updates, per row (presynaptic neuron): see ConnectivityUpdateModel
     "row_update": Phase({"row": ("row", True), "p": ("params", False), "pre": ("pre", True),
                          "post": ("post", False)}, _COMMON),
@@ -294,6 +343,71 @@ class ConnectivityUpdateModel(_Model):
             raise ModelError(f"connectivity update {self.name!r}: {sorted(clash)} are both own vars and var_refs")
         if self.row_update is None:
             raise ModelError(f"connectivity update {self.name!r} needs a row_update function")
+
+
+@dataclass(frozen=True)
+class CustomUpdateModel(_Model):
+    """An update run on demand (``Simulation.custom_update(group)``) or on a schedule, once per element of
+    a population (per neuron) or of a projection (per existing synapse): optimiser steps, gradient
+    reductions, resets, weight normalisation.
+
+    ``update(u, p, rng, dt, t)`` (any argument subset, by name) is written for one element and reaches,
+    through ``u``:
+
+    * its own ``vars`` (one per element; e.g. Adam's moments, which move with their synapse when the
+      projection rewires),
+    * ``var_refs``: variables of other groups bound when the update is attached
+      (:meth:`~plastix.Network.add_custom_update`); the model declares each reference's access:
+      :class:`VarAccess` ``READ_ONLY`` or ``READ_WRITE``, or a reduction ``REDUCE_SUM`` / ``REDUCE_MEAN`` /
+      ``REDUCE_MAX``: write-only, into a variable shared by the batch, which receives the sum / mean / max
+      over the batch elements of what the function assigns (elements in order: deterministic);
+    * ``temps``: local scalars starting at 0 for each element, shared by the stages, stored nowhere.
+
+    ``update`` may be a tuple of functions (stages) run in order on the same element, each seeing the
+    others' writes: small composable pieces (see :mod:`plastix.learning.optimizers`).
+
+    With a batch, an update that references a per-element variable runs its function once per batch
+    element (in order) for every element it updates; writing a shared non-reduction variable from such
+    an update is an error (the elements would overwrite each other).
+    """
+
+    var_refs: Mapping[str, str] = field(default_factory=dict)
+    temps: tuple[str, ...] = ()
+    update: Callable | tuple | None = None
+    _phase_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        vs = _as_vars(self.vars, "var")
+        for name, v in vs.items():
+            if v.access not in (None, VarAccess.READ_WRITE_SHARED, VarAccess.READ_WRITE) + VarAccess.REDUCTIONS:
+                raise ModelError(f"custom update {self.name!r}: var {name!r} access must be read_write_shared "
+                                 f"(default: one copy for the batch), read_write (one per batch element) or a "
+                                 f"reduction {VarAccess.REDUCTIONS}, got {v.access!r}")
+        object.__setattr__(self, "vars", vs)
+        refs = dict(self.var_refs or {})
+        allowed = (VarAccess.READ_ONLY, VarAccess.READ_WRITE) + VarAccess.REDUCTIONS
+        for name, access in refs.items():
+            _check_name(name, "var_ref")
+            if access not in allowed:
+                raise ModelError(f"custom update {self.name!r}: var_ref {name!r} access must be one of {allowed}, "
+                                 f"got {access!r}")
+        object.__setattr__(self, "var_refs", refs)
+        temps = tuple(self.temps)
+        for t in temps:
+            _check_name(t, "temp")
+        object.__setattr__(self, "temps", temps)
+        self._validate()
+        clash = (set(vs) & set(refs)) | (set(temps) & (set(vs) | set(refs)))
+        if clash:
+            raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps")
+        stages = self.update if isinstance(self.update, tuple) else (self.update,)
+        if not stages or any(not callable(f) for f in stages):
+            raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")
+
+    @property
+    def stages(self) -> tuple[Callable, ...]:
+        return self.update if isinstance(self.update, tuple) else (self.update,)
 
 
 def decay(tau_param: str) -> Callable:

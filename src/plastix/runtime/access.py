@@ -76,13 +76,20 @@ class StateAccess:
                 return keys.glob(var), "global"
             raise StateError(f"connectivity update {group!r} has no variable {var!r}; known: "
                              f"{sorted(set(u.model.vars) | set(u.model.row_vars) | set(u.model.global_vars))}")
-        raise StateError(f"unknown population, projection or connectivity update {group!r}; known: "
+        if group in net.custom_updates:
+            c = net.custom_updates[group]
+            if var not in c.model.vars:
+                raise StateError(f"custom update {group!r} has no variable {var!r}; known: {sorted(c.model.vars)}")
+            return NAMES.custom(c).var(var), ("update_synapse" if c.per_synapse else "custom_neuron")
+        raise StateError(f"unknown population, projection, connectivity or custom update {group!r}; known: "
                          f"{sorted(net.populations) + sorted(net.projections)}")
 
     def _synapse_owner(self, group: str):
         """The projection whose index space ``group``'s per-synapse variables live in."""
         if group in self.network.connectivity_updates:
             return self.network.connectivity_updates[group].projection
+        if group in self.network.custom_updates:
+            return self.network.custom_updates[group].target
         return self.proj(group)
 
     def valid_mask(self, q) -> np.ndarray:
@@ -93,25 +100,43 @@ class StateAccess:
         return np.arange(stride)[None, :] < rowlen[:, None]
 
     # -- variables ----------------------------------------------------------------------------------------
+    def batched(self, key: str) -> bool:
+        """Does state ``key`` have a leading batch axis?"""
+        plan = getattr(self.sim, "plan", None)
+        return plan is not None and plan.batched and key in plan.duplicated
+
     def get(self, group: str, var: str) -> np.ndarray:
         key, kind = self.locate(group, var)
         self.backend.pull(self.state, [key])
         arr = self.state[key]
         if kind in ("synapse", "update_synapse"):
-            return arr[self.valid_mask(self._synapse_owner(group))].copy()
+            return arr[..., self.valid_mask(self._synapse_owner(group))].copy()
         return arr.copy()
 
     def set(self, group: str, var: str, values) -> None:
+        """Values of the shape :meth:`get` returns; for a variable with one copy per batch element also
+        one element's shape (every element gets the same values) or a scalar."""
         key, kind = self.locate(group, var)
         self.backend.pull(self.state, [key])
         arr = self.state[key]
         what = f"{group}.{var}"
+        lead = arr.shape[:1] if self.batched(key) else ()
         if kind in ("synapse", "update_synapse"):
             mask = self.valid_mask(self._synapse_owner(group))
-            arr[mask] = st.validate_values(values, (int(mask.sum()),), arr.dtype, what)
+            shape = (int(mask.sum()),)
+            arr[..., mask] = self._values(values, lead, shape, arr.dtype, what)
         else:
-            arr[...] = st.validate_values(values, arr.shape, arr.dtype, what)
+            arr[...] = self._values(values, lead, arr.shape[len(lead):], arr.dtype, what)
         self.backend.push(self.state, [key])
+
+    @staticmethod
+    def _values(values, lead: tuple, shape: tuple, dtype, what: str) -> np.ndarray:
+        if lead and np.ndim(values) == len(shape) + 1:
+            return st.validate_values(values, lead + tuple(shape), dtype, what)
+        if lead and np.shape(values) not in ((), tuple(shape)):
+            raise StateError(f"{what}: expected shape {lead + tuple(shape)} (one row per batch element) or "
+                             f"{tuple(shape)} (the same for every element), got {np.shape(values)}")
+        return st.validate_values(values, shape, dtype, what)
 
     def set_param(self, group: str, name: str, value: float) -> None:
         value = float(value)
@@ -128,6 +153,9 @@ class StateAccess:
         elif group in net.connectivity_updates:
             u = self.update(group)
             targets = [(u.model, u.params, NAMES.update(u).param)]
+        elif group in net.custom_updates:
+            c = net.custom_updates[group]
+            targets = [(c.model, c.params, NAMES.custom(c).param)]
         else:
             raise StateError(f"unknown population, projection or connectivity update {group!r}")
         for model, params, key in targets:
@@ -154,12 +182,30 @@ class StateAccess:
         p = self.pop(pop)
         if "spike_times" not in p.model.egps:
             raise StateError(f"population {pop!r} ({p.model.name}) has no spike_times")
-        if len(times) != p.size:
-            raise StateError(f"set_spike_times({pop!r}): expected {p.size} arrays (one per neuron), got {len(times)}")
+        keys = NAMES.pop(p)
+        batch = self.state[keys.var("start_spike")].shape[0] if self.batched(keys.var("start_spike")) else 0
+        if batch:  # one flat array of every element's trains; per-element start / end indices into it
+            if len(times) != batch:
+                raise StateError(f"set_spike_times({pop!r}): expected {batch} sequences (one per batch element) "
+                                 f"of {p.size} arrays, got {len(times)}")
+            per = [t for elem in times for t in self._check_trains(pop, elem, p.size)]
+        else:
+            per = self._check_trains(pop, times, p.size)
+        self._store_trains(pop, per, t_now, dt, keys, batch)
+
+    @staticmethod
+    def _check_trains(pop: str, times, n: int) -> list:
+        if len(times) != n:
+            raise StateError(f"set_spike_times({pop!r}): expected {n} arrays (one per neuron), got {len(times)}")
+        return list(times)
+
+    def _store_trains(self, pop: str, times, t_now: float, dt: float, keys, batch: int) -> None:
         arrays = [np.sort(np.asarray(t, np.float64).ravel()) for t in times]
+        n = self.pop(pop).size
         for i, a in enumerate(arrays):
             if a.size and not np.all(np.isfinite(a)):
-                raise StateError(f"set_spike_times({pop!r}): neuron {i} has non-finite times")
+                where = f"batch element {i // n}, neuron {i % n}" if batch else f"neuron {i}"
+                raise StateError(f"set_spike_times({pop!r}): {where} has non-finite times")
         counts = np.array([a.size for a in arrays], np.int64)
         end = np.cumsum(counts)
         start = end - counts
@@ -167,11 +213,11 @@ class StateAccess:
         if end[-1] > np.iinfo(np.int32).max:
             raise CapacityError(f"set_spike_times({pop!r}): {end[-1]} spikes exceed 2**31 - 1")
         skip = np.array([np.searchsorted(a, t_now - 0.5 * dt, side="left") for a in arrays], np.int64)
-        keys = NAMES.pop(p)
         written = [keys.egp("spike_times"), keys.var("start_spike"), keys.var("end_spike")]
+        shape = (batch, -1) if batch else (-1,)
         self.state[written[0]] = flat
-        self.state[written[1]] = (start + skip).astype(np.int32)
-        self.state[written[2]] = end.astype(np.int32)
+        self.state[written[1]] = np.ascontiguousarray((start + skip).astype(np.int32).reshape(shape))
+        self.state[written[2]] = np.ascontiguousarray(end.astype(np.int32).reshape(shape))
         self.backend.push(self.state, written)
 
     # -- connectivity ---------------------------------------------------------------------------------------
@@ -214,12 +260,18 @@ class StateAccess:
             arr = state[keys.syn(name)]
             arr[...] = 0
             vals = values.get(name, var.init)
-            arr[pre, slot] = st.validate_values(vals, (pre.size,), arr.dtype, f"{proj}.{name}")
+            arr[..., pre, slot] = st.validate_values(vals, (pre.size,), arr.dtype, f"{proj}.{name}")
             written.append(keys.syn(name))
         for upd in self.network.connectivity_updates.values():  # rules' own per-synapse state restarts at 0
             if upd.projection is q:
                 for v in upd.model.vars:
                     key = NAMES.update(upd).syn(v)
+                    state[key][...] = 0
+                    written.append(key)
+        for cu in self.network.custom_updates.values():  # so do custom updates' (e.g. optimiser moments)
+            if cu.target is q:
+                for v in cu.model.vars:
+                    key = NAMES.custom(cu).var(v)
                     state[key][...] = 0
                     written.append(key)
         if keys.bits in state:

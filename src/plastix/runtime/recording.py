@@ -14,8 +14,11 @@ DEFAULT_MAX_SPIKES = 1 << 26
 class Recorder:
     """What a :class:`~plastix.Simulation` records, and what it has recorded so far."""
 
-    def __init__(self, network):
+    def __init__(self, network, batch_size: int = 1):
         self.network = network
+        self.batch_size = batch_size
+        #: leading batch axis on the buffers (batch_size > 1); element b's buffers are [b, ...]
+        self._lead = (batch_size,) if batch_size > 1 else ()
         self.spike_pops: dict[str, int | None] = {}  # pop name -> max spikes per run (None: default)
         self.var_every: dict[tuple[str, str], int] = {}  # (pop, var) -> every n steps
         self._spikes: dict[str, list] = {}
@@ -65,14 +68,15 @@ class Recorder:
             keys = NAMES.pop(self._pop(pop))
             cap = max_spikes or min(self._pop(pop).size * n_steps, DEFAULT_MAX_SPIKES)
             caps[pop] = cap
-            state[keys.rec_step] = np.empty(cap, np.int32)
-            state[keys.rec_idx] = np.empty(cap, np.int32)
-            state[keys.rec_n][0] = 0
+            state[keys.rec_step] = np.empty(self._lead + (cap,), np.int32)
+            state[keys.rec_idx] = np.empty(self._lead + (cap,), np.int32)
+            state[keys.rec_n][...] = 0
             backend.push(state, list(keys.rec_buffers))
         rows = -(-n_steps // self.every)
         for r, (pop, var) in enumerate(plan.recorded_vars):
             arr = state[NAMES.pop(self._pop(pop)).var(var)]
-            state[rec_var(r)] = np.zeros((rows, arr.shape[0]), arr.dtype)
+            # a shared (read-only) variable is recorded once per element too: the copy is per element
+            state[rec_var(r)] = np.zeros(self._lead + (rows, arr.shape[-1]), arr.dtype)
             backend.push(state, [rec_var(r)])
         return caps
 
@@ -81,12 +85,16 @@ class Recorder:
         for pop, cap in caps.items():
             keys = NAMES.pop(self._pop(pop))
             backend.pull(state, [keys.rec_n, keys.rec_step, keys.rec_idx])
-            got = int(state[keys.rec_n][0])
+            counts = state[keys.rec_n].reshape(-1)
+            got = int(counts.max())
             if got > cap:
-                raise CapacityError(f"spike recording of {pop!r} overflowed: {got} spikes in this run call but "
-                                    f"max_spikes is {cap}; call record_spikes({pop!r}, max_spikes=...) with more "
-                                    "or run fewer steps per call")
-            self._spikes[pop].append((state[keys.rec_step][:got].copy(), state[keys.rec_idx][:got].copy()))
+                which = f" (batch element {int(counts.argmax())})" if self._lead else ""
+                raise CapacityError(f"spike recording of {pop!r} overflowed: {got} spikes in this run call{which} "
+                                    f"but max_spikes is {cap}; call record_spikes({pop!r}, max_spikes=...) with "
+                                    "more or run fewer steps per call")
+            steps = state[keys.rec_step].reshape(-1, state[keys.rec_step].shape[-1])
+            idx = state[keys.rec_idx].reshape(steps.shape)
+            self._spikes[pop].append([(steps[b, :int(n)].copy(), idx[b, :int(n)].copy()) for b, n in enumerate(counts)])
         for r, key in enumerate(plan.recorded_vars):
             backend.pull(state, [rec_var(r)])
             self._vars[key].append(state[rec_var(r)].copy())
@@ -98,10 +106,19 @@ class Recorder:
             self._vars[k] = []
 
     # -- results --------------------------------------------------------------------------------------------
-    def spikes(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
+    def spikes(self, pop: str, batch: int | None = None):
         if pop not in self.spike_pops:
             raise StateError(f"spikes of {pop!r} are not recorded; call record_spikes({pop!r}) before run")
-        chunks = self._spikes[pop]
+        if batch is not None and not (isinstance(batch, (int, np.integer)) and 0 <= batch < self.batch_size):
+            raise StateError(f"batch must be an element index in [0, {self.batch_size}), got {batch!r}")
+        if not self._lead or batch is not None:
+            return self._element_spikes(pop, batch or 0)
+        per = [self._element_spikes(pop, b) for b in range(self.batch_size)]
+        elem = np.concatenate([np.full(t.size, b, np.int64) for b, (t, _) in enumerate(per)])
+        return (np.concatenate([t for t, _ in per]), np.concatenate([i for _, i in per]).astype(np.int32), elem)
+
+    def _element_spikes(self, pop: str, b: int) -> tuple[np.ndarray, np.ndarray]:
+        chunks = [c[b] for c in self._spikes[pop]]
         if not chunks:
             return np.zeros(0), np.zeros(0, np.int32)
         steps = np.concatenate([c[0] for c in chunks]).astype(np.int64)
@@ -114,4 +131,6 @@ class Recorder:
             raise StateError(f"{pop}.{var} is not recorded; call record({pop!r}, {var!r}) before run")
         chunks = self._vars[(pop, var)]
         n = self._pop(pop).size
-        return np.concatenate(chunks) if chunks else np.zeros((0, n))
+        if not chunks:
+            return np.zeros(self._lead + (0, n))
+        return np.concatenate(chunks, axis=len(self._lead))

@@ -46,18 +46,31 @@ class Simulation:
         machine's numba thread count); pin it to reproduce parallel runs bit for bit across machines.
     check_finite : bool
         After every ``run``, raise :class:`~plastix.errors.StateError` if a state variable became NaN/inf.
+    batch_size : int
+        Independent copies of the network's dynamics run side by side (trials of a mini-batch).  Variables
+        with one copy per element (:class:`~plastix.VarAccess`: neuron, postsynaptic and trace variables
+        by default, spike buffers, recordings) get a leading batch axis in ``get`` / ``set`` /
+        ``recorded``; connectivity and shared synapse variables (weights, by default) are one copy.  On the
+        CPU the elements run in parallel, each element's whole time loop on one thread (results do not
+        depend on the thread count); on CUDA the batch is a grid dimension.  Element ``b`` draws random
+        numbers keyed by ``plastix.kernels.rng.host_batch_seed(seed, b)`` (element 0: the network's seed).
+        1 (default) is the unbatched engine.
     """
 
     def __init__(self, network: Network, backend: str = "auto", *, parallel: bool | str = "auto",
-                 threads: int | None = None, partitions: int | None = None, check_finite: bool = True):
+                 threads: int | None = None, partitions: int | None = None, check_finite: bool = True,
+                 batch_size: int = 1):
         if not isinstance(network, Network):
             raise NetworkError(f"network must be a plastix.Network, got {type(network).__name__}")
         if not network.populations:
             raise NetworkError("the network has no populations")
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or not 1 <= batch_size <= 65535:
+            raise NetworkError(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
         self.network = network
+        self.batch_size = int(batch_size)
         self.backend = make_backend(backend, parallel=parallel, threads=threads, partitions=partitions)
         self.check_finite_after_run = check_finite
-        self.recorder = Recorder(network)
+        self.recorder = Recorder(network, self.batch_size)
         self.access = StateAccess(self)
         self._built_key = None
         self.state: dict | None = None
@@ -80,7 +93,7 @@ class Simulation:
         recorded = self.recorder.recorded_vars
         if self.state is not None and self._built_key == recorded:
             return self
-        self.plan = build_plan(self.network, recorded)
+        self.plan = build_plan(self.network, recorded, self.batch_size)
         fresh = self.state is None
         if fresh:
             self.state = st.allocate(self.network, self.plan)
@@ -105,20 +118,23 @@ class Simulation:
         """Record neuron variable ``var`` of ``pop`` after every ``every``-th step's neuron update."""
         self.recorder.record(pop, var, every)
 
-    def spikes(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
-        """(times in ms, neuron indices) of the recorded spikes of ``pop``, in time order."""
-        return self.recorder.spikes(pop)
+    def spikes(self, pop: str, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times in ms, neuron indices) of the recorded spikes of ``pop``, in time order (then neuron
+        order).  With a batch: those of element ``batch``; ``batch=None`` then returns (times, neuron
+        indices, batch elements) of every element, ordered by element, time and neuron."""
+        return self.recorder.spikes(pop, batch)
 
     def recorded(self, pop: str, var: str) -> np.ndarray:
-        """Recorded values of ``var``: array [records, neurons]."""
+        """Recorded values of ``var``: array [records, neurons] ([batch, records, neurons] with a batch)."""
         return self.recorder.recorded(pop, var)
 
-    def spike_count(self, pop: str) -> int:
-        """Total spikes ``pop`` emitted since build or reset."""
+    def spike_count(self, pop: str) -> int | np.ndarray:
+        """Total spikes ``pop`` emitted since build or reset (with a batch: one count per element)."""
         self._ensure_state()
         key = NAMES.pop(self.access.pop(pop)).nspk
         self.backend.pull(self.state, [key])
-        return int(self.state[key][0])
+        counts = self.state[key]
+        return counts[:, 0].copy() if counts.ndim == 2 else int(counts[0])
 
     # -- running -----------------------------------------------------------------------------------------
     def run(self, steps: int, *, callback: Callable | None = None, every: int | None = None,
@@ -173,37 +189,51 @@ class Simulation:
 
     # -- structural plasticity ---------------------------------------------------------------------------
     def custom_update(self, group: str) -> dict[str, dict]:
-        """Run every connectivity update of ``group`` once, now (between steps).
+        """Run every connectivity and custom update of ``group`` once, now (between steps), in the order
+        they were added to the network.
 
-        Returns, per update, its counts (``removed``, ``added``, ``failed_adds``) and timings in seconds
-        (``row_s``: the row kernel, ``columns_s``: column-view maintenance, ``global_s``).  A full row on a
-        strict ``row.add`` or an out-of-range target raises :class:`CapacityError` / :class:`StateError`.
+        Returns, per update, timings in seconds and, for connectivity updates, their counts (``removed``,
+        ``added``, ``failed_adds``; timings ``row_s``: the row kernel, ``columns_s``: column-view
+        maintenance, ``global_s``; custom updates: ``update_s``).  A full row on a strict ``row.add`` or an
+        out-of-range target raises :class:`CapacityError` / :class:`StateError`.
         """
         self.build()
-        members = [u for u in self.plan.updates if u.update.group == group]
+        net = self.network
+        members = [n for n in net.update_order
+                   if (net.connectivity_updates.get(n) or net.custom_updates.get(n)).group == group]
         if not members:
-            groups = sorted({u.update.group for u in self.plan.updates})
-            raise StateError(f"no connectivity updates in group {group!r}; groups: {groups}")
+            groups = sorted({u.group for u in list(net.connectivity_updates.values()) + list(net.custom_updates.values())})
+            raise StateError(f"no connectivity or custom updates in group {group!r}; groups: {groups}")
+        plans = {u.update.name: u for u in self.plan.updates}
+        customs = {c.update.name: c for c in self.plan.customs}
         out = {}
-        for u in members:
-            stats_key = u.keys.stats
-            before = self.state[stats_key].copy()
-            tg = time.perf_counter()
-            self._run_global(u)
-            t0 = time.perf_counter()
-            self.backend.run_update(self.state, u.prefix, self.step, self.network.dt, self.network.seed)
-            t1 = time.perf_counter()
-            self.backend.pull(self.state, [stats_key])
-            delta = self.state[stats_key] - before
-            t2 = time.perf_counter()
-            self._check_update_stats(u, delta, rebuild_columns=True)
-            t3 = time.perf_counter()
-            timing = {"row_s": t1 - t0, "global_s": t0 - tg, "columns_s": t3 - t2}
-            self._update_timings[u.update.name] = timing
-            counts = UpdateStats.from_array(delta)
-            out[u.update.name] = {"removed": counts.removed, "added": counts.added,
-                                  "failed_adds": counts.failed_adds, **timing}
+        for name in members:
+            if name in customs:
+                t0 = time.perf_counter()
+                self.backend.run_custom(self.state, customs[name].prefix, self.step, net.dt, net.seed)
+                out[name] = {"update_s": time.perf_counter() - t0}
+                self._update_timings[name] = dict(out[name])
+                continue
+            out[name] = self._connectivity_update(plans[name])
         return out
+
+    def _connectivity_update(self, u) -> dict:
+        stats_key = u.keys.stats
+        before = self.state[stats_key].copy()
+        tg = time.perf_counter()
+        self._run_global(u)
+        t0 = time.perf_counter()
+        self.backend.run_update(self.state, u.prefix, self.step, self.network.dt, self.network.seed)
+        t1 = time.perf_counter()
+        self.backend.pull(self.state, [stats_key])
+        delta = self.state[stats_key] - before
+        t2 = time.perf_counter()
+        self._check_update_stats(u, delta, rebuild_columns=True)
+        t3 = time.perf_counter()
+        timing = {"row_s": t1 - t0, "global_s": t0 - tg, "columns_s": t3 - t2}
+        self._update_timings[u.update.name] = timing
+        counts = UpdateStats.from_array(delta)
+        return {"removed": counts.removed, "added": counts.added, "failed_adds": counts.failed_adds, **timing}
 
     def _run_global(self, u) -> None:
         """The update's global phase, if any: compiled (backend) or plain Python on the host state."""
@@ -305,7 +335,8 @@ class Simulation:
 
     def set_spike_times(self, pop: str, times) -> None:
         """Give a spike-source-array population its spike times: a sequence of one array of times (ms)
-        per neuron.  Times before the current time are skipped."""
+        per neuron (with a batch: a sequence of such sequences, one per batch element).  Times before the
+        current time are skipped."""
         self._ensure_state()
         self.access.set_spike_times(pop, times, self.t, self.dt)
 

@@ -123,6 +123,25 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
             state[ukeys.glob(name)] = np.full(1, var.init, var_dtype(var, prec))
         set_params(state, ukeys.param, m, upd.params, net.dt, prec)
         state[ukeys.stats] = np.zeros(STATS_SIZE, np.int64)
+    for cu in net.custom_updates.values():
+        keys, m = NAMES.custom(cu), cu.model
+        what = f"custom update {cu.name!r}"
+        if cu.per_synapse:
+            pkeys = NAMES.proj(cu.target)
+            rowlen = state[pkeys.rowlen]
+            n_pre, stride = rowlen.shape[0], state[pkeys.ind].shape[1]  # (dense: ind is [0, num_post])
+            valid = np.arange(stride)[None, :] < rowlen[:, None]
+            for name, var in m.vars.items():
+                arr = np.zeros((n_pre, stride), var_dtype(var, prec))
+                arr[valid] = resolve(cu.init.get(name, var.init), rng, int(valid.sum()), f"{what} var {name!r}")
+                state[keys.var(name)] = arr
+        else:
+            _init_vars(state, keys.var, m.vars, cu.init, cu.target.size, rng, prec, what)
+        set_params(state, keys.param, m, cu.params, net.dt, prec)
+    if plan.batched:  # every batch element starts from the same initial state
+        for key in plan.duplicated:
+            if key in state:
+                state[key] = np.ascontiguousarray(np.repeat(state[key][None], plan.batch_size, axis=0))
     return state
 
 
@@ -154,10 +173,11 @@ def check_finite(state: dict, plan: Plan, step: int) -> None:
         for v, var in pp.pop.model.vars.items():
             if var.dtype != "scalar":
                 continue
-            bad = np.flatnonzero(~np.isfinite(state[pp.keys.var(v)]))
+            bad = np.argwhere(~np.isfinite(state[pp.keys.var(v)]))
             if bad.size:
-                raise StateError(f"population {pp.pop.name!r}: variable {v!r} is not finite at neuron {bad[0]} "
-                                 f"({bad.size} neurons) after step {step - 1}; check parameters and inputs")
+                raise StateError(f"population {pp.pop.name!r}: variable {v!r} is not finite at neuron {bad[0][-1]}"
+                                 f"{_element(bad[0])} ({len(bad)} values) after step {step - 1}; check parameters "
+                                 "and inputs")
     for q in plan.projs:
         rowlen = state[q.keys.rowlen]
         for v in q.proj.weight_update.vars:
@@ -167,14 +187,19 @@ def check_finite(state: dict, plan: Plan, step: int) -> None:
             valid = np.arange(arr.shape[1])[None, :] < rowlen[:, None]
             bad = np.argwhere(~np.isfinite(arr) & valid)
             if bad.size:
-                i, k = bad[0]
+                i, k = bad[0][-2:]
                 raise StateError(f"projection {q.proj.name!r}: synapse variable {v!r} is not finite at row {i}, "
-                                 f"slot {k} after step {step - 1}")
+                                 f"slot {k}{_element(bad[0], 2)} after step {step - 1}")
         for v in q.proj.postsynaptic.vars:
-            bad = np.flatnonzero(~np.isfinite(state[q.keys.psm(v)]))
+            bad = np.argwhere(~np.isfinite(state[q.keys.psm(v)]))
             if bad.size:
                 raise StateError(f"projection {q.proj.name!r}: postsynaptic variable {v!r} is not finite at "
-                                 f"target {bad[0]} after step {step - 1}")
+                                 f"target {bad[0][-1]}{_element(bad[0])} after step {step - 1}")
+
+
+def _element(index, trailing: int = 1) -> str:
+    """' of batch element b' for an index into an array with a leading batch axis, else ''."""
+    return f" of batch element {index[0]}" if len(index) > trailing else ""
 
 
 def validate_values(values, shape, dtype, what: str) -> np.ndarray:
