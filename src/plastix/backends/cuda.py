@@ -70,8 +70,10 @@ class CudaBackend:
         for u in plan.updates:
             fn = getattr(self.module, f"run_update_{u.prefix}")
             self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:-1]  # without with_columns
-        self.custom_args = {c.prefix: list(inspect.signature(getattr(self.module, f"run_custom_{c.prefix}")).parameters)[4:]
-                            for c in plan.customs}
+        self.custom_args = {}
+        for c in plan.customs:
+            fn = getattr(self.module, f"run_custom_{c.prefix}")
+            self.custom_args[c.prefix] = list(inspect.signature(fn).parameters)[4:]
         self.precision = plan.network.precision
 
     # -- host <-> device ---------------------------------------------------------------------------------

@@ -167,7 +167,8 @@ def _update_kernel(plan: Plan, u: UpdatePlan):
     counters = {STAT.removed: "_nrem", STAT.added: "_nadd", STAT.full: "_full", STAT.failed_adds: "_failed",
                 STAT.bad_target: "_bad", STAT.duplicate: "_dup"}
     # (explicit axes: the simulator's device arrays take no negative indices)
-    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[{1 if plan.batched else 0}]"] + [f"{c} = 0" for c in counters.values()]
+    inner = [f"_stride = {ind}.shape[1]", f"_npost = {post}.shape[{1 if plan.batched else 0}]"]
+    inner += [f"{c} = 0" for c in counters.values()]
     inner += [f"_scratch = {scratch}[i % {scratch}.shape[0]]"] + u.code.body
     for n, c in sorted(counters.items()):
         inner += [f"if {c} != 0:", f"    cuda.atomic.add({stats}, {n}, {c})"]
@@ -238,11 +239,13 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             add(_dynamics_kernel(plan, q), "dynamics", f"{qp}_syn_dynamics", "_cfg2({}.shape[1], {}.shape[0])",
                 q.keys.ind, q.keys.rowlen)
         if "on_pre" in q.funcs:
-            add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate", "_cfg2({}.shape[1], {}.shape[%d])" % spk_axis,
+            add(_propagate_kernel(plan, q), "propagate", f"{qp}_propagate",
+                "_cfg2({}.shape[1], {}.shape[%d])" % spk_axis,
                 q.keys.ind, pre.spk)
         if "on_post" in q.funcs:
             cols = "{}.shape[0]" if proj.dense else "{}.shape[1]"
-            add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn", "_cfg2(" + cols + ", {}.shape[%d])" % spk_axis,
+            add(_post_learn_kernel(plan, q), "post_learn", f"{qp}_post_learn",
+                "_cfg2(" + cols + ", {}.shape[%d])" % spk_axis,
                 q.keys.rowlen if proj.dense else q.keys.colsyn, post.spk)
     update_hosts = []
     for u in plan.updates:

@@ -178,7 +178,8 @@ def duplicated_keys(net: Network, recorded_vars=()) -> frozenset:
         keys |= {k.spk, k.spkcnt, k.flag, k.nspk, *k.rec_buffers}
     for proj in net.projections.values():
         k, wu = NAMES.proj(proj), proj.weight_update
-        keys |= {k.syn(v) for v, var in wu.vars.items() if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["synapse"]))}
+        keys |= {k.syn(v) for v, var in wu.vars.items()
+                 if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["synapse"]))}
         for side, tvars in (("pre", wu.pre_vars), ("post", wu.post_vars)):
             keys |= {k.trace(side, v) for v, var in tvars.items()
                      if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["trace"]))}

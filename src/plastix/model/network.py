@@ -432,8 +432,9 @@ class Network:
         if grp in self.custom_updates:
             c = self.custom_updates[grp]
             return "custom update", {v: self._elements(c.target) for v in c.model.vars}
+        known = sorted(self.populations) + sorted(self.projections) + sorted(self.connectivity_updates)
         raise NetworkError(f"{what}: var_ref {ref!r} names unknown group {grp!r}; known: "
-                           f"{sorted(self.populations) + sorted(self.projections) + sorted(self.connectivity_updates) + sorted(self.custom_updates)}")
+                           f"{known + sorted(self.custom_updates)}")
 
     def synapse_arrays(self, projection: Projection) -> list[str]:
         """Names of every per-synapse variable living in ``projection``'s index space: weight-update vars,

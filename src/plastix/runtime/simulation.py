@@ -64,7 +64,8 @@ class Simulation:
             raise NetworkError(f"network must be a plastix.Network, got {type(network).__name__}")
         if not network.populations:
             raise NetworkError("the network has no populations")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or not 1 <= batch_size <= 65535:
+        if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
+                or not 1 <= batch_size <= 65535):
             raise NetworkError(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
         self.network = network
         self.batch_size = int(batch_size)
@@ -202,7 +203,8 @@ class Simulation:
         members = [n for n in net.update_order
                    if (net.connectivity_updates.get(n) or net.custom_updates.get(n)).group == group]
         if not members:
-            groups = sorted({u.group for u in list(net.connectivity_updates.values()) + list(net.custom_updates.values())})
+            every = list(net.connectivity_updates.values()) + list(net.custom_updates.values())
+            groups = sorted({u.group for u in every})
             raise StateError(f"no connectivity or custom updates in group {group!r}; groups: {groups}")
         plans = {u.update.name: u for u in self.plan.updates}
         customs = {c.update.name: c for c in self.plan.customs}
