@@ -389,8 +389,8 @@ class Network:
                                    f"{sorted(vars_)}")
             found = vars_[var]
             if found != elements:
-                raise NetworkError(f"{what}: var_ref {ref!r} -> {grp}.{var} has {self._describe(found)} but the update "
-                                   f"runs over {self._describe(elements)} of {target.name!r}")
+                raise NetworkError(f"{what}: var_ref {ref!r} -> '{grp}.{var}' has {self._describe(found)} but the "
+                                   f"update runs over {self._describe(elements)}")
             refs[ref] = (grp, var)
         if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
             raise NetworkError(f"{what}: every must be a positive integer number of steps, got {every!r}")

@@ -131,12 +131,12 @@ class StateAccess:
 
     @staticmethod
     def _values(values, lead: tuple, shape: tuple, dtype, what: str) -> np.ndarray:
-        if lead and np.ndim(values) == len(shape) + 1:
-            return st.validate_values(values, lead + tuple(shape), dtype, what)
-        if lead and np.shape(values) not in ((), tuple(shape)):
+        if not lead or np.shape(values) in ((), tuple(shape)):
+            return st.validate_values(values, shape, dtype, what)
+        if np.shape(values) != lead + tuple(shape):
             raise StateError(f"{what}: expected shape {lead + tuple(shape)} (one row per batch element) or "
                              f"{tuple(shape)} (the same for every element), got {np.shape(values)}")
-        return st.validate_values(values, shape, dtype, what)
+        return st.validate_values(values, lead + tuple(shape), dtype, what)
 
     def set_param(self, group: str, name: str, value: float) -> None:
         value = float(value)
