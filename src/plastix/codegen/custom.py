@@ -29,6 +29,8 @@ def _element_body(c: CustomPlan, names: Names, idx: str, elem: str) -> list[str]
     def load(n, f, at):
         if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
             return [f"u_{n} = _T(0.0)"]
+        if f.kind == "global":  # one scalar for the target ([1], or [batch, 1])
+            return [f"u_{n} = {names(f.key)}[{'_b, 0' if f.per_element else '0'}]"]
         return [f"u_{n} = {names(f.key)}[{at}]"]
 
     def calls(seed: str) -> list[str]:

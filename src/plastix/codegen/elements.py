@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..kernels import rng as rng_mod
 from ..kernels import sampling
+from .names import NAMES
 from .plan import Plan, PopPlan, ProjPlan
 from .transform import ScalarFunction
 
@@ -192,8 +193,15 @@ def synapse_body(q: ProjPlan, phase: str, names: Names, atomic_add: Callable[[st
     for ns, v in sf.inputs:
         if ns == "s":
             L.append(f"sv_{v} = {names(q.keys.syn(v))}[{i}, {k}]")
-    m.update({("pre", v): f"{names(q.keys.pre(v))}[{i}]" for v in wu.pre_vars})
-    m.update({("post", v): f"{names(q.keys.post(v))}[{j}]" for v in wu.post_vars})
+    # the pre / post neurons' own variables (read-only), unless a trace variable has the name
+    used = set(sf.inputs)
+    pre_n, post_n = NAMES.pop(q.proj.pre), NAMES.pop(q.proj.post)
+    for side, idx, traces, neuron_vars, nkeys in (("pre", i, wu.pre_vars, q.proj.pre.model.vars, pre_n),
+                                                  ("post", j, wu.post_vars, q.proj.post.model.vars, post_n)):
+        for v in set(traces) | set(neuron_vars):
+            if (side, v) in used:
+                key = q.keys.trace(side, v) if v in traces else nkeys.var(v)
+                m[(side, v)] = f"{names(key)}[{idx}]"
     m.update({("p", p): names(q.keys.param(p)) for p in q.wu_param_names})
     sc = rng_scalars(f"{i} * {stride} + {k}", q.streams[phase])
     L.append(call(sf, m, sc, to_post="_to_post"))

@@ -14,7 +14,8 @@ Keys (a = population index, b = projection index, k = connectivity-update index)
 * connectivity update ``cuk``: ``cuk_s_<var>`` / ``cuk_r_<var>`` / ``cuk_g_<var>`` / ``cuk_p_<param>``
   per-synapse, per-row, global vars and params, ``cuk_stats`` its counters (:class:`UpdateStats`),
   ``cuk_scratch`` row-kernel selection scratch.
-* custom update ``cxk``: ``cxk_v_<var>`` own per-element variables, ``cxk_p_<param>`` params.
+* custom update ``cxk``: ``cxk_v_<var>`` own per-element variables, ``cxk_g_<var>`` global vars ([1], or
+  [batch, 1]), ``cxk_p_<param>`` params.
 * ``rec_var<r>`` the buffer of the r-th recorded neuron variable.
 """
 from __future__ import annotations
@@ -110,6 +111,9 @@ class CustomKeys:
 
     def var(self, name: str) -> str:
         return f"{self.prefix}_v_{name}"
+
+    def glob(self, name: str) -> str:
+        return f"{self.prefix}_g_{name}"
 
     def param(self, name: str) -> str:
         return f"{self.prefix}_p_{name}"

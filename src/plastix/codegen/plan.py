@@ -162,6 +162,9 @@ class Plan:
         return keys
 
 
+#: Weight-update phases run per synapse (the others per pre / post neuron).
+SYNAPSE_PHASES = ("on_pre", "on_post", "dynamics")
+
 #: Access mode of a variable declared without one, by kind.
 DEFAULT_ACCESS = {"neuron": VarAccess.READ_WRITE, "psm": VarAccess.READ_WRITE, "trace": VarAccess.READ_WRITE,
                   "synapse": VarAccess.READ_WRITE_SHARED}
@@ -187,6 +190,8 @@ def duplicated_keys(net: Network, recorded_vars=()) -> frozenset:
                  if VarAccess.duplicated(var.access_or(DEFAULT_ACCESS["psm"]))}
     for c in net.custom_updates.values():
         keys |= {NAMES.custom(c).var(v) for v, var in c.model.vars.items() if var.access == VarAccess.READ_WRITE}
+        keys |= {NAMES.custom(c).glob(v) for v, var in c.model.global_vars.items()
+                 if var.access == VarAccess.READ_ONLY_DUPLICATE}
     keys |= {NAMES.rec_var(r) for r in range(len(recorded_vars))}
     return frozenset(keys)
 
@@ -264,10 +269,15 @@ def build_plan(net: Network, recorded_vars=(), batch_size: int = 1) -> Plan:
         prefix = keys.prefix
         wu_params = _param_fields(wu, proj.wu_params, dt)
         ns = {"s": _fields(wu.vars), "p": wu_params, "pre": _fields(wu.pre_vars), "post": _fields(wu.post_vars)}
+        # per-synapse phases also read the pre / post neurons' own variables (a trace var of the same
+        # name wins); trace phases see only the traces they own
+        syn_ns = dict(ns, pre={**_fields(proj.pre.model.vars), **ns["pre"]},
+                      post={**_fields(proj.post.model.vars), **ns["post"]})
         funcs = {}
         for phase, fn in wu.phase_functions().items():
             where = f"projection {proj.name!r} (weight-update model {wu.name!r}), {phase}"
-            funcs[phase] = transform(fn, phase, f"{prefix}_{phase}", where, ns)
+            funcs[phase] = transform(fn, phase, f"{prefix}_{phase}", where,
+                                     syn_ns if phase in SYNAPSE_PHASES else ns)
         psm_ns = {"s": _fields(psm.vars), "p": _param_fields(psm, proj.psm_params, dt),
                   "n": _fields(proj.post.model.vars)}
         where = f"projection {proj.name!r} (postsynaptic model {psm.name!r}), apply"
@@ -319,6 +329,10 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
         fields[ref] = CustomField(key, "ref", m.var_refs[ref], plan.batched and key in plan.duplicated, var.dtype)
     for t in m.temps:
         fields[t] = CustomField(None, "temp", VarAccess.READ_WRITE, False, "scalar")
+    for g, var in m.global_vars.items():
+        key = keys.glob(g)
+        fields[g] = CustomField(key, "global", var.access_or(VarAccess.READ_ONLY),
+                                plan.batched and key in plan.duplicated, var.dtype)
     params = list(m.derive(cu.params, net.dt))
     ns = {"u": {n: Field("scalar" if f.dtype == "scalar" else "int") for n, f in fields.items()},
           "p": {n: Field("scalar") for n in params}}
@@ -333,6 +347,9 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
             if f.per_element:
                 raise NetworkError(f"{where}: {name!r} reduces over the batch ({f.access}) into "
                                    f"{f.key}, which has one copy per batch element; reduce into a shared variable")
+        if name in written and f.kind == "global":
+            raise ModelError(f"{where}: writes {name!r}, a global var (read-only in update code; set it from the "
+                             "host with Simulation.set)")
         if name in written and f.access == VarAccess.READ_ONLY:
             raise ModelError(f"{where}: writes {name!r}, a var_ref declared read_only")
         if (name in written and batched and f.kind != "temp" and not f.per_element

@@ -361,7 +361,9 @@ class CustomUpdateModel(_Model):
       :class:`VarAccess` ``READ_ONLY`` or ``READ_WRITE``, or a reduction ``REDUCE_SUM`` / ``REDUCE_MEAN`` /
       ``REDUCE_MAX``: write-only, into a variable shared by the batch, which receives the sum / mean / max
       over the batch elements of what the function assigns (elements in order: deterministic);
-    * ``temps``: local scalars starting at 0 for each element, shared by the stages, stored nowhere.
+    * ``temps``: local scalars starting at 0 for each element, shared by the stages, stored nowhere;
+    * ``global_vars``: read-only scalars for the whole target (e.g. a reward signal), set from the host
+      with ``Simulation.set``; ``Var(access=VarAccess.READ_ONLY_DUPLICATE)`` gives one per batch element.
 
     ``update`` may be a tuple of functions (stages) run in order on the same element, each seeing the
     others' writes: small composable pieces (see :mod:`plastix.learning.optimizers`).
@@ -373,6 +375,7 @@ class CustomUpdateModel(_Model):
 
     var_refs: Mapping[str, str] = field(default_factory=dict)
     temps: tuple[str, ...] = ()
+    global_vars: Mapping[str, Var] = field(default_factory=dict)
     update: Callable | tuple | None = None
     _phase_names: tuple[str, ...] = ()
 
@@ -397,10 +400,18 @@ class CustomUpdateModel(_Model):
         for t in temps:
             _check_name(t, "temp")
         object.__setattr__(self, "temps", temps)
+        gv = _as_vars(self.global_vars, "global var")
+        for name, v in gv.items():
+            if v.access not in (None, VarAccess.READ_ONLY, VarAccess.READ_ONLY_DUPLICATE):
+                raise ModelError(f"custom update {self.name!r}: global var {name!r} access must be read_only "
+                                 f"(default) or read_only_duplicate (one per batch element), got {v.access!r}")
+        object.__setattr__(self, "global_vars", gv)
         self._validate()
-        clash = (set(vs) & set(refs)) | (set(temps) & (set(vs) | set(refs)))
+        names = [*vs, *refs, *temps, *gv]
+        clash = {n for n in names if names.count(n) > 1}
         if clash:
-            raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps")
+            raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps "
+                             "and global vars")
         stages = self.update if isinstance(self.update, tuple) else (self.update,)
         if not stages or any(not callable(f) for f in stages):
             raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")

@@ -78,8 +78,11 @@ class StateAccess:
                              f"{sorted(set(u.model.vars) | set(u.model.row_vars) | set(u.model.global_vars))}")
         if group in net.custom_updates:
             c = net.custom_updates[group]
+            if var in c.model.global_vars:
+                return NAMES.custom(c).glob(var), "custom_global"
             if var not in c.model.vars:
-                raise StateError(f"custom update {group!r} has no variable {var!r}; known: {sorted(c.model.vars)}")
+                raise StateError(f"custom update {group!r} has no variable {var!r}; known: "
+                                 f"{sorted(set(c.model.vars) | set(c.model.global_vars))}")
             return NAMES.custom(c).var(var), ("update_synapse" if c.per_synapse else "custom_neuron")
         raise StateError(f"unknown population, projection, connectivity or custom update {group!r}; known: "
                          f"{sorted(net.populations) + sorted(net.projections)}")
@@ -111,6 +114,8 @@ class StateAccess:
         arr = self.state[key]
         if kind in ("synapse", "update_synapse"):
             return arr[..., self.valid_mask(self._synapse_owner(group))].copy()
+        if kind == "custom_global":  # a scalar, or one per batch element
+            return arr[..., 0].copy() if arr.ndim == 2 else arr[0].copy()
         return arr.copy()
 
     def set(self, group: str, var: str, values) -> None:
@@ -125,6 +130,8 @@ class StateAccess:
             mask = self.valid_mask(self._synapse_owner(group))
             shape = (int(mask.sum()),)
             arr[..., mask] = self._values(values, lead, shape, arr.dtype, what)
+        elif kind == "custom_global":
+            arr[..., 0] = self._values(values, lead, (), arr.dtype, what)
         else:
             arr[...] = self._values(values, lead, arr.shape[len(lead):], arr.dtype, what)
         self.backend.push(self.state, [key])
