@@ -246,8 +246,8 @@ def test_build_time_errors():
     shared = _network()
     shared.add_custom_update("c", "ih", px.CustomUpdateModel(
         name="ws", var_refs={"w": VA.READ_WRITE, "g": VA.READ_ONLY}, update=write_shared))
-    with pytest.raises(px.NetworkError, match="writes 'w', which is shared by the batch, while the update runs once per "
-                                              "batch element"):
+    with pytest.raises(px.NetworkError, match="writes 'w', which is shared by the batch, while the update runs "
+                                              "once per batch element"):
         px.Simulation(shared, backend="cpu", batch_size=2).build()
     px.Simulation(shared, backend="cpu", batch_size=1).build()  # one element: no race
 
