@@ -1,80 +1,168 @@
 """Kernels of custom updates, CPU and CUDA from one per-element body.
 
-A custom update visits every element of its target (a neuron, or an existing synapse ``(i, k)``).  Per
-element the body loads the fields the stage functions read into locals ``u_<name>``, calls the stages in
-order and stores what they wrote.  When the update runs once per batch element (it touches per-element
-variables of a batched simulation), the body loops over the batch elements in order inside the element:
-per-element fields are loaded and stored at ``[b, ...]``, reductions accumulate in a local (sum, mean,
-max) and are stored once, after the last element -- a fixed order, so the result does not depend on the
-thread count or the GPU's scheduling.  Elements never share state, so the element loop needs no atomics.
+A custom update visits every element of its target (a neuron, or an existing synapse ``(i, k)`` with
+target ``j``).  Per element the body loads the fields the stage functions read into locals ``u_<name>``,
+calls the stages in order and stores what they wrote.  When the update runs once per batch element (it
+touches per-element variables of a batched simulation), the body loops over the batch elements in order
+inside the element: per-element fields are loaded and stored at ``[b, ...]``, reductions accumulate in a
+local (sum, mean, max) and are stored once, after the last element -- a fixed order, so the result does
+not depend on the thread count or the GPU's scheduling.
+
+Updates over the tape add a time loop inside the batch loop: every recorded step (``scan``), or only the
+steps where the synapse's presynaptic neuron spiked (``events``; the CPU sorts the recorded spikes by
+neuron first, a counting sort, so each row reads its own events; the GPU runs a thread per recorded spike
+and adds its reductions with atomics).  Tape values are read at ``[b, t, neuron]``; temporaries carry
+over the steps.
 """
 from __future__ import annotations
 
 from ..model.specs import VarAccess
 from .elements import Names, call, indent, rng_scalars
+from .names import TAPE_T0
 from .plan import CustomPlan, Plan
 
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
 
-def _element_body(c: CustomPlan, names: Names, idx: str, elem: str) -> list[str]:
-    """Body for the element at index expression ``idx`` (``i`` or ``i, k``; ``elem`` its flat id)."""
-    read = {f for sf in c.stages for ns, f in sf.inputs if ns == "u"}
-    written = c.written
-    touched = read | written
-    fields = {n: f for n, f in c.fields.items() if n in touched}
-    m = {("u", n): f"u_{n}" for n in c.fields}
-    m.update({("p", p): names(c.keys.param(p)) for p in c.param_names})
+class _Body:
+    """The per-element code of custom update ``c``: where its fields live and how to index them."""
 
-    def load(n, f, at):
+    def __init__(self, plan: Plan, c: CustomPlan, names: Names, idx: str, elem: str, batch_loop: bool = True,
+                 step_prelude=()):
+        self.plan, self.c, self.names, self.idx, self.elem = plan, c, names, idx, elem
+        self.batch_loop = batch_loop  # False: the caller sets _b (the GPU events kernel's grid)
+        self.step_prelude = list(step_prelude)
+        read = {f for sf in c.stages for ns, f in sf.inputs if ns == "u"}
+        self.written = c.written
+        self.fields = {n: f for n, f in c.fields.items() if n in read | self.written}
+        self.red = {n: f for n, f in self.fields.items() if f.access in VarAccess.REDUCTIONS and n in self.written}
+        self.m = {("u", n): f"u_{n}" for n in c.fields}
+        self.m.update({("p", p): names(c.keys.param(p)) for p in c.param_names})
+        self.bt = "_b, " if plan.batched else ""  # tape rows: [b, t, neuron] or [t, neuron]
+
+    def tape_at(self, f) -> str:
+        neuron = {"pre": "i", "post": "j"}.get(f.side, self.idx)
+        return f"{self.names(f.key)}[{self.bt}_t, {neuron}]"
+
+    def load(self, n, f) -> list[str]:
         if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
             return [f"u_{n} = _T(0.0)"]
         if f.kind == "global":  # one scalar for the target ([1], or [batch, 1])
-            return [f"u_{n} = {names(f.key)}[{'_b, 0' if f.per_element else '0'}]"]
-        return [f"u_{n} = {names(f.key)}[{at}]"]
+            return [f"u_{n} = {self.names(f.key)}[{'_b, 0' if f.per_element else '0'}]"]
+        if f.kind == "tape":
+            return [f"u_{n} = {self.tape_at(f)}"]
+        at = f"_b, {self.idx}" if f.per_element else self.idx
+        return [f"u_{n} = {self.names(f.key)}[{at}]"]
 
-    def calls(seed: str) -> list[str]:
-        sc = dict(rng_scalars(elem, c.stream), _seed=seed)
-        return [call(sf, m, sc) for sf in c.stages]
+    def calls(self) -> list[str]:
+        seed = "batch_seed(seed, _b)" if self.c.batched else "seed"
+        sc = dict(rng_scalars(self.elem, self.c.stream), _seed="_seedb")
+        return [f"_seedb = {seed}"] + [call(sf, self.m, sc) for sf in self.c.stages]
 
-    shared = {n: f for n, f in fields.items() if not f.per_element}
-    per = {n: f for n, f in fields.items() if f.per_element}
-    reductions = {n: f for n, f in fields.items() if f.access in VarAccess.REDUCTIONS and n in written}
-    L = []
-    if not c.batched:
-        for n, f in fields.items():
-            L += load(n, f, idx)
-        L += calls("seed")
-        L += [f"{names(f.key)}[{idx}] = u_{n}" for n, f in fields.items() if n in written and f.kind != "temp"]
+    def accumulate(self, atomic=None) -> list[str]:
+        L = []
+        for n, f in self.red.items():
+            if atomic is not None:
+                L.append(atomic(self.names(f.key), n))
+            elif f.access == VarAccess.REDUCE_MAX:
+                L.append(f"_red_{n} = max(_red_{n}, u_{n})")
+            else:
+                L.append(f"_red_{n} += u_{n}")
         return L
-    for n, f in shared.items():
-        if f.access not in VarAccess.REDUCTIONS and f.kind != "temp":
-            L += load(n, f, idx)
-    for n, f in reductions.items():
-        L.append(f"_red_{n} = _T(-np.inf)" if f.access == VarAccess.REDUCE_MAX else f"_red_{n} = _T(0.0)")
-    batch = names(next(f.key for f in per.values()))
-    L += [f"_B = {batch}.shape[0]", "for _b in range(_B):"]
-    inner = []
-    for n, f in per.items():
-        inner += load(n, f, f"_b, {idx}")
-    for n, f in fields.items():
-        if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
-            inner += load(n, f, idx)
-    inner.append("_seedb = batch_seed(seed, _b)")
-    inner += calls("_seedb")
-    inner += [f"{names(f.key)}[_b, {idx}] = u_{n}" for n, f in per.items() if n in written]
-    for n, f in reductions.items():
-        inner.append(f"_red_{n} = max(_red_{n}, u_{n})" if f.access == VarAccess.REDUCE_MAX
-                     else f"_red_{n} += u_{n}")
-    L += indent(inner, 1)
-    for n, f in reductions.items():
-        value = f"_T(_red_{n} / _B)" if f.access == VarAccess.REDUCE_MEAN else f"_red_{n}"
-        L.append(f"{names(f.key)}[{idx}] = {value}")
-    return L
+
+    def step(self, atomic=None) -> list[str]:
+        """One call of the stages (at one step of the tape, or once)."""
+        L = list(self.step_prelude)
+        for n, f in self.fields.items():
+            if f.kind == "tape" or f.access in VarAccess.REDUCTIONS:
+                L += self.load(n, f)
+        L += self.calls()
+        L += [f"{self.tape_at(f)} = u_{n}" for n, f in self.fields.items() if f.kind == "tape" and n in self.written]
+        return L + self.accumulate(atomic)
+
+    def code(self, time_loop: list[str] | None, atomic=None) -> list[str]:
+        """The element's code; ``time_loop`` is the loop header(s) over the tape (None: one call)."""
+        c, names = self.c, self.names
+        plain = {n: f for n, f in self.fields.items()
+                 if f.kind != "temp" and f.kind != "tape" and f.access not in VarAccess.REDUCTIONS}
+        shared = {n: f for n, f in plain.items() if not f.per_element}
+        per = {n: f for n, f in plain.items() if f.per_element}
+        L = [x for n, f in shared.items() for x in self.load(n, f)]
+        if atomic is None:
+            L += [f"_red_{n} = _T(-np.inf)" if f.access == VarAccess.REDUCE_MAX else f"_red_{n} = _T(0.0)"
+                  for n, f in self.red.items()]
+        inner = [x for n, f in per.items() for x in self.load(n, f)]
+        inner += [f"u_{n} = _T(0.0)" for n, f in self.fields.items() if f.kind == "temp"]
+        if time_loop is None:
+            inner += self.step(atomic)
+        else:
+            inner += time_loop + indent(self.step(atomic), len(time_loop))
+        inner += [f"{names(f.key)}[_b, {self.idx}] = u_{n}" for n, f in per.items() if n in self.written]
+        if not self.batch_loop:
+            L += inner
+        elif c.batched:
+            batch_key = names(next(f.key for f in c.fields.values() if f.per_element))
+            L += [f"_B = {batch_key}.shape[0]", "for _b in range(_B):"] + indent(inner, 1)
+        else:
+            L += ["_B = 1", "_b = 0"] + inner
+        if atomic is None:
+            for n, f in self.red.items():
+                value = f"_T(_red_{n} / _B)" if f.access == VarAccess.REDUCE_MEAN else f"_red_{n}"
+                L.append(f"{names(f.key)}[{self.idx}] = {value}")
+        L += [f"{names(f.key)}[{self.idx}] = u_{n}" for n, f in shared.items() if n in self.written]
+        return L
 
 
-def _signature(names: Names, body: list[str]) -> list[str]:
-    return _LOOP_SCALARS + sorted(names.used)
+def _tape_length(body: _Body) -> str:
+    key = next(f.key for f in body.c.fields.values() if f.kind == "tape")
+    return f"{body.names(key)}.shape[{1 if body.plan.batched else 0}]"
+
+
+def _scan_loop(body: _Body) -> list[str] | None:
+    m = body.c.update.model
+    if m.scan is None:
+        return None
+    if not any(f.kind == "tape" for f in body.c.fields.values()):
+        n = "0"  # a scan with no tape reads nothing per step: it runs over no steps
+    else:
+        n = _tape_length(body)
+    rng = f"range({n} - 1, -1, -1)" if m.scan == "backward" else f"range({n})"
+    return [f"for _t in {rng}:"]
+
+
+def _target_j(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
+    """``j``, the synapse's target, when a field is indexed by it."""
+    if not any(f.side == "post" for f in c.fields.values()):
+        return []
+    return ["j = k"] if c.update.target.dense else [f"j = {names(c.target_keys.ind)}[i, k]"]
+
+
+def _spike_keys(plan: Plan, c: CustomPlan, names: Names):
+    pre = plan.pop_plan(c.update.target.pre).keys
+    return names(pre.rec_step), names(pre.rec_idx), names(pre.rec_n), names(TAPE_T0)
+
+
+def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
+    """Counting sort of the recorded presynaptic spikes by neuron, per batch element: ``_off[b, i] ..
+    _off[b, i + 1]`` index ``_evt[b]``, the steps (tape rows) at which neuron ``i`` spiked, ascending."""
+    steps, idx, count, t0 = _spike_keys(plan, c, names)
+    rl = names(c.target_keys.rowlen)
+    b_, n_ = ("_bb, ", f"{count}[_bb, 0]") if plan.batched else ("", f"{count}[0]")
+    nb = f"{count}.shape[0]" if plan.batched else "1"
+    return [f"_nb = {nb}", f"_npre = {rl}.shape[0]", f"_cap = {steps}.shape[{1 if plan.batched else 0}]",
+            "_off = np.zeros((_nb, _npre + 1), np.int64)", "_evt = np.zeros((_nb, max(_cap, 1)), np.int64)",
+            "_fill = np.zeros(_npre, np.int64)", f"_t0 = {t0}[0]",
+            "for _bb in range(_nb):",
+            f"    _ne = min({n_}, _cap)",
+            "    for _e in range(_ne):",
+            f"        _off[_bb, {idx}[{b_}_e] + 1] += 1",
+            "    for _q in range(_npre):",
+            "        _off[_bb, _q + 1] += _off[_bb, _q]",
+            "        _fill[_q] = _off[_bb, _q]",
+            "    for _e in range(_ne):",
+            f"        _q = {idx}[{b_}_e]",
+            f"        _evt[_bb, _fill[_q]] = {steps}[{b_}_e] - _t0",
+            "        _fill[_q] += 1"]
 
 
 def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[list[str], list[str]]:
@@ -83,38 +171,73 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[li
     names = Names()
     loop = "prange" if parallel else "range"
     tk = c.target_keys
+    body: list[str] = []
     if c.per_synapse:
         rl = names(tk.rowlen)
-        body = [f"stride = {names(tk.ind)}.shape[1]", f"for i in {loop}({rl}.shape[0]):",
-                f"    for k in range({rl}[i]):"]
-        body += indent(_element_body(c, names, "i, k", "i * stride + k"), 2)
+        if c.update.model.events:
+            body += _cpu_events_index(plan, c, names)
+            b = _Body(plan, c, names, "i, k", "i * stride + k", step_prelude=["_t = _evt[_b, _e]"])
+            time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
+        else:
+            b = _Body(plan, c, names, "i, k", "i * stride + k")
+            time_loop = _scan_loop(b)
+        element = _target_j(plan, c, names) + b.code(time_loop)
+        body += [f"stride = {names(tk.ind)}.shape[1]", f"for i in {loop}({rl}.shape[0]):",
+                 f"    for k in range({rl}[i]):"] + indent(element, 2)
     else:
+        b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)  # [neurons] or [batch, neurons]
-        body = [f"for i in {loop}({flag}.shape[{flag}.ndim - 1]):"]
-        body += indent(_element_body(c, names, "i", "i"), 1)
-    args = _signature(names, body)
+        body = [f"for i in {loop}({flag}.shape[{flag}.ndim - 1]):"] + indent(b.code(_scan_loop(b)), 1)
+    args = _LOOP_SCALARS + sorted(names.used)
     deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
     return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
 
 
 def cuda_kernel(plan: Plan, c: CustomPlan, name: str, decorator: str) -> tuple[list[str], list[str], str]:
-    """The CUDA kernel (one thread per neuron, or x over row slots and y striding over rows), its
-    argument names and its launch configuration expression."""
+    """The CUDA kernel, its argument names and its launch configuration expression: one thread per
+    neuron, x over row slots and y striding over rows per synapse, or one thread per recorded presynaptic
+    spike (z: the batch element) over presynaptic events."""
     names = Names()
     tk = c.target_keys
+    if c.update.model.events:
+        return _cuda_events_kernel(plan, c, name, decorator, names)
     if c.per_synapse:
+        b = _Body(plan, c, names, "i, k", "i * stride + k")
         ind, rl = names(tk.ind), names(tk.rowlen)
         body = ["_x = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
                 "_y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
                 "_ys = cuda.gridDim.y * cuda.blockDim.y", f"stride = {ind}.shape[1]", "k = _x",
                 f"for i in range(_y0, {rl}.shape[0], _ys):", f"    if k < {rl}[i]:"]
-        body += indent(_element_body(c, names, "i, k", "i * stride + k"), 2)
+        body += indent(_target_j(plan, c, names) + b.code(_scan_loop(b)), 2)
         cfg = f"_cfg2({tk.ind}.shape[1], {tk.rowlen}.shape[0])"
     else:
+        b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)
         axis = 1 if plan.batched else 0  # explicit: the simulator's device arrays take no negative indices
         body = ["i = cuda.grid(1)", f"if i < {flag}.shape[{axis}]:"]
-        body += indent(_element_body(c, names, "i", "i"), 1)
+        body += indent(b.code(_scan_loop(b)), 1)
         cfg = f"_cfg1({tk.flag}.shape[{axis}])"
-    args = _signature(names, body)
+    args = _LOOP_SCALARS + sorted(names.used)
+    return [decorator, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args, cfg
+
+
+def _cuda_events_kernel(plan, c, name, decorator, names):
+    tk = c.target_keys
+    steps, idx, count, t0 = _spike_keys(plan, c, names)
+    rl = names(tk.rowlen)
+    ind = names(tk.ind)
+    # one thread per (batch element, recorded spike): the grid replaces the body's batch loop
+    b = _Body(plan, c, names, "i, k", "i * stride + k", batch_loop=False)
+    if plan.batched:
+        head = ["_b = cuda.blockIdx.z", "_e = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
+                f"_ne = min({count}[_b, 0], {steps}.shape[1])", "if _e < _ne:",
+                f"    i = {idx}[_b, _e]", f"    _t = {steps}[_b, _e] - {t0}[0]"]
+    else:
+        head = ["_b = 0", "_e = cuda.grid(1)", f"_ne = min({count}[0], {steps}.shape[0])", "if _e < _ne:",
+                f"    i = {idx}[_e]", f"    _t = {steps}[_e] - {t0}[0]"]
+    element = _target_j(plan, c, names) + b.code(None, atomic=lambda arr, n: f"cuda.atomic.add({arr}, (i, k), u_{n})")
+    body = head + indent([f"stride = {ind}.shape[1]", f"for k in range({rl}[i]):"] + indent(element, 1), 1)
+    cap = f"{steps}.shape[{1 if plan.batched else 0}]"
+    cfg = f"_cfg_batch(_cfg1({cap}), {count}.shape[0])" if plan.batched else f"_cfg1({cap})"
+    args = _LOOP_SCALARS + sorted(names.used)
     return [decorator, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args, cfg

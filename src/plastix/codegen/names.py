@@ -124,6 +124,9 @@ def rec_var(r: int) -> str:
     return f"rec_var{r}"
 
 
+#: The first step of the last run call ([1] int64): row 0 of the tape (recorded variables and spikes).
+TAPE_T0 = "tape_t0"
+
 #: Suffixes of backend scratch arrays: not part of a saved state.
 SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch")
 

@@ -71,10 +71,11 @@ class CustomField:
     """A field ``u.<name>`` of a custom update: where it lives and how the batch shares it."""
 
     key: str | None         # state key (None for temporaries)
-    kind: str               # "own", "ref" or "temp"
+    kind: str               # "own", "ref", "temp", "global" or "tape"
     access: str             # VarAccess mode (temporaries: read_write)
     per_element: bool       # has a leading batch axis in the state
     dtype: str              # "scalar" or an integer dtype
+    side: str | None = None  # tapes on projections: indexed by the synapse's "pre" or "post" neuron
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Plan:
                 parts.append(u.global_code.source)
         for c in self.customs:
             parts.append(f"custom {c.prefix} on {c.target_keys.prefix} every={c.update.every} batched={c.batched} "
+                         f"scan={c.update.model.scan} events={c.update.model.events} "
                          + repr(sorted(c.fields.items())))
             parts += [sf.source for sf in c.stages]
         return "\n".join(parts)
@@ -329,6 +331,13 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
         fields[ref] = CustomField(key, "ref", m.var_refs[ref], plan.batched and key in plan.duplicated, var.dtype)
     for t in m.temps:
         fields[t] = CustomField(None, "temp", VarAccess.READ_WRITE, False, "scalar")
+    for ref, (side, pop, v) in cu.tape_refs.items():
+        if (pop, v) not in plan.recorded_vars:
+            raise NetworkError(f"{where}: tape_ref {ref!r} -> {pop}.{v} is not recorded (the simulation records "
+                               "tapes at build)")
+        key = NAMES.rec_var(plan.recorded_vars.index((pop, v)))
+        fields[ref] = CustomField(key, "tape", m.tape_refs[ref], plan.batched,
+                                  net.populations[pop].model.vars[v].dtype, side)
     for g, var in m.global_vars.items():
         key = keys.glob(g)
         fields[g] = CustomField(key, "global", var.access_or(VarAccess.READ_ONLY),
@@ -340,6 +349,11 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
               for k, fn in enumerate(m.stages)]
     batched = any(f.per_element for f in fields.values())
     written = {f for sf in stages for n, f in sf.writes if n == "u"}
+    if m.events:
+        bad = sorted(n for n in written if fields[n].kind != "temp" and fields[n].access != VarAccess.REDUCE_SUM)
+        if bad:
+            raise ModelError(f"{where}: events='pre_spikes' sums over events: it may assign only reduce_sum "
+                             f"variables and temporaries, but writes {bad}")
     for name, f in fields.items():
         if f.access in VarAccess.REDUCTIONS:
             if f.dtype != "scalar":
@@ -351,7 +365,8 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
             raise ModelError(f"{where}: writes {name!r}, a global var (read-only in update code; set it from the "
                              "host with Simulation.set)")
         if name in written and f.access == VarAccess.READ_ONLY:
-            raise ModelError(f"{where}: writes {name!r}, a var_ref declared read_only")
+            raise ModelError(f"{where}: writes {name!r}, a {'tape_ref' if f.kind == 'tape' else 'var_ref'} declared "
+                             "read_only")
         if (name in written and batched and f.kind != "temp" and not f.per_element
                 and f.access not in VarAccess.REDUCTIONS):
             raise NetworkError(f"{where}: writes {name!r}, which is shared by the batch, while the update runs once "

@@ -121,6 +121,8 @@ class CustomUpdate:
     group: str
     every: int | None
     index: int
+    #: tape ref -> (side: "pre" / "post" on projections, None on populations; population name; var)
+    tape_refs: dict[str, tuple[str | None, str, str]] = field(default_factory=dict)
 
     @property
     def per_synapse(self) -> bool:
@@ -349,7 +351,7 @@ class Network:
     def add_custom_update(self, name: str, target: Population | Projection | str, model: CustomUpdateModel, *,
                           var_refs: Mapping[str, str] | None = None, params: Mapping[str, float] | None = None,
                           init: Mapping[str, Any] | None = None, group: str | None = None,
-                          every: int | None = None) -> CustomUpdate:
+                          every: int | None = None, tape_refs: Mapping[str, str] | None = None) -> CustomUpdate:
         """Attach a custom update to a population (it runs once per neuron) or a projection (once per
         existing synapse).
 
@@ -359,7 +361,9 @@ class Network:
         update's); for a projection target a per-synapse variable of the same projection (its weight-update
         variables, a connectivity or custom update's own).  ``group`` (default ``name``) is what
         ``Simulation.custom_update(group)`` runs; ``every`` (steps, batch size 1 only) also runs it at the
-        end of every ``every``-th step of the compiled time loop.
+        end of every ``every``-th step of the compiled time loop.  ``tape_refs`` binds the model's tape
+        references: ``"<var>"`` / ``"<population>.<var>"`` (a population of the target's size) on a population
+        target, ``"pre.<var>"`` / ``"post.<var>"`` on a projection target.
         """
         self._check_new_name(name)
         what = f"custom update {name!r}"
@@ -392,17 +396,53 @@ class Network:
                 raise NetworkError(f"{what}: var_ref {ref!r} -> '{grp}.{var}' has {self._describe(found)} but the "
                                    f"update runs over {self._describe(elements)}")
             refs[ref] = (grp, var)
+        tapes = self._tape_refs(what, target, model, tape_refs)
         if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
             raise NetworkError(f"{what}: every must be a positive integer number of steps, got {every!r}")
+        if every is not None and model.over_time:
+            raise NetworkError(f"{what}: an update over the tape runs between runs, not every {every} steps")
         group = name if group is None else group
         if not isinstance(group, str) or not group:
             raise NetworkError(f"{what}: group must be a non-empty string")
         upd = CustomUpdate(name, target, model, _check_params(model, params, what), refs,
                            _check_init(model.vars, init, what), group, None if every is None else int(every),
-                           len(self.custom_updates))
+                           len(self.custom_updates), tapes)
         self.custom_updates[name] = upd
         self.update_order.append(name)
         return upd
+
+    def _tape_refs(self, what, target, model, given) -> dict:
+        given = dict(given or {})
+        unknown = set(given) - set(model.tape_refs)
+        if unknown:
+            raise NetworkError(f"{what}: tape_refs {sorted(unknown)} are not declared by model {model.name!r} "
+                               f"(it declares {list(model.tape_refs)})")
+        if model.events == "pre_spikes":
+            if not isinstance(target, Projection):
+                raise NetworkError(f"{what}: events='pre_spikes' runs per synapse: its target must be a projection")
+            if not target.pre.model.spikes:
+                raise NetworkError(f"{what}: events='pre_spikes', but {target.pre.name!r} does not spike")
+        out = {}
+        for ref in model.tape_refs:
+            spec = str(given.get(ref, ref))
+            head, _, var = spec.rpartition(".")
+            if isinstance(target, Projection):
+                if head not in ("pre", "post"):
+                    raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r}: on a projection write 'pre.<var>' or "
+                                       "'post.<var>'")
+                side, pop = head, (target.pre if head == "pre" else target.post)
+            else:
+                side, pop = None, self.populations.get(head or target.name)
+                if pop is None:
+                    raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r}: no population {head!r}")
+                if pop.size != target.size:
+                    raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r} has {pop.size} neurons but the update "
+                                       f"runs over {target.size}")
+            if var not in pop.model.vars:
+                raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r}: population {pop.name!r} has no variable "
+                                   f"{var!r}; known: {sorted(pop.model.vars)}")
+            out[ref] = (side, pop.name, var)
+        return out
 
     @staticmethod
     def _elements(target):

@@ -368,6 +368,22 @@ class CustomUpdateModel(_Model):
     ``update`` may be a tuple of functions (stages) run in order on the same element, each seeing the
     others' writes: small composable pieces (see :mod:`plastix.learning.optimizers`).
 
+    **Over the tape of the last run.**  ``tape_refs`` (name -> ``READ_ONLY`` / ``READ_WRITE``) are neuron
+    variables recorded at every step of the last ``Simulation.run`` call, per batch element (the
+    simulation records them itself, without keeping host copies).  Such an update runs over time:
+
+    * ``scan="forward"`` / ``"backward"``: for every element (and batch element) the function runs once
+      per recorded step, in time order or reversed; ``u.<tape ref>`` is the value at that step (writes
+      go back to the tape), temporaries carry over from step to step (an accumulator such as a filtered
+      trace), reductions accumulate over steps and batch elements (sum and max over both; mean: the sum
+      divided by the batch size);
+    * ``events="pre_spikes"`` (projection targets): the function runs only at the steps where the
+      synapse's presynaptic neuron spiked -- work proportional to presynaptic events times row length,
+      not synapses times steps -- and may only assign ``REDUCE_SUM`` variables (the sum over events).
+
+    On a projection, a tape reference names ``"pre.<var>"`` or ``"post.<var>"``: the synapse sees its
+    presynaptic or postsynaptic neuron's value at that step.
+
     With a batch, an update that references a per-element variable runs its function once per batch
     element (in order) for every element it updates; writing a shared non-reduction variable from such
     an update is an error (the elements would overwrite each other).
@@ -376,6 +392,9 @@ class CustomUpdateModel(_Model):
     var_refs: Mapping[str, str] = field(default_factory=dict)
     temps: tuple[str, ...] = ()
     global_vars: Mapping[str, Var] = field(default_factory=dict)
+    tape_refs: Mapping[str, str] = field(default_factory=dict)
+    scan: str | None = None
+    events: str | None = None
     update: Callable | tuple | None = None
     _phase_names: tuple[str, ...] = ()
 
@@ -406,12 +425,34 @@ class CustomUpdateModel(_Model):
                 raise ModelError(f"custom update {self.name!r}: global var {name!r} access must be read_only "
                                  f"(default) or read_only_duplicate (one per batch element), got {v.access!r}")
         object.__setattr__(self, "global_vars", gv)
+        tapes = dict(self.tape_refs or {})
+        for name, access in tapes.items():
+            _check_name(name, "tape_ref")
+            if access not in (VarAccess.READ_ONLY, VarAccess.READ_WRITE):
+                raise ModelError(f"custom update {self.name!r}: tape_ref {name!r} access must be read_only or "
+                                 f"read_write, got {access!r}")
+        object.__setattr__(self, "tape_refs", tapes)
+        if self.scan not in (None, "forward", "backward"):
+            raise ModelError(f"custom update {self.name!r}: scan must be 'forward', 'backward' or None, "
+                             f"got {self.scan!r}")
+        if self.events not in (None, "pre_spikes"):
+            raise ModelError(f"custom update {self.name!r}: events must be 'pre_spikes' or None, got {self.events!r}")
+        if self.scan and self.events:
+            raise ModelError(f"custom update {self.name!r}: give scan or events, not both")
+        if tapes and not (self.scan or self.events):
+            raise ModelError(f"custom update {self.name!r}: tape_refs need scan='forward' / 'backward' or "
+                             "events='pre_spikes' (the update runs over the recorded steps)")
         self._validate()
-        names = [*vs, *refs, *temps, *gv]
+        names = [*vs, *refs, *temps, *gv, *tapes]
         clash = {n for n in names if names.count(n) > 1}
         if clash:
-            raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps "
-                             "and global vars")
+            raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps, "
+                             "global vars and tape refs")
+
+    @property
+    def over_time(self) -> bool:
+        """Does it run over the tape of the last run (a scan or presynaptic events)?"""
+        return bool(self.scan or self.events)
         stages = self.update if isinstance(self.update, tuple) else (self.update,)
         if not stages or any(not callable(f) for f in stages):
             raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")

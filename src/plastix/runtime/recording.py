@@ -23,6 +23,9 @@ class Recorder:
         self.var_every: dict[tuple[str, str], int] = {}  # (pop, var) -> every n steps
         self._spikes: dict[str, list] = {}
         self._vars: dict[tuple[str, str], list] = {}
+        # recorded for updates over the tape only: written by every run call, never copied to the host
+        self.tape_vars: set[tuple[str, str]] = set()
+        self.tape_spikes: set[str] = set()
 
     def _pop(self, name: str):
         try:
@@ -39,6 +42,27 @@ class Recorder:
             raise ValueError(f"max_spikes must be a positive integer, got {max_spikes!r}")
         self.spike_pops[pop] = max_spikes
         self._spikes.setdefault(pop, [])
+        self.tape_spikes.discard(pop)
+
+    def tape(self, pop: str, var: str) -> None:
+        """Record ``var`` of ``pop`` at every step for updates over the tape (no host copies)."""
+        if (pop, var) in self.var_every:
+            if self.var_every[(pop, var)] != 1:
+                raise ValueError(f"{pop}.{var} is on the tape of a custom update, which needs every step: "
+                                 f"recorded every {self.var_every[(pop, var)]}")
+            return
+        if self.var_every and set(self.var_every.values()) != {1}:
+            raise ValueError("custom updates over the tape record every step: recorded variables must use every=1")
+        self.var_every[(pop, var)] = 1
+        self._vars.setdefault((pop, var), [])
+        self.tape_vars.add((pop, var))
+
+    def tape_spikes_of(self, pop: str) -> None:
+        """Record spikes of ``pop`` for updates over presynaptic events (no host copies)."""
+        if pop not in self.spike_pops:
+            self.spike_pops[pop] = None
+            self._spikes.setdefault(pop, [])
+            self.tape_spikes.add(pop)
 
     def record(self, pop: str, var: str, every: int = 1) -> None:
         p = self._pop(pop)
@@ -50,6 +74,7 @@ class Recorder:
             raise ValueError("all recorded variables must use the same 'every'")
         self.var_every[(pop, var)] = int(every)
         self._vars.setdefault((pop, var), [])
+        self.tape_vars.discard((pop, var))
 
     @property
     def recorded_vars(self) -> tuple[tuple[str, str], ...]:
@@ -92,10 +117,14 @@ class Recorder:
                 raise CapacityError(f"spike recording of {pop!r} overflowed: {got} spikes in this run call{which} "
                                     f"but max_spikes is {cap}; call record_spikes({pop!r}, max_spikes=...) with "
                                     "more or run fewer steps per call")
+            if pop in self.tape_spikes:
+                continue
             steps = state[keys.rec_step].reshape(-1, state[keys.rec_step].shape[-1])
             idx = state[keys.rec_idx].reshape(steps.shape)
             self._spikes[pop].append([(steps[b, :int(n)].copy(), idx[b, :int(n)].copy()) for b, n in enumerate(counts)])
         for r, key in enumerate(plan.recorded_vars):
+            if key in self.tape_vars:
+                continue
             backend.pull(state, [rec_var(r)])
             self._vars[key].append(state[rec_var(r)].copy())
 

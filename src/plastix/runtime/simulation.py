@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends import make_backend
-from ..codegen.names import NAMES, UpdateStats
+from ..codegen.names import NAMES, TAPE_T0, UpdateStats
 from ..codegen.plan import build_plan
 from ..errors import CapacityError, NetworkError, StateError
 from ..model.network import Network
@@ -91,6 +91,11 @@ class Simulation:
 
     def build(self) -> "Simulation":
         """Generate and compile kernels and allocate state (done automatically by the first ``run``)."""
+        for cu in self.network.custom_updates.values():  # what updates over the tape read
+            for _side, pop, var in cu.tape_refs.values():
+                self.recorder.tape(pop, var)
+            if cu.model.events == "pre_spikes":
+                self.recorder.tape_spikes_of(cu.target.pre.name)
         recorded = self.recorder.recorded_vars
         if self.state is not None and self._built_key == recorded:
             return self
@@ -129,6 +134,16 @@ class Simulation:
         """Recorded values of ``var``: array [records, neurons] ([batch, records, neurons] with a batch)."""
         return self.recorder.recorded(pop, var)
 
+    def tape(self, pop: str, var: str) -> np.ndarray:
+        """A copy of the tape of ``var`` of ``pop``: its value after every step of the last run call,
+        [steps, neurons] ([batch, steps, neurons] with a batch), as updates over the tape left it."""
+        self._ensure_state()
+        if (pop, var) not in self.plan.recorded_vars:
+            raise StateError(f"{pop}.{var} is not on the tape: no custom update reads it and it is not recorded")
+        key = NAMES.rec_var(self.plan.recorded_vars.index((pop, var)))
+        self.backend.pull(self.state, [key])
+        return self.state[key].copy()
+
     def spike_count(self, pop: str) -> int | np.ndarray:
         """Total spikes ``pop`` emitted since build or reset (with a batch: one count per element)."""
         self._ensure_state()
@@ -150,8 +165,12 @@ class Simulation:
         if callback is not None and (every is None or every < 1):
             raise ValueError("callback needs every >= 1 (steps between calls)")
         self.build()
+        taped = any(cu.model.over_time for cu in self.network.custom_updates.values())
+        if taped and callback is not None:
+            raise ValueError("custom updates over the tape read the last run call whole: a run with a callback "
+                             "would split it; call run once per trial")
         chunk = every if callback is not None else steps
-        if progress and callback is None:
+        if progress and callback is None and not taped:
             chunk = max(1, steps // 100)
         bar = None
         if progress:
@@ -178,6 +197,9 @@ class Simulation:
         caps = self.recorder.prepare(state, self.backend, plan, n)
         scheduled = [u for u in plan.updates if u.update.every is not None]
         before = {u.prefix: state[u.keys.stats].copy() for u in scheduled}
+        if TAPE_T0 in state:  # row 0 of the tape is this call's first step
+            state[TAPE_T0][0] = self.step
+            self.backend.push(state, [TAPE_T0])
         self.backend.run(state, self.step, n, self.network.dt, self.network.seed, self.recorder.every)
         self.step += n
         for u in scheduled:
