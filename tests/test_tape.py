@@ -136,7 +136,8 @@ def test_tape_errors():
     bad = px.CustomUpdateModel(name="w", tape_refs={"v_post": VA.READ_ONLY}, var_refs={"w": VA.READ_WRITE},
                                vars={"h": px.Var(0.0, access=VA.REDUCE_SUM)}, events="pre_spikes", update=write)
     net.add_custom_update("bad3", "ih", bad, tape_refs={"v_post": "post.v"})
-    with pytest.raises(px.ModelError, match=r"may assign only reduce_sum variables and temporaries, but writes \['w'\]"):
+    with pytest.raises(px.ModelError, match=r"may assign only reduce_sum variables and temporaries, but "
+                                            r"writes \['w'\]"):
         px.Simulation(net, backend="cpu").build()
     sim = px.Simulation(_network(), backend="cpu")
     with pytest.raises(ValueError, match="read the last run call whole"):
