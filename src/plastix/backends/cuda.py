@@ -65,13 +65,16 @@ class CudaBackend:
         self.host_scheduled = [u for u in plan.updates if u.update.every is not None
                                and u.update.model.global_update is not None]
         self.global_module = None
-        if any(u.global_code is not None for u in plan.updates):  # global phases run on the host CPU
+        self.host_customs = cpu_emit.host_custom_args(plan)  # per="population" updates run on the host
+        if any(u.global_code is not None for u in plan.updates) or self.host_customs:
             self.global_module = load_module(cpu_emit.emit_global_module(plan), "cpu_global")
         for u in plan.updates:
             fn = getattr(self.module, f"run_update_{u.prefix}")
             self.update_args[u.prefix] = list(inspect.signature(fn).parameters)[4:-1]  # without with_columns
         self.custom_args = {}
         for c in plan.customs:
+            if c.prefix in self.host_customs:
+                continue
             fn = getattr(self.module, f"run_custom_{c.prefix}")
             self.custom_args[c.prefix] = list(inspect.signature(fn).parameters)[4:]
         self.precision = plan.network.precision
@@ -161,7 +164,17 @@ class CudaBackend:
         cuda_module().synchronize()
 
     def run_custom(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
-        """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
+        """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``); per="population"
+        updates run on the host over copies of their arrays."""
+        if prefix in self.host_customs:
+            names = [a for a in self.host_customs[prefix][4:] if isinstance(state[a], np.ndarray)]
+            self.pull(state, names)
+            scalar = np.dtype(self.precision).type
+            fn = getattr(self.global_module, f"{prefix}_update")
+            fn(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
+               *[state[a] for a in self.host_customs[prefix][4:]])
+            self.push(state, names)
+            return
         names = self.custom_args[prefix]
         missing = [a for a in names if isinstance(state[a], np.ndarray) and a not in self.dev]
         if missing:

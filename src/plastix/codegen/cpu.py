@@ -232,8 +232,19 @@ def _global_functions(plan: Plan, parallel: bool) -> list[str]:
 
 
 def emit_global_module(plan: Plan) -> str:
-    """A CPU module holding only the compiled global phases (used by the CUDA backend on the host)."""
-    return "\n".join(header("cpu", plan.network.precision) + _global_functions(plan, True))
+    """A CPU module holding only what the CUDA backend runs on the host: compiled global phases and
+    per="population" custom updates."""
+    L = header("cpu", plan.network.precision) + _global_functions(plan, True)
+    for c in plan.customs:
+        if c.array is not None:
+            L += custom.cpu_population_kernel(plan, c, f"{c.prefix}_update", True)[0]
+    return "\n".join(L)
+
+
+def host_custom_args(plan: Plan) -> dict[str, list[str]]:
+    """Argument names of the per="population" custom updates in :func:`emit_global_module`."""
+    return {c.prefix: custom.cpu_population_kernel(plan, c, f"{c.prefix}_update", True)[1]
+            for c in plan.customs if c.array is not None}
 
 
 def update_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:

@@ -283,6 +283,8 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             all_args.update(host_args)
     custom_hosts = []
     for c in plan.customs:
+        if c.array is not None:  # per="population": runs on the host (the backend's CPU module)
+            continue
         lines, args, cfg = custom.cuda_kernel(plan, c, f"{c.prefix}_update", KERNEL_DECORATOR)
         L.extend(lines)
         host_args = [a for a in args if a not in _LOOP_SCALARS]

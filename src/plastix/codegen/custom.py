@@ -165,9 +165,46 @@ def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
             "        _fill[_q] += 1"]
 
 
+def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[list[str], list[str]]:
+    """A per="population" update: the function's array code once per batch element (``prange`` over
+    the batch when ``parallel``) and, with a scan, per recorded step; fields bound to the element's
+    slices (views: writes go to the state)."""
+    names = Names()
+    body = [f"param_{p} = {names(c.keys.param(p))}" for p in sorted(c.array.params)]
+    used = c.array.read | c.array.written
+    fields = {n: f for n, f in c.fields.items() if n in used}
+    per = [f for f in fields.values() if f.per_element]
+    b = "_b, " if plan.batched else ""
+    body.append(f"_B = {names(per[0].key)}.shape[0]" if c.batched else "_B = 1")
+    outer, inner = [], []
+    for n, f in fields.items():
+        key = names(f.key)
+        if f.kind == "tape":
+            inner.append(f"u_{n} = {key}[{b}_t]")
+        elif f.kind == "global":
+            outer.append(f"u_{n} = {key}[{'_b, 0' if f.per_element else '0'}]")
+        else:
+            outer.append(f"u_{n} = {key}[_b]" if f.per_element else f"u_{n} = {key}")
+    loop = "prange" if parallel and c.batched else "range"
+    body.append(f"for _b in {loop}(_B):")
+    scan = c.update.model.scan
+    if scan is None:
+        body += indent(outer + inner + c.array.body, 1)
+    else:
+        tape = next((f for f in fields.values() if f.kind == "tape"), None)
+        n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "0"
+        rng = f"range({n_t} - 1, -1, -1)" if scan == "backward" else f"range({n_t})"
+        body += indent(outer + [f"for _t in {rng}:"] + indent(inner + c.array.body, 1), 1)
+    args = _LOOP_SCALARS + sorted(names.used)
+    deco = "@njit(cache=True, parallel=True)" if loop == "prange" else "@njit(cache=True)"
+    return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
+
+
 def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[list[str], list[str]]:
     """``name(step, t, dt, seed, <arrays and params>)``: every element of the target, ``prange`` over
     neurons or rows when ``parallel``."""
+    if c.array is not None:
+        return cpu_population_kernel(plan, c, name, parallel)
     names = Names()
     loop = "prange" if parallel else "range"
     tk = c.target_keys

@@ -92,6 +92,7 @@ class CustomPlan:
     #: runs its function once per batch element (it touches a per-element variable of a batched plan)
     batched: bool
     target_keys: object  # PopKeys or ProjKeys of the target
+    array: object = None  # ArrayCode of a per="population" update (then ``stages`` is empty)
 
     @property
     def per_synapse(self) -> bool:
@@ -99,6 +100,8 @@ class CustomPlan:
 
     @property
     def written(self) -> set[str]:
+        if self.array is not None:
+            return set(self.array.written)
         return {f for sf in self.stages for ns, f in sf.writes if ns == "u"}
 
 
@@ -149,7 +152,7 @@ class Plan:
             parts.append(f"custom {c.prefix} on {c.target_keys.prefix} every={c.update.every} batched={c.batched} "
                          f"scan={c.update.model.scan} events={c.update.model.events} "
                          + repr(sorted(c.fields.items())))
-            parts += [sf.source for sf in c.stages]
+            parts += [sf.source for sf in c.stages] + (c.array.body if c.array is not None else [])
         return "\n".join(parts)
 
     def synapse_array_keys(self, q: ProjPlan) -> list[str]:
@@ -345,10 +348,18 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
     params = list(m.derive(cu.params, net.dt))
     ns = {"u": {n: Field("scalar" if f.dtype == "scalar" else "int") for n, f in fields.items()},
           "p": {n: Field("scalar") for n in params}}
-    stages = [transform(fn, "custom", f"{keys.prefix}_stage{k}", f"{where}, stage {k}", ns)
-              for k, fn in enumerate(m.stages)]
+    array = None
+    if m.per == "population":
+        from .arraycode import array_code
+
+        stages = []
+        array = array_code(m.stages, fields, set(params), {n for n, f in fields.items() if f.kind == "global"}, where)
+        written = set(array.written)
+    else:
+        stages = [transform(fn, "custom", f"{keys.prefix}_stage{k}", f"{where}, stage {k}", ns)
+                  for k, fn in enumerate(m.stages)]
+        written = {f for sf in stages for n, f in sf.writes if n == "u"}
     batched = any(f.per_element for f in fields.values())
-    written = {f for sf in stages for n, f in sf.writes if n == "u"}
     if m.events:
         bad = sorted(n for n in written if fields[n].kind != "temp" and fields[n].access != VarAccess.REDUCE_SUM)
         if bad:
@@ -377,7 +388,7 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
                            f"(got {plan.batch_size}); run it between runs with Simulation.custom_update")
     target_keys = NAMES.proj(cu.target) if cu.per_synapse else NAMES.pop(cu.target)
     return CustomPlan(cu, keys.prefix, keys, stages, fields, params, stream_id(keys.prefix, "custom"), batched,
-                      target_keys)
+                      target_keys, array)
 
 
 def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:

@@ -382,6 +382,10 @@ class Network:
             raise NetworkError(f"{what}: var_refs {sorted(unknown)} are not declared by model {model.name!r} "
                                f"(it declares {list(model.var_refs)})")
         elements = self._elements(target)
+        population = model.per == "population"
+        if population and not isinstance(target, Population):
+            raise NetworkError(f"{what}: per='population' runs over a population's neurons: target {target.name!r} "
+                               "is a projection")
         refs = {}
         for ref in model.var_refs:
             spec = str(given_refs.get(ref, ref))
@@ -392,7 +396,11 @@ class Network:
                 raise NetworkError(f"{what}: var_ref {ref!r} -> {spec!r}: {grp!r} has no variable {var!r}; known: "
                                    f"{sorted(vars_)}")
             found = vars_[var]
-            if found != elements:
+            if population:  # whole arrays of any size; a per-synapse variable as a dense [pre, post] matrix
+                if found[0] == "synapses" and not found[1].dense:
+                    raise NetworkError(f"{what}: var_ref {ref!r} -> '{grp}.{var}': per='population' updates see a "
+                                       f"projection's synapses as a dense matrix, but {found[1].name!r} is sparse")
+            elif found != elements:
                 raise NetworkError(f"{what}: var_ref {ref!r} -> '{grp}.{var}' has {self._describe(found)} but the "
                                    f"update runs over {self._describe(elements)}")
             refs[ref] = (grp, var)
@@ -435,7 +443,7 @@ class Network:
                 side, pop = None, self.populations.get(head or target.name)
                 if pop is None:
                     raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r}: no population {head!r}")
-                if pop.size != target.size:
+                if pop.size != target.size and model.per != "population":
                     raise NetworkError(f"{what}: tape_ref {ref!r} -> {spec!r} has {pop.size} neurons but the update "
                                        f"runs over {target.size}")
             if var not in pop.model.vars:

@@ -384,6 +384,15 @@ class CustomUpdateModel(_Model):
     On a projection, a tape reference names ``"pre.<var>"`` or ``"post.<var>"``: the synapse sees its
     presynaptic or postsynaptic neuron's value at that step.
 
+    **Whole populations.**  With ``per="population"`` (population targets) the function runs once per
+    batch element (and, with ``scan``, per recorded step) and sees every field as a numpy array over
+    neurons: own vars and references to any population's variables or tapes (any size), a dense
+    projection's per-synapse variable as its [pre, post] matrix, global vars as scalars.  It is written
+    with whole-array numpy operations (``np.exp(u.y - u.y.max())``, ``u.W @ u.e``, ``u.err[u.label] -= 1``)
+    and compiled with numba -- for what couples neurons (a softmax, a feedback matrix); assigning
+    ``u.x = expr`` writes every element of ``x``.  No reductions, temps or random numbers: compute sums
+    with numpy.  On CUDA it runs on the host over copies of the arrays.
+
     With a batch, an update that references a per-element variable runs its function once per batch
     element (in order) for every element it updates; writing a shared non-reduction variable from such
     an update is an error (the elements would overwrite each other).
@@ -395,6 +404,7 @@ class CustomUpdateModel(_Model):
     tape_refs: Mapping[str, str] = field(default_factory=dict)
     scan: str | None = None
     events: str | None = None
+    per: str = "element"
     update: Callable | tuple | None = None
     _phase_names: tuple[str, ...] = ()
 
@@ -437,6 +447,17 @@ class CustomUpdateModel(_Model):
                              f"got {self.scan!r}")
         if self.events not in (None, "pre_spikes"):
             raise ModelError(f"custom update {self.name!r}: events must be 'pre_spikes' or None, got {self.events!r}")
+        if self.per not in ("element", "population"):
+            raise ModelError(f"custom update {self.name!r}: per must be 'element' or 'population', got {self.per!r}")
+        if self.per == "population":
+            if self.events:
+                raise ModelError(f"custom update {self.name!r}: events='pre_spikes' runs per synapse, not "
+                                 "per='population'")
+            bad = [n for n, v in vs.items() if v.access in VarAccess.REDUCTIONS]
+            bad += [n for n, a in refs.items() if a in VarAccess.REDUCTIONS]
+            if bad or temps:
+                raise ModelError(f"custom update {self.name!r}: per='population' functions compute with whole "
+                                 f"arrays: no reductions or temps ({sorted(bad) + list(temps)}); use numpy sums")
         if self.scan and self.events:
             raise ModelError(f"custom update {self.name!r}: give scan or events, not both")
         if tapes and not (self.scan or self.events):
