@@ -205,3 +205,22 @@ def test_scheduled_rewiring_needs_batch_of_one():
     net.add_connectivity_update("prune", "hh", px.structural.random_prune(0.1), every=5)
     with pytest.raises(px.NetworkError, match="runs every 5 steps inside the time loop, but batch_size is 3"):
         px.Simulation(net, backend="cpu", batch_size=B).run(1)
+
+
+def test_reset_trial_restores_per_element_state_and_keeps_shared(separate):
+    trains, refs = separate
+    sim = px.Simulation(_network(), backend="cpu", batch_size=B)
+    sim.set_spike_times("inp", trains)
+    sim.run(T)
+    sim.set("ih", "w", 2.5)  # shared: kept
+    sim.reset_trial()
+    assert np.all(sim.get("hid", "v") == -70.0) and np.all(sim.get("ih", "e") == 0.0)
+    assert np.all(sim.get("ih", "w") == 2.5)
+    sim.set("ih", "w", refs[0].get("ih", "w"))  # the same trial again, from rest, gives the same spikes
+    sim.record_spikes("hid")
+    sim.set_spike_times("inp", [[t + sim.t for t in per] for per in [[np.asarray(x) for x in el] for el in trains]])
+    sim.run(T)
+    for b in range(B):
+        t, i = sim.spikes("hid", b)
+        np.testing.assert_array_equal(t - T, refs[b].spikes("hid")[0])
+        np.testing.assert_array_equal(i, refs[b].spikes("hid")[1])

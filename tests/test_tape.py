@@ -1,5 +1,6 @@
 """Custom updates over the tape of the last run: per-neuron scans (forward and backward), per-synapse
-scans and per-synapse sums over presynaptic spike events.  Reference: numpy loops over what the run
+scans and per-synapse sums over presynaptic spike events (a synapse sees presynaptic values and spikes
+when they reach it: 1 + delay steps after they were recorded).  Reference: numpy loops over what the run
 recorded (spikes and variables, via Simulation.spikes / recorded), CPU serial, CPU batched and CUDA
 (simulator)."""
 from __future__ import annotations
@@ -89,22 +90,24 @@ def test_tape_updates_equal_numpy(mode):
     pre, post = sim.connectivity("ih")
     np.testing.assert_array_equal(sim.tape("hid", "v").reshape(B, T, 9), vh)
     sim.custom_update("tape")
-    # per-synapse forward scan: e(t) = rho e(t - 1) + x_pre(t), g = sum_b sum_t e(t) v_post(t)
+    # per-synapse forward scan: e(t) = rho e(t - 1) + x_pre(t - 1), g = sum_b sum_t e(t) v_post(t): the
+    # presynaptic value reaches the synapse one step after it was recorded (delay 0)
     e = np.zeros((B, pre.size))
     g = np.zeros(pre.size)
     for t in range(T):
-        e = RHO * e + vi[:, t, pre]
+        e = RHO * e + (vi[:, t - 1, pre] if t > 0 else 0.0)
         g += (e * vh[:, t, post]).sum(0)
     np.testing.assert_allclose(sim.get("scan", "g"), g, rtol=1e-9)
-    # per-synapse sum over presynaptic spikes of the post neuron's value then
+    # per-synapse sum over presynaptic spikes of the post neuron's value when the spike arrives (the next
+    # step; spikes of the last step arrive after the tape and are not counted)
     h = np.zeros(pre.size)
     spikes = 0
     for b in range(B):
         ts, ids = sim.spikes("inp", b) if B > 1 else sim.spikes("inp")
-        keep = ts >= 5.0
+        keep = (ts >= 5.0) & (ts < 5.0 + T - 1)
         for ts_, i in zip(ts[keep], ids[keep]):
             row = pre == i
-            h[row] += vh[b, int(round(ts_)) - 5, post[row]]
+            h[row] += vh[b, int(round(ts_)) - 5 + 1, post[row]]
             spikes += 1
     assert spikes > 20
     np.testing.assert_allclose(sim.get("events", "h"), h, rtol=1e-9)

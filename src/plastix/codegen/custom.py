@@ -42,13 +42,17 @@ class _Body:
 
     def tape_at(self, f) -> str:
         neuron = {"pre": "i", "post": "j"}.get(f.side, self.idx)
-        return f"{self.names(f.key)}[{self.bt}_t, {neuron}]"
+        row = "_tp" if f.side == "pre" else "_t"
+        return f"{self.names(f.key)}[{self.bt}{row}, {neuron}]"
 
     def load(self, n, f) -> list[str]:
         if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
             return [f"u_{n} = _T(0.0)"]
         if f.kind == "global":  # one scalar for the target ([1], or [batch, 1])
             return [f"u_{n} = {self.names(f.key)}[{'_b, 0' if f.per_element else '0'}]"]
+        if f.kind == "tape" and f.side == "pre":
+            # the value the presynaptic neuron sent 1 + delay steps ago: what reaches the synapse now
+            return [f"u_{n} = {self.tape_at(f)} if _tp >= 0 else _T(0.0)"]
         if f.kind == "tape":
             return [f"u_{n} = {self.tape_at(f)}"]
         at = f"_b, {self.idx}" if f.per_element else self.idx
@@ -73,11 +77,14 @@ class _Body:
     def step(self, atomic=None) -> list[str]:
         """One call of the stages (at one step of the tape, or once)."""
         L = list(self.step_prelude)
+        if any(f.side == "pre" for f in self.fields.values()):
+            L.append(f"_tp = _t - {1 + self.c.update.target.delay}")
         for n, f in self.fields.items():
             if f.kind == "tape" or f.access in VarAccess.REDUCTIONS:
                 L += self.load(n, f)
         L += self.calls()
-        L += [f"{self.tape_at(f)} = u_{n}" for n, f in self.fields.items() if f.kind == "tape" and n in self.written]
+        L += [f"{self.tape_at(f)} = u_{n}" for n, f in self.fields.items()
+              if f.kind == "tape" and n in self.written and f.side != "pre"]
         return L + self.accumulate(atomic)
 
     def code(self, time_loop: list[str] | None, atomic=None) -> list[str]:
@@ -111,6 +118,10 @@ class _Body:
                 L.append(f"{names(f.key)}[{self.idx}] = {value}")
         L += [f"{names(f.key)}[{self.idx}] = u_{n}" for n, f in shared.items() if n in self.written]
         return L
+
+
+def _has_tape(c: CustomPlan) -> bool:
+    return any(f.kind == "tape" for f in c.fields.values())
 
 
 def _tape_length(body: _Body) -> str:
@@ -161,7 +172,8 @@ def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
             "        _fill[_q] = _off[_bb, _q]",
             "    for _e in range(_ne):",
             f"        _q = {idx}[{b_}_e]",
-            f"        _evt[_bb, _fill[_q]] = {steps}[{b_}_e] - _t0",
+            # the step the spike reaches the synapse (1 + delay after it was emitted): a tape row
+            f"        _evt[_bb, _fill[_q]] = {steps}[{b_}_e] - _t0 + {1 + c.update.target.delay}",
             "        _fill[_q] += 1"]
 
 
@@ -213,7 +225,10 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[li
         rl = names(tk.rowlen)
         if c.update.model.events:
             body += _cpu_events_index(plan, c, names)
-            b = _Body(plan, c, names, "i, k", "i * stride + k", step_prelude=["_t = _evt[_b, _e]"])
+            b = _Body(plan, c, names, "i, k", "i * stride + k")
+            body.append(f"_ntape = {_tape_length(b) if _has_tape(c) else 'np.iinfo(np.int64).max'}")
+            # spikes that arrive after the last recorded step are not on the tape
+            b.step_prelude = ["_t = _evt[_b, _e]", "if _t >= _ntape:", "    continue"]
             time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
         else:
             b = _Body(plan, c, names, "i, k", "i * stride + k")
@@ -265,13 +280,16 @@ def _cuda_events_kernel(plan, c, name, decorator, names):
     ind = names(tk.ind)
     # one thread per (batch element, recorded spike): the grid replaces the body's batch loop
     b = _Body(plan, c, names, "i, k", "i * stride + k", batch_loop=False)
+    arrive = 1 + c.update.target.delay  # the tape row where the spike reaches the synapse
+    ntape = _tape_length(b) if _has_tape(c) else "_ne + 1 << 40"
     if plan.batched:
         head = ["_b = cuda.blockIdx.z", "_e = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
-                f"_ne = min({count}[_b, 0], {steps}.shape[1])", "if _e < _ne:",
-                f"    i = {idx}[_b, _e]", f"    _t = {steps}[_b, _e] - {t0}[0]"]
+                f"_ne = min({count}[_b, 0], {steps}.shape[1])", "_t = 0", "if _e < _ne:",
+                f"    _t = {steps}[_b, _e] - {t0}[0] + {arrive}", f"if _e < _ne and _t < {ntape}:",
+                f"    i = {idx}[_b, _e]"]
     else:
-        head = ["_b = 0", "_e = cuda.grid(1)", f"_ne = min({count}[0], {steps}.shape[0])", "if _e < _ne:",
-                f"    i = {idx}[_e]", f"    _t = {steps}[_e] - {t0}[0]"]
+        head = ["_b = 0", "_e = cuda.grid(1)", f"_ne = min({count}[0], {steps}.shape[0])", "_t = 0", "if _e < _ne:",
+                f"    _t = {steps}[_e] - {t0}[0] + {arrive}", f"if _e < _ne and _t < {ntape}:", f"    i = {idx}[_e]"]
     element = _target_j(plan, c, names) + b.code(None, atomic=lambda arr, n: f"cuda.atomic.add({arr}, (i, k), u_{n})")
     body = head + indent([f"stride = {ind}.shape[1]", f"for k in range({rl}[i]):"] + indent(element, 1), 1)
     cap = f"{steps}.shape[{1 if plan.batched else 0}]"

@@ -360,6 +360,11 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
                   for k, fn in enumerate(m.stages)]
         written = {f for sf in stages for n, f in sf.writes if n == "u"}
     batched = any(f.per_element for f in fields.values())
+    if cu.per_synapse:
+        bad = sorted(n for n in written if fields[n].kind == "tape")
+        if bad:
+            raise ModelError(f"{where}: a per-synapse update may not write tapes {bad}: the synapses of one neuron "
+                             "would race on its value (write per-synapse variables or reductions instead)")
     if m.events:
         bad = sorted(n for n in written if fields[n].kind != "temp" and fields[n].access != VarAccess.REDUCE_SUM)
         if bad:

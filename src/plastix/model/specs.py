@@ -377,12 +377,15 @@ class CustomUpdateModel(_Model):
       go back to the tape), temporaries carry over from step to step (an accumulator such as a filtered
       trace), reductions accumulate over steps and batch elements (sum and max over both; mean: the sum
       divided by the batch size);
-    * ``events="pre_spikes"`` (projection targets): the function runs only at the steps where the
-      synapse's presynaptic neuron spiked -- work proportional to presynaptic events times row length,
+    * ``events="pre_spikes"`` (projection targets): the function runs only at the steps where a spike of
+      the synapse's presynaptic neuron arrives -- work proportional to presynaptic events times row length,
       not synapses times steps -- and may only assign ``REDUCE_SUM`` variables (the sum over events).
 
-    On a projection, a tape reference names ``"pre.<var>"`` or ``"post.<var>"``: the synapse sees its
-    presynaptic or postsynaptic neuron's value at that step.
+    On a projection, a tape reference names ``"pre.<var>"`` or ``"post.<var>"``.  A synapse sees what
+    meets at it: at step t its postsynaptic neuron's value at t and its presynaptic neuron's value from
+    step t - 1 - delay (what the presynaptic side sent then arrives now; 0 before the tape starts); an
+    event is the step a presynaptic spike arrives (1 + delay after it was emitted; spikes arriving after
+    the last recorded step are not on the tape).  Per-synapse updates do not write tapes.
 
     **Whole populations.**  With ``per="population"`` (population targets) the function runs once per
     batch element (and, with ``scan``, per recorded step) and sees every field as a numpy array over

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends import make_backend
-from ..codegen.names import NAMES, TAPE_T0, UpdateStats
+from ..codegen.names import NAMES, TAPE_T0, UpdateStats, is_recording
 from ..codegen.plan import build_plan
 from ..errors import CapacityError, NetworkError, StateError
 from ..model.network import Network
@@ -372,6 +372,18 @@ class Simulation:
         self.step = 0
         self.recorder.clear()
         self.backend.push(self.state)
+
+    def reset_trial(self) -> None:
+        """Start a new trial: every variable with one copy per batch element (neuron, postsynaptic and
+        trace variables, per-element synapse variables, spike buffers) returns to its initial value, while
+        what the batch shares -- weights, connectivity, custom-update state such as optimiser moments --
+        stays.  The step counter keeps counting (random streams stay fresh); recordings are kept.  Spike
+        sources start empty again: give them the trial's input with ``set_spike_times`` after this."""
+        self._ensure_state()
+        keys = [k for k in self.plan.duplicated if k in self._initial and not is_recording(k)]
+        for k in keys:
+            self.state[k][...] = self._initial[k]
+        self.backend.push(self.state, keys)
 
     def save(self, path) -> None:
         """Write the complete state (connectivity, every variable and parameter, spike buffers, step) to
