@@ -43,7 +43,7 @@ def test_unknown_params_and_vars():
     sim = px.Simulation(_small(), backend="cpu")
     with pytest.raises(px.StateError, match=r"population 'a' has no variable 'vv'; known"):
         sim.get("a", "vv")
-    with pytest.raises(px.StateError, match="unknown population, projection or connectivity update .b."):
+    with pytest.raises(px.StateError, match="unknown population, projection, connectivity or custom update .b."):
         sim.set("b", "v", 1.0)
     with pytest.raises(px.StateError, match="has no param 'tau'"):
         sim.set_param("a", "tau", 1.0)
