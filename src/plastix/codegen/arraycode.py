@@ -16,7 +16,7 @@ from .transform import parse_function
 
 _ALLOWED = {"np", "math", "min", "max", "abs", "int", "float", "bool", "range", "len", "round", "True", "False",
             "exp", "log", "sqrt", "tanh"}
-_ARGS = ("u", "p", "dt", "t")
+_ARGS = ("u", "p", "dt", "t", "row", "rows")
 
 
 @dataclass
@@ -104,7 +104,7 @@ def array_code(fns, fields: dict, params: set, scalars: set, where: str) -> Arra
                     local.add(node.id)
                 elif node.id in ("u", "p"):
                     err(node, f"{node.id!r} must be used through its fields")
-                elif node.id not in local and node.id not in _ALLOWED and node.id not in ("dt", "t"):
+                elif node.id not in local and node.id not in _ALLOWED and node.id not in ("dt", "t", "row", "rows"):
                     err(node, f"unknown name {node.id!r}")
                 return node
 

@@ -60,7 +60,9 @@ class _Body:
 
     def calls(self) -> list[str]:
         seed = "batch_seed(seed, _b)" if self.c.batched else "seed"
-        sc = dict(rng_scalars(self.elem, self.c.stream), _seed="_seedb")
+        over_time = self.c.update.model.over_time
+        sc = dict(rng_scalars(self.elem, self.c.stream), _seed="_seedb", row="_t" if over_time else "0",
+                  rows="_ntape" if over_time else "1")
         return [f"_seedb = {seed}"] + [call(sf, self.m, sc) for sf in self.c.stages]
 
     def accumulate(self, atomic=None) -> list[str]:
@@ -133,12 +135,17 @@ def _scan_loop(body: _Body) -> list[str] | None:
     m = body.c.update.model
     if m.scan is None:
         return None
-    if not any(f.kind == "tape" for f in body.c.fields.values()):
-        n = "0"  # a scan with no tape reads nothing per step: it runs over no steps
-    else:
-        n = _tape_length(body)
-    rng = f"range({n} - 1, -1, -1)" if m.scan == "backward" else f"range({n})"
+    rng = "range(_ntape - 1, -1, -1)" if m.scan == "backward" else "range(_ntape)"
     return [f"for _t in {rng}:"]
+
+
+def _ntape(body: _Body) -> list[str]:
+    """``_ntape``, the recorded steps (a scan with no tape reads nothing per step: no steps)."""
+    if not body.c.update.model.over_time:
+        return []
+    if body.c.update.model.events and not _has_tape(body.c):
+        return ["_ntape = np.iinfo(np.int64).max"]
+    return [f"_ntape = {_tape_length(body) if _has_tape(body.c) else '0'}"]
 
 
 def _target_j(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
@@ -201,12 +208,14 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
     body.append(f"for _b in {loop}(_B):")
     scan = c.update.model.scan
     if scan is None:
-        body += indent(outer + inner + c.array.body, 1)
+        body += indent(outer + inner + ["row = 0", "rows = 1"] + c.array.body, 1)
     else:
-        tape = next((f for f in fields.values() if f.kind == "tape"), None)
+        tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
         n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "0"
         rng = f"range({n_t} - 1, -1, -1)" if scan == "backward" else f"range({n_t})"
-        body += indent(outer + [f"for _t in {rng}:"] + indent(inner + c.array.body, 1), 1)
+        body += indent(outer + [f"rows = {n_t}", f"for row in {rng}:"]
+                       + indent([x.replace("[_b, _t]", "[_b, row]").replace("[_t]", "[row]") for x in inner]
+                                + c.array.body, 1), 1)
     args = _LOOP_SCALARS + sorted(names.used)
     deco = "@njit(cache=True, parallel=True)" if loop == "prange" else "@njit(cache=True)"
     return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
@@ -226,20 +235,21 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[li
         if c.update.model.events:
             body += _cpu_events_index(plan, c, names)
             b = _Body(plan, c, names, "i, k", "i * stride + k")
-            body.append(f"_ntape = {_tape_length(b) if _has_tape(c) else 'np.iinfo(np.int64).max'}")
+            body += _ntape(b)
             # spikes that arrive after the last recorded step are not on the tape
             b.step_prelude = ["_t = _evt[_b, _e]", "if _t >= _ntape:", "    continue"]
             time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
         else:
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             time_loop = _scan_loop(b)
+            body += _ntape(b)
         element = _target_j(plan, c, names) + b.code(time_loop)
         body += [f"stride = {names(tk.ind)}.shape[1]", f"for i in {loop}({rl}.shape[0]):",
                  f"    for k in range({rl}[i]):"] + indent(element, 2)
     else:
         b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)  # [neurons] or [batch, neurons]
-        body = [f"for i in {loop}({flag}.shape[{flag}.ndim - 1]):"] + indent(b.code(_scan_loop(b)), 1)
+        body = _ntape(b) + [f"for i in {loop}({flag}.shape[{flag}.ndim - 1]):"] + indent(b.code(_scan_loop(b)), 1)
     args = _LOOP_SCALARS + sorted(names.used)
     deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
     return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
@@ -260,13 +270,13 @@ def cuda_kernel(plan: Plan, c: CustomPlan, name: str, decorator: str) -> tuple[l
                 "_y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
                 "_ys = cuda.gridDim.y * cuda.blockDim.y", f"stride = {ind}.shape[1]", "k = _x",
                 f"for i in range(_y0, {rl}.shape[0], _ys):", f"    if k < {rl}[i]:"]
-        body += indent(_target_j(plan, c, names) + b.code(_scan_loop(b)), 2)
+        body = _ntape(b) + body + indent(_target_j(plan, c, names) + b.code(_scan_loop(b)), 2)
         cfg = f"_cfg2({tk.ind}.shape[1], {tk.rowlen}.shape[0])"
     else:
         b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)
         axis = 1 if plan.batched else 0  # explicit: the simulator's device arrays take no negative indices
-        body = ["i = cuda.grid(1)", f"if i < {flag}.shape[{axis}]:"]
+        body = _ntape(b) + ["i = cuda.grid(1)", f"if i < {flag}.shape[{axis}]:"]
         body += indent(b.code(_scan_loop(b)), 1)
         cfg = f"_cfg1({tk.flag}.shape[{axis}])"
     args = _LOOP_SCALARS + sorted(names.used)
@@ -281,7 +291,7 @@ def _cuda_events_kernel(plan, c, name, decorator, names):
     # one thread per (batch element, recorded spike): the grid replaces the body's batch loop
     b = _Body(plan, c, names, "i, k", "i * stride + k", batch_loop=False)
     arrive = 1 + c.update.target.delay  # the tape row where the spike reaches the synapse
-    ntape = _tape_length(b) if _has_tape(c) else "_ne + 1 << 40"
+    ntape = "_ntape"
     if plan.batched:
         head = ["_b = cuda.blockIdx.z", "_e = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
                 f"_ne = min({count}[_b, 0], {steps}.shape[1])", "_t = 0", "if _e < _ne:",
@@ -291,7 +301,7 @@ def _cuda_events_kernel(plan, c, name, decorator, names):
         head = ["_b = 0", "_e = cuda.grid(1)", f"_ne = min({count}[0], {steps}.shape[0])", "_t = 0", "if _e < _ne:",
                 f"    _t = {steps}[_e] - {t0}[0] + {arrive}", f"if _e < _ne and _t < {ntape}:", f"    i = {idx}[_e]"]
     element = _target_j(plan, c, names) + b.code(None, atomic=lambda arr, n: f"cuda.atomic.add({arr}, (i, k), u_{n})")
-    body = head + indent([f"stride = {ind}.shape[1]", f"for k in range({rl}[i]):"] + indent(element, 1), 1)
+    body = _ntape(b) + head + indent([f"stride = {ind}.shape[1]", f"for k in range({rl}[i]):"] + indent(element, 1), 1)
     cap = f"{steps}.shape[{1 if plan.batched else 0}]"
     cfg = f"_cfg_batch(_cfg1({cap}), {count}.shape[0])" if plan.batched else f"_cfg1({cap})"
     args = _LOOP_SCALARS + sorted(names.used)

@@ -112,7 +112,7 @@ PHASES: dict[str, Phase] = {
     "post_dynamics": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
     "post_spike": Phase({"post": ("post", True), "p": ("params", False)}, _COMMON),
     # custom updates, per neuron or per synapse: u = own vars, variable references and temporaries
-    "custom": Phase({"u": ("vars", True), "p": ("params", False)}, _COMMON),
+    "custom": Phase({"u": ("vars", True), "p": ("params", False)}, _COMMON + ("row", "rows")),
     # connectivity updates, per row (presynaptic neuron): see ConnectivityUpdateModel
     "row_update": Phase({"row": ("row", True), "p": ("params", False), "pre": ("pre", True),
                          "post": ("post", False)}, _COMMON),
@@ -351,8 +351,9 @@ class CustomUpdateModel(_Model):
     a population (per neuron) or of a projection (per existing synapse): optimiser steps, gradient
     reductions, resets, weight normalisation.
 
-    ``update(u, p, rng, dt, t)`` (any argument subset, by name) is written for one element and reaches,
-    through ``u``:
+    ``update(u, p, rng, dt, t, row, rows)`` (any argument subset, by name) is written for one element
+    (``row`` / ``rows``: the tape step being visited and the number of recorded steps, for updates over
+    the tape; 0 and 1 otherwise) and reaches, through ``u``:
 
     * its own ``vars`` (one per element; e.g. Adam's moments, which move with their synapse when the
       projection rewires),
