@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 
+from ..model.specs import VarAccess
 from . import custom
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
 from .names import STAT, rec_var
@@ -194,6 +195,11 @@ _HOST_HELPERS = [
     "",
     "",
 ]
+#: zeroes a 2-D array (x over columns, y striding over rows)
+_ZERO2 = [KERNEL_DECORATOR, "def _zero2(a):", "    _x = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
+          "    _y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",
+          "    _ys = cuda.gridDim.y * cuda.blockDim.y", "    if _x < a.shape[1]:",
+          "        for i in range(_y0, a.shape[0], _ys):", "            a[i, _x] = 0", ""]
 _CLEAR_SLOT = [KERNEL_DECORATOR, "def _clear_slot(cnt, step):", "    if cuda.grid(1) == 0:",
                "        cnt[step % cnt.shape[0]] = 0", ""]
 _CLEAR_SLOT_BATCH = [KERNEL_DECORATOR, "def _clear_slot(cnt, step):", "    b = cuda.grid(1)",
@@ -214,6 +220,8 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     L += ["import warnings", ""]
     L += scalar_functions(plan, "cuda")
     L += _HOST_HELPERS + (_CLEAR_SLOT_BATCH if plan.batched else _CLEAR_SLOT)
+    if any(c.update.model.events for c in plan.customs):
+        L += _ZERO2
     calls = {"dynamics": [], "propagate": [], "post_learn": [], "neuron": []}
     configs: list[str] = []
     all_args: set[str] = set()
@@ -289,9 +297,12 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
         L.extend(lines)
         host_args = [a for a in args if a not in _LOOP_SCALARS]
         cfg_arrays = sorted(set(re.findall(r"\b([pq]\d+_\w+)\.shape", cfg)) - set(host_args))
-        # callable from Python (Simulation.custom_update)
+        # callable from Python (Simulation.custom_update); sums over events are added with atomics, so
+        # their arrays start from zero
+        zero = [f"        _zero2[_cfg2({c.fields[n].key}.shape[1], {c.fields[n].key}.shape[0])]({c.fields[n].key})"
+                for n in sorted(c.written) if c.update.model.events and c.fields[n].access == VarAccess.REDUCE_SUM]
         custom_hosts += [f"def run_custom_{c.prefix}(step, t, dt, seed, {', '.join(host_args + cfg_arrays)}):",
-                         "    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')",
+                         "    with warnings.catch_warnings():", "        warnings.simplefilter('ignore')"] + zero + [
                          f"        {c.prefix}_update[{cfg}]({', '.join(args)})", ""]
         if c.update.every is not None:
             configs.append(f"_k_{c.prefix} = _configure({c.prefix}_update, {cfg})")

@@ -196,9 +196,12 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
     b = "_b, " if plan.batched else ""
     body.append(f"_B = {names(per[0].key)}.shape[0]" if c.batched else "_B = 1")
     outer, inner = [], []
+    scan = c.update.model.scan
     for n, f in fields.items():
         key = names(f.key)
-        if f.kind == "tape":
+        if f.kind == "tape" and scan is None:  # the element's whole tape: [steps, neurons]
+            outer.append(f"u_{n} = {key}[_b]" if plan.batched else f"u_{n} = {key}")
+        elif f.kind == "tape":
             inner.append(f"u_{n} = {key}[{b}_t]")
         elif f.kind == "global":
             outer.append(f"u_{n} = {key}[{'_b, 0' if f.per_element else '0'}]")
@@ -206,9 +209,10 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
             outer.append(f"u_{n} = {key}[_b]" if f.per_element else f"u_{n} = {key}")
     loop = "prange" if parallel and c.batched else "range"
     body.append(f"for _b in {loop}(_B):")
-    scan = c.update.model.scan
     if scan is None:
-        body += indent(outer + inner + ["row = 0", "rows = 1"] + c.array.body, 1)
+        tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
+        n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "1"
+        body += indent(outer + inner + ["row = 0", f"rows = {n_t}"] + c.array.body, 1)
     else:
         tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
         n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "0"

@@ -390,8 +390,10 @@ class CustomUpdateModel(_Model):
 
     **Whole populations.**  With ``per="population"`` (population targets) the function runs once per
     batch element (and, with ``scan``, per recorded step) and sees every field as a numpy array over
-    neurons: own vars and references to any population's variables or tapes (any size), a dense
-    projection's per-synapse variable as its [pre, post] matrix, global vars as scalars.  It is written
+    neurons: own vars and references to any population's variables (any size), a dense projection's
+    per-synapse variable as its [pre, post] matrix, global vars as scalars, and tapes -- with ``scan``
+    the recorded step's values, without it the element's whole tape as a [steps, neurons] array (for
+    code that pairs different steps; ``rows`` is the number of steps).  It is written
     with whole-array numpy operations (``np.exp(u.y - u.y.max())``, ``u.W @ u.e``, ``u.err[u.label] -= 1``)
     and compiled with numba -- for what couples neurons (a softmax, a feedback matrix); assigning
     ``u.x = expr`` writes every element of ``x``.  No reductions, temps or random numbers: compute sums
@@ -464,9 +466,9 @@ class CustomUpdateModel(_Model):
                                  f"arrays: no reductions or temps ({sorted(bad) + list(temps)}); use numpy sums")
         if self.scan and self.events:
             raise ModelError(f"custom update {self.name!r}: give scan or events, not both")
-        if tapes and not (self.scan or self.events):
-            raise ModelError(f"custom update {self.name!r}: tape_refs need scan='forward' / 'backward' or "
-                             "events='pre_spikes' (the update runs over the recorded steps)")
+        if tapes and not (self.scan or self.events or self.per == "population"):
+            raise ModelError(f"custom update {self.name!r}: tape_refs need scan='forward' / 'backward', "
+                             "events='pre_spikes' or per='population' (the update runs over the recorded steps)")
         self._validate()
         names = [*vs, *refs, *temps, *gv, *tapes]
         clash = {n for n in names if names.count(n) > 1}
@@ -476,8 +478,8 @@ class CustomUpdateModel(_Model):
 
     @property
     def over_time(self) -> bool:
-        """Does it run over the tape of the last run (a scan or presynaptic events)?"""
-        return bool(self.scan or self.events)
+        """Does it read the tape of the last run (a scan, presynaptic events, or tape refs)?"""
+        return bool(self.scan or self.events or self.tape_refs)
         stages = self.update if isinstance(self.update, tuple) else (self.update,)
         if not stages or any(not callable(f) for f in stages):
             raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")
