@@ -1,6 +1,7 @@
 """Independent BPTT for e-prop networks, in numpy: the whole hidden population as one vector (layer after
 layer), an input matrix and one hidden-to-hidden matrix (recurrent and layer-to-layer blocks, all reading
-z(t - 1)), the same pseudo-derivative and the reset treated as non-differentiable.
+z(t - 1)), the same pseudo-derivative and the reset (``config.reset``: subtract v_th in the next step, or
+back to zero) treated as non-differentiable: the whole reset term is a constant in the backward pass.
 
 With ``cut=True`` the backward path from a hidden neuron to the neurons it projects to is dropped: that is
 exactly e-prop's gradient (each neuron's own state is followed through time; its learning signal is its
@@ -30,7 +31,10 @@ def bptt(x, labels, w_in, w_hh, w_out, b_out, c: EPropConfig, feedback=None, cut
     onehot = np.eye(K)[labels]
     for t in range(T):
         a = rho * a + z if beta > 0 else a
-        v = alpha * v + x[:, t, :] @ w_in + z @ w_hh - c.v_thresh * z
+        # the reset (subtracting v_th, or with reset="zero" dropping alpha v(t-1) after a spike) is a
+        # constant in the backward pass: dv(t)/dv(t-1) = alpha either way
+        reset = c.v_thresh * z if c.reset == "subtract" else alpha * v * z
+        v = alpha * v + x[:, t, :] @ w_in + z @ w_hh - reset
         thr = c.v_thresh + beta * a
         ref = refrac > 0
         refrac = np.where(ref, refrac - 1, refrac)

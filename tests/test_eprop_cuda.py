@@ -80,10 +80,12 @@ def _assert_same_state(gpu: EPropNetwork, cpu: EPropNetwork) -> None:
         _assert_close(name, gpu._buffers[name], cpu._buffers[name])
 
 
-@pytest.mark.parametrize("neuron, recurrent, layers", [("alif", 0.5, 6), ("lif", 0.0, 6), ("alif", 0.5, (4, 3)),
-                                                       ("lif", 0.0, (3, 3, 2))])
-def test_trials_match_cpu(neuron, recurrent, layers):
-    c = _config(neuron, recurrent, num_hidden=layers, feedforward_density=0.8)
+@pytest.mark.parametrize("neuron, recurrent, layers, reset", [("alif", 0.5, 6, "subtract"), ("lif", 0.0, 6, "subtract"),
+                                                              ("alif", 0.5, (4, 3), "subtract"),
+                                                              ("lif", 0.0, (3, 3, 2), "subtract"),
+                                                              ("lif", 0.5, (4, 3), "zero")])
+def test_trials_match_cpu(neuron, recurrent, layers, reset):
+    c = _config(neuron, recurrent, num_hidden=layers, feedforward_density=0.8, reset=reset)
     cpu, gpu = EPropNetwork(c), EPropNetwork(replace(c, backend="cuda"))
     assert gpu._kernels is kcu and cpu._kernels is kc
     _boost(cpu)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bptt_reference import bptt
-from plastix.learning.eprop import EPropConfig, EPropNetwork
+from plastix.learning.eprop import EPropConfig, EPropNetwork, TrainingError
 
 
 def _bptt(x, labels, w_in, w_out, b_out, c: EPropConfig, feedback=None):
@@ -41,9 +41,10 @@ def _dense_weights(net):
     return w
 
 
-@pytest.mark.parametrize("neuron", ["lif", "alif"])
-def test_eprop_equals_bptt_without_recurrence(neuron):
-    c, net = _net(neuron)
+@pytest.mark.parametrize("neuron, reset", [("lif", "subtract"), ("alif", "subtract"), ("lif", "zero"),
+                                           ("alif", "zero")])
+def test_eprop_equals_bptt_without_recurrence(neuron, reset):
+    c, net = _net(neuron, reset=reset)
     net.sim.set("in_hid", "w", net.sim.get("in_hid", "w") * 3.0)   # enough drive for spikes and adaptation
     x, labels = _data(c)
     w_in = _dense_weights(net)
@@ -103,3 +104,17 @@ def test_recurrent_gradients_are_finite_and_rows_own_their_gradients():
     # without the regulariser a trial starts from rest: a second call gives the same result
     g2 = net.gradients(x, labels)
     np.testing.assert_array_equal(g["hid_hid"], g2["hid_hid"])
+
+
+def test_reset_option_is_validated_and_changes_the_dynamics():
+    with pytest.raises(TrainingError, match="reset must be one of"):
+        EPropConfig(num_inputs=2, num_outputs=2, reset="to_reset")
+    spikes = {}
+    for reset in ("subtract", "zero"):
+        c, net = _net("lif", reset=reset)
+        net.sim.set("in_hid", "w", net.sim.get("in_hid", "w") * 3.0)
+        x, labels = _data(c)
+        *_, spikes[reset] = _bptt(x, labels, _dense_weights(net), net.w_out.astype(float), net.b_out.astype(float), c)
+        rate = net.evaluate_batch(x, labels)["rate_hz"]   # the kernels' count, as Hz
+        assert rate * x.shape[0] * x.shape[1] * c.dt * c.num_hidden / 1000.0 == pytest.approx(spikes[reset])
+    assert spikes["zero"] != spikes["subtract"]

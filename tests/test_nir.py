@@ -25,10 +25,12 @@ def test_plastix_imports_without_nir_and_says_how_to_install():
 
 
 # -- e-prop ----------------------------------------------------------------------------------------------
-def eprop_forward(net: EPropNetwork, x):
+def eprop_forward(net: EPropNetwork, x, reset=None):
     """Hidden spikes z [B, T, H] and readout y [B, T, K] of an e-prop LIF network, in float64 numpy, from
-    its weights (the recurrence of docs/eprop.md, refractory period included)."""
+    its weights (the recurrence of docs/eprop.md, refractory period and either reset included); ``reset``
+    overrides the network's."""
     c = net.config
+    reset_kind = reset or c.reset
     H, N, K = c.hidden_total, c.num_inputs, c.num_outputs
     offset = np.concatenate([[0], np.cumsum(c.layers)])
     layer = {("input" if l < 0 else px.learning.eprop.population_name(l)): l for l in range(-1, len(c.layers))}
@@ -48,7 +50,8 @@ def eprop_forward(net: EPropNetwork, x):
     v, z, y, refrac = np.zeros((B, H)), np.zeros((B, H)), np.zeros((B, c.num_outputs)), np.zeros((B, H), int)
     Z, Y = np.zeros((B, T, H)), np.zeros((B, T, K))
     for t in range(T):
-        v = alpha * v + x[:, t] @ w_in + z @ w_hh - c.v_thresh * z
+        reset = c.v_thresh * z if reset_kind == "subtract" else alpha * v * z   # v(t-1) before its reset
+        v = alpha * v + x[:, t] @ w_in + z @ w_hh - reset
         ref = refrac > 0
         refrac = np.where(ref, refrac - 1, refrac)
         z = np.where(~ref & (v >= c.v_thresh), 1.0, 0.0)
@@ -127,6 +130,23 @@ def test_deep_r_network_keeps_its_ragged_synapses(tmp_path):
     out = model.run(x, record=["hidden", "hidden2"])
     z, y = eprop_forward(net, x)
     np.testing.assert_array_equal(_hidden(model, out, net), z)
+    np.testing.assert_allclose(_pi_sum(out["output"]), net.predict_scores(x), rtol=1e-9)
+
+
+def test_reset_to_zero_classifier_round_trip_and_its_metadata(tmp_path):
+    rng = np.random.default_rng(5)
+    net, x, _ = _trained(rng, reset="zero", recurrent_density=0.5)   # refractory period kept (2 steps)
+    res = pn.export(net, tmp_path / "z.nir")
+    assert not any(d.startswith("reset") for d in res.differences)   # NIR's own reset
+    meta = json.loads(nir.read(str(tmp_path / "z.nir")).nodes["hidden"].nodes["lif"].metadata["plastix"])
+    assert meta["reset"] == "zero" and meta["refrac_steps"] == 2
+    model = pn.load(tmp_path / "z.nir")
+    out = model.run(x, record=["hidden"])
+    z, y = eprop_forward(net, x)
+    assert z.sum() > 20
+    np.testing.assert_array_equal(out["hidden"], z)
+    assert not np.array_equal(eprop_forward(net, x, reset="subtract")[0], z)   # not the subtracting dynamics
+    np.testing.assert_allclose(out["output"], y, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(_pi_sum(out["output"]), net.predict_scores(x), rtol=1e-9)
 
 

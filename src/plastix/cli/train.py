@@ -60,6 +60,11 @@ def add_model_arguments(p) -> None:
     p.add_argument("--readout", choices=("all", "last"), default="all",
                    help="the readout reads every hidden layer (default) or only the last (needs --feedback random)")
     p.add_argument("--neuron", choices=("alif", "lif"), default="alif")
+    p.add_argument("--reset", choices=("subtract", "zero"), default="subtract",
+                   help="after a spike: subtract the threshold in the next step (default, the paper's) or set the "
+                        "membrane to 0 at once (NIR's LIF: with --refrac 0 the network runs in snnTorch)")
+    p.add_argument("--refrac", type=number(0), default=5.0, metavar="MS",
+                   help="refractory period in ms (default 5; 0: none)")
     p.add_argument("--batch-size", type=integer(1), default=32)
     p.add_argument("--lr", type=number(0, low_open=True), default=3e-3, help="Adam learning rate (default 3e-3)")
     p.add_argument("--lr-decay", type=number(0, 1, low_open=True), default=1.0,
@@ -145,7 +150,8 @@ def config_from_args(args, ds, **overrides):
     from ..learning.eprop import EPropConfig
 
     kw = dict(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2), num_hidden=args.hidden,
-              neuron=args.neuron, readout=args.readout, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
+              neuron=args.neuron, reset=getattr(args, "reset", "subtract"), tau_refrac=getattr(args, "refrac", 5.0),
+              readout=args.readout, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed, dt=args.dt)
     if getattr(args, "backend", "cpu") != "cpu":
         kw["backend"] = args.backend
     kw.update(overrides)

@@ -32,6 +32,7 @@ from . import optim
 REWIRING = ("none", "deep-r", "soft-deep-r")
 READOUT = ("all", "last")
 INIT_FAN_IN = ("connected", "all")
+RESETS = ("subtract", "zero")
 
 
 def layer_name(layer: int) -> str:
@@ -81,7 +82,9 @@ class EPropConfig:
     tau_adapt: float = 2000.0
     beta: float = 0.0174
     v_thresh: float = 0.6
-    tau_refrac: float = 5.0
+    tau_refrac: float = 5.0            # 0: no refractory period
+    reset: str = "subtract"            # after a spike: "subtract" v_thresh in the next step (the paper), or
+                                       # set v to "zero" at once (NIR's LIF, e.g. to run in snnTorch)
     tau_out: float = 20.0
     c_reg: float = 0.001
     f_target: float = 10.0
@@ -135,6 +138,8 @@ class EPropConfig:
             bad("recurrent_density", "in [0, 1] (0: no recurrent projection)")
         if not self.row_padding >= 1.0:
             bad("row_padding", ">= 1")
+        if self.reset not in RESETS:
+            bad("reset", f"one of {RESETS}")
         if self.init_fan_in not in INIT_FAN_IN:
             bad("init_fan_in", f"one of {INIT_FAN_IN}")
         if self.feedback not in ("symmetric", "random"):
@@ -398,7 +403,7 @@ class EPropNetwork:
             buf["spikes"], self.w_out, self.b_out, feedback, d["g_w_out"], d["g_b_out"], self.rate, buf["reg"],
             f.type(alpha), f.type(rho), f.type(beta), f.type(c.v_thresh), int(round(c.tau_refrac / c.dt)),
             f.type(kappa), f.type(math.exp(-c.dt / c.tau_rate)), f.type(c.dt), f.type(c.c_reg),
-            f.type(c.f_target / 1000.0), **extra)
+            f.type(c.f_target / 1000.0), c.reset == "zero", **extra)
         if train and self.unread:
             d["g_w_out"][:, :self.unread] = 0.0   # readout='last': the other layers' weights stay 0
         steps = x.shape[1]

@@ -23,7 +23,8 @@ hidden spikes cost work.  The rate regulariser uses a per-element running rate s
 network's estimate, which is set to the batch mean at the end of the trial.
 
 Equations (``docs/eprop.md``): per step t, with x the input spikes and z the hidden spikes,
-``a(t) = rho a(t-1) + z(t-1)``, ``v(t) = alpha v(t-1) + W_in x(t) + W_rec z(t-1) - v_th z(t-1)``,
+``a(t) = rho a(t-1) + z(t-1)``, ``v(t) = alpha v(t-1) + W_in x(t) + W_rec z(t-1) - v_th z(t-1)`` (or, with
+``reset_zero``, ``v(t) = alpha v(t-1) (1 - z(t-1)) + W_in x(t) + W_rec z(t-1)``),
 ``A = v_th + beta a``, ``z(t) = H(v - A)`` outside refractoriness, ``psi = (0.3 / v_th) max(0, 1 -
 |v - A| / v_th)`` (0 while refractory); readout ``y(t) = kappa y(t-1) + W_out z(t) + b``, per-step softmax
 ``pi``, error ``pi - onehot``, learning signal ``L = B err``.  Eligibility: presynaptic trace ``xbar(t) =
@@ -53,9 +54,11 @@ def _propagate(ind, rowlen, w, pre_now, current):
 
 
 @numba.njit(inline="always", **_OPTS)
-def _neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive):
+def _neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive, reset_zero):
     """Advance the hidden (A)LIF neurons of one batch element one step; ``z`` receives this step's
-    spikes (0/1), ``psi`` the pseudo-derivative; the previous step's values move to ``zprev`` / ``psi_prev``."""
+    spikes (0/1), ``psi`` the pseudo-derivative; the previous step's values move to ``zprev`` / ``psi_prev``.
+    ``v`` keeps the value before the reset: a spike is subtracted (``v_th``) in the next step, or with
+    ``reset_zero`` the next step starts from 0 (``v(t) = alpha v(t-1) (1 - z(t-1)) + I(t)``)."""
     gain = 0.3 / v_th
     for j in range(v.shape[0]):
         zp = z[j]
@@ -63,7 +66,10 @@ def _neurons(v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v
         psi_prev[j] = psi[j]
         if adaptive:
             a[j] = rho * a[j] + zp
-        vj = alpha * v[j] + current[j] - v_th * zp
+        if reset_zero:
+            vj = alpha * v[j] * (1.0 - zp) + current[j]
+        else:
+            vj = alpha * v[j] + current[j] - v_th * zp
         v[j] = vj
         current[j] = 0.0
         thr = v_th + beta * a[j]
@@ -155,7 +161,7 @@ def run_trial(x, labels, train, adaptive,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
               y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
-              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target):
+              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, reset_zero):
     """One trial of a batch from rest: ``x`` [batch, steps, inputs] spike counts.
 
     The hidden neurons of every layer form one vector (layer after layer) in the neuron state
@@ -164,6 +170,9 @@ def run_trial(x, labels, train, adaptive,
     the geometry ``proj_geom[p] = (source, pre_offset, post_offset, post_size)``: source 0 reads the input
     spikes x(t) (pre_offset 0), source 1 reads hidden spikes z(t-1) of neurons ``pre_offset + row``; its
     targets are hidden neurons ``post_offset + ind``.  A projection with no rows is a placeholder.
+
+    ``reset_zero``: a spike sets the membrane to 0 instead of subtracting ``v_th`` in the next step (the
+    reset is non-differentiable either way: the eligibility traces are the same).
 
     Fills ``loss`` (summed cross-entropy per sample), ``pi_sum`` (softmax summed over steps) and
     ``spikes`` (hidden spike count per sample); when ``train``, adds the raw (summed, unnormalised)
@@ -194,7 +203,7 @@ def run_trial(x, labels, train, adaptive,
                     pre = proj_geom[p, 1]
                     _propagate(proj_ind[p], proj_len[p], proj_w[p], z[b, pre:pre + rows], current[b, lo:lo + n])
             _neurons(v[b], a[b], z[b], zprev[b], refrac[b], psi[b], psi_prev[b], current[b], alpha, rho, beta,
-                     v_th, n_ref, adaptive)
+                     v_th, n_ref, adaptive, reset_zero)
             loss[b] += _readout(z[b], y[b], w_out, b_out, feedback, lab, kappa, err[b], learn_signal[b], pi_sum[b])
             for j in range(num_hidden):
                 spikes[b] += z[b, j]

@@ -135,7 +135,7 @@ def _propagate(slot, which, cnt, lst, val, ind, rowlen, w, current, code_rows, p
 
 
 def _neurons(t, x, x_now, cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
-             v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive,
+             v, a, z, zprev, refrac, psi, psi_prev, current, alpha, rho, beta, v_th, n_ref, adaptive, reset_zero,
              train, rate_b, reg_b, z_hist, rate_decay, dt, c_reg, f_target):
     """Hidden (A)LIF update of step t (as kernels_cpu._neurons), this step's input frame into x_now, the
     spike lists of step t + 1 (next input frame, this step's hidden spikes) in slot (t + 1) % 2 and, when
@@ -167,7 +167,10 @@ def _neurons(t, x, x_now, cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
         psi_prev[b, j] = psi[b, j]
         if adaptive:
             a[b, j] = rho * a[b, j] + zp
-        vj = alpha * v[b, j] + current[b, j] - v_th * zp
+        if reset_zero:
+            vj = alpha * v[b, j] * (1.0 - zp) + current[b, j]
+        else:
+            vj = alpha * v[b, j] + current[b, j] - v_th * zp
         v[b, j] = vj
         current[b, j] = 0.0
         thr = v_th + beta * a[b, j]
@@ -367,7 +370,7 @@ def run_trial(x, labels, train, adaptive,
               v, a, z, zprev, refrac, psi, psi_prev, current, x_now,
               y, err, learn_signal, rate_b, pi_sum, loss, spikes,
               w_out, b_out, feedback, g_out, g_bias, rate, reg,
-              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, *, copy_state=True):
+              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, reset_zero, *, copy_state=True):
     """One trial of a batch on the GPU: the arguments and effects of :func:`kernels_cpu.run_trial`
     (``proj_gbuf``, the CPU's per-element scratch, is not used: gradients are summed on the device).
 
@@ -385,10 +388,10 @@ def run_trial(x, labels, train, adaptive,
                               proj_eps, proj_ebar, proj_bar, proj_geom,
                               v, a, z, zprev, refrac, psi, psi_prev, current, x_now, y, err, learn_signal,
                               rate_b, pi_sum, loss, spikes, w_out, b_out, feedback, g_out, g_bias, rate, reg,
-                              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target)
+                              alpha, rho, beta, v_th, n_ref, kappa, rate_decay, dt, c_reg, f_target, reset_zero)
         return
     K = _kernels()
-    train, adaptive = bool(train), bool(adaptive)
+    train, adaptive, reset_zero = bool(train), bool(adaptive), bool(reset_zero)
     geom = [tuple(int(g) for g in row) for row in np.asarray(proj_geom)]
     projs = [p for p in range(len(geom)) if proj_ind[p].shape[0] > 0]   # placeholders have no rows
     has_rec = any(geom[p][0] == 1 for p in projs)   # some projection reads hidden spikes: keep their list
@@ -506,7 +509,7 @@ def run_trial(x, labels, train, adaptive,
                        code_rows, pre_off, post_off)
             k_neurons(t, d["x"], d["x_now"], cnt, in_lst, in_val, rec_lst, rec_val, has_rec,
                       d["v"], d["a"], d["z"], d["zprev"], d["refrac"], d["psi"], d["psi_prev"], d["current"],
-                      alpha, rho, beta, v_th, n_ref, adaptive,
+                      alpha, rho, beta, v_th, n_ref, adaptive, reset_zero,
                       train, d["rate_b"], reg_b, z_hist, rate_decay, dt, c_reg, f_target)
             k_readout(t, d["z"], d["y"], d["w_out"], d["b_out"], d["feedback"], d["labels"], kappa, d["err"],
                       d["learn_signal"], d["pi_sum"], d["loss"], d["spikes"], train, e_hist)

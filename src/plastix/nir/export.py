@@ -197,9 +197,11 @@ def _export_eprop(net, convention: str, dt_s: float | None, alif_as_lif: bool):
     alpha = math.exp(-c.dt / c.tau_mem)
     kappa = math.exp(-c.dt / c.tau_out)
     n_ref = int(round(c.tau_refrac / c.dt))
-    differences = [f"reset: e-prop subtracts v_thresh ({c.v_thresh:g}) in the step after a spike; NIR's LIF "
-                   "resets to v_reset = 0 at once (plastix re-imports the subtraction from the metadata)",
-                   "threshold: plastix spikes at v >= v_thresh, NIR at v > v_thresh"]
+    differences = ["threshold: plastix spikes at v >= v_thresh, NIR at v > v_thresh"]
+    if c.reset == "subtract":
+        differences.insert(0, f"reset: e-prop subtracts v_thresh ({c.v_thresh:g}) in the step after a spike; NIR's "
+                           "LIF resets to v_reset = 0 at once (plastix re-imports the subtraction from the metadata; "
+                           "train with reset='zero' for NIR's reset)")
     if n_ref:
         differences.append(f"refractory period of {n_ref} steps ({c.tau_refrac:g} ms) in the metadata only: "
                            "NIR neurons have none")
@@ -209,7 +211,8 @@ def _export_eprop(net, convention: str, dt_s: float | None, alif_as_lif: bool):
     layers = c.layers
     pops = [population_name(l) for l in range(len(layers))]
     offset = np.concatenate([[0], np.cumsum(layers)])
-    lif_meta = {"model": "eprop_lif", "reset": "subtract_next", "refrac_steps": n_ref, "alpha": alpha,
+    lif_meta = {"model": "eprop_lif", "reset": "subtract_next" if c.reset == "subtract" else "zero",
+                "refrac_steps": n_ref, "alpha": alpha,
                 "gain": 1.0, "threshold": ">="}
     lifs = {pop: _neuron_node(nir, "LIF", n, alpha, 1.0, dt_s, convention, f"population {pop!r}",
                               {**lif_meta, "population": pop}, v_thresh=c.v_thresh, v_reset=0.0)

@@ -252,7 +252,10 @@ def _neuron(node, kind: str, n: int, meta: dict | None, info: dict | None, dt_s:
             init.update(alpha=np.full(n, meta["alpha"]), gain=np.full(n, meta["gain"]), v=np.zeros(n))
             if model_kind == "eprop_readout":
                 return models.li(), init, None
-            return models.lif("subtract_next", refrac_steps=int(meta["refrac_steps"])), init, None
+            reset = {"subtract_next": "subtract_next", "zero": "zero_ge"}.get(meta.get("reset", "subtract_next"))
+            if reset is None:
+                raise NIRError(f"{what}: unknown e-prop reset {meta['reset']!r} in the metadata")
+            return models.lif(reset, refrac_steps=int(meta["refrac_steps"])), init, None
         if model_kind in ("lif_to_reset", "lif_subtract", "alif", "leaky_integrator"):
             params = meta["params"]
             if model_kind == "leaky_integrator":

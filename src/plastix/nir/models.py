@@ -11,6 +11,9 @@ input of the step (``i_syn``, plus ``bias`` from ``t_on`` on).
 * :func:`lif` with ``reset="subtract_next"`` (e-prop's neuron, from plastix metadata): the spike's
   ``v_thresh - v_reset`` is subtracted in the *next* step, undecayed; spike when ``v >= v_thresh``; a
   refractory period of ``refrac_steps`` steps blocks spikes but not integration.
+* :func:`lif` with ``reset="zero_ge"`` (e-prop's neuron with ``EPropConfig(reset="zero")``, from plastix
+  metadata): NIR's reset to ``v_reset`` at once, but spike when ``v >= v_thresh`` and a refractory period
+  of ``refrac_steps`` steps that blocks spikes but not integration.
 * ``synaptic=True`` (NIR ``CubaLIF`` / ``CubaLI``): the input first drives a current
   ``i <- alpha_syn i + gain_syn I`` and the membrane integrates ``i`` instead of ``I``.
 * :func:`li` (NIR ``LI``): the membrane equation without threshold.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 from ..model.specs import NeuronModel, Var
 
-RESETS = ("zero", "subtract_next")
+RESETS = ("zero", "subtract_next", "zero_ge")
 
 _COMMON = {
     "v": Var(0.0, doc="membrane potential"),
@@ -99,20 +102,28 @@ def _subtract_reset(n, p):
     n.refrac = p.refrac_steps
 
 
+def _zero_refrac_reset(n, p):
+    n.v = n.v_reset
+    n.refrac = p.refrac_steps
+
+
 def lif(reset: str = "zero", *, synaptic: bool = False, refrac_steps: int = 0) -> NeuronModel:
     """Spiking NIR neuron (``LIF``, or ``CubaLIF`` with ``synaptic=True``); see the module docstring."""
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
     if reset == "zero" and refrac_steps:
-        raise ValueError("refrac_steps needs reset='subtract_next' (NIR neurons have no refractory period)")
+        raise ValueError("refrac_steps needs reset='subtract_next' or 'zero_ge' (NIR neurons have no refractory "
+                         "period)")
     vars_ = {**_COMMON, **(_SYNAPTIC if synaptic else {}), **_SPIKING}
     kind = "cuba_lif" if synaptic else "lif"
     if reset == "zero":
         return NeuronModel(name=f"nir_{kind}", vars=vars_, sim=_cuba_li_sim if synaptic else _li_sim,
                            threshold=_gt_threshold, reset=_zero_reset, doc=lif.__doc__)
-    return NeuronModel(name=f"nir_{kind}_subtract_next", params={"refrac_steps": float(refrac_steps)},
+    # both e-prop resets share the step of the subtracting model: with reset "zero_ge", z stays 0
+    after_spike = _subtract_reset if reset == "subtract_next" else _zero_refrac_reset
+    return NeuronModel(name=f"nir_{kind}_{reset}", params={"refrac_steps": float(refrac_steps)},
                        vars={**vars_, **_SUBTRACT}, sim=_cuba_subtract_sim if synaptic else _subtract_sim,
-                       threshold=_ge_threshold, reset=_subtract_reset, doc=lif.__doc__)
+                       threshold=_ge_threshold, reset=after_spike, doc=lif.__doc__)
 
 
 def li(*, synaptic: bool = False) -> NeuronModel:
