@@ -43,7 +43,8 @@ def segment_of(num_events: int, frames: int, split_by: str = "number", t_us=None
         d = n // frames
         if d == 0:
             return np.full(n, frames - 1, np.int64)
-        return np.minimum(np.arange(n, dtype=np.int64) // d, frames - 1)
+        seg = np.repeat(np.arange(frames, dtype=np.int64), d)
+        return np.concatenate([seg, np.full(n - seg.size, frames - 1, np.int64)])
     t = np.asarray(t_us, dtype=np.int64)
     if t.shape != (n,):
         raise DatasetError(f"split_by='time' needs one time per event: {n} events, t_us of shape {t.shape}")
@@ -70,9 +71,16 @@ def integrate(x, y, polarity, *, frames: int, width: int, height: int, split_by:
                                f"{int(y.max())}, outside the {width} x {height} sensor")
         if int(p.max()) > 1 or int(p.min()) < 0:
             raise DatasetError(f"{source}: polarity must be 0 (OFF) or 1 (ON), found {int(p.min())}..{int(p.max())}")
-    seg = segment_of(x.size, frames, split_by, t_us)
-    cell = ((seg * 2 + p.astype(np.int64)) * height + y.astype(np.int64)) * width + x.astype(np.int64)
-    counts = np.bincount(cell, minlength=frames * 2 * height * width)
+    cells = frames * 2 * height * width
+    # the flat cell index, built in place in the narrowest type that holds it (memory traffic dominates)
+    cell = segment_of(x.size, frames, split_by, t_us).astype(np.int32 if cells < 2**31 else np.int64)
+    cell *= 2
+    cell += p
+    cell *= height
+    cell += y
+    cell *= width
+    cell += x
+    counts = np.bincount(cell, minlength=cells)
     return counts.reshape(frames, 2, height, width)
 
 
