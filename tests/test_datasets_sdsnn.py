@@ -229,6 +229,11 @@ def test_dvs_gesture_downsample_and_cache(gestures, tmp_path):
     assert again.info["from_cache"] and np.array_equal(again.train.frames(), want)
     assert np.array_equal(again.test.frames(), first.test.frames())
     assert again.info["sample_sources"] == first.info["sample_sources"]
+    entry = cache / os.listdir(cache)[0]
+    (entry / "train_frames.npy").write_bytes(b"damaged")               # a damaged entry is rebuilt
+    rebuilt = pxd.load("dvs_gesture", data_dir=root, frames=3, downsample=4, cache_dir=cache)
+    assert not rebuilt.info["from_cache"] and np.array_equal(rebuilt.train.frames(), want)
+    assert pxd.load("dvs_gesture", data_dir=root, frames=3, downsample=4, cache_dir=cache).info["from_cache"]
     # a changed label file is a new cache entry, built afresh
     (root / "user02_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n4,0,900000\n")
     changed = pxd.load("dvs_gesture", data_dir=root, frames=3, downsample=4, cache_dir=cache)

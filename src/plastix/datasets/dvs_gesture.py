@@ -244,6 +244,8 @@ def load_dvs_gesture(*, data_dir=None, dt: float = 1.0, frames: int = 64, split_
             meta["sources"][split], meta["stats"][split] = sources, stats
         if folder is not None:
             os.makedirs(os.fspath(cache_dir), exist_ok=True)
+            if os.path.isdir(folder):          # an entry that did not load (damaged): replace it
+                shutil.rmtree(folder, ignore_errors=True)
             _save_cache(folder, parts, meta)
     splits = {s: CountFrames(x, lab, num_classes=NUM_CLASSES) for s, (x, lab) in parts.items()}
     info = {"source": root, **options, "frame_shape": splits["train"].frame_shape, "classes": CLASSES,
