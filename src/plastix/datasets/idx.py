@@ -24,7 +24,14 @@ Encodings (one unit per pixel, ``unit = row * cols + col``; ``x = pixel / 255``)
   coding with T = 20).  Sample ``j`` of the file (0-based, in file order) of split ``s`` (train 0, test 1)
   draws from ``numpy.random.default_rng([seed, s, j])``: a sample encodes the same for the same seed
   whatever subset is loaded, and differently in each split.  The draw is fixed once loaded: every epoch
-  sees the same spikes (to redraw per epoch, encode :func:`load_images`'s arrays per batch).
+  sees the same spikes.
+* ``"rate"`` with ``redraw=True`` (as SD-SNN's code: its ``pixel > U(0, 1)`` code is drawn afresh at
+  every presentation, train and test): a :class:`~plastix.datasets.FrameDataset` of
+  :class:`~plastix.datasets.frames.BernoulliFrames` that keeps the images ``[n, 1, rows, cols]`` and
+  draws ``[batch, steps, 1, rows, cols]`` 0/1 frames per batch, pixel ``v`` spiking with probability
+  ``v / 255`` per step, from ``default_rng([seed, s, epoch, j])``: the same for the same (seed, split,
+  epoch, image) whatever the batch, so a resumed run draws what an uninterrupted one would.  It holds
+  784 bytes an image (not 12 a spike) and encodes nothing at loading.
 * ``"latency"``: each non-zero pixel spikes once at ``t_max * (1 - x)`` ms (brightest first, blank pixels
   silent; :func:`~plastix.datasets.encoding.latency`); no randomness.
 
@@ -50,6 +57,7 @@ import numpy as np
 from .base import (DatasetError, DatasetNotFoundError, SpikeDataset, SpikeSplit, _check_dt, data_dirs,
                    not_found_message)
 from .encoding import latency
+from .frames import BernoulliFrames, FrameDataset
 
 #: NumPy dtype of each IDX type code (big-endian, as stored).
 IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -247,13 +255,16 @@ def _latency_split(pixels: np.ndarray, labels: np.ndarray, *, t_max: float, dt: 
 
 def load_idx_images(name: str, *, data_dir=None, dt: float = 1.0, encoding: str = "rate", steps: int = 20,
                     t_max: float = 20.0, seed: int = 0, max_train: int | None = None,
-                    max_test: int | None = None) -> SpikeDataset:
+                    max_test: int | None = None, redraw: bool = False) -> SpikeDataset | FrameDataset:
     """Data set ``name`` (``"fashion_mnist"`` or ``"mnist"``) encoded to spikes; see the module text for
     the files, the encodings and the subsets.  ``steps``: rate-coding steps (of ``dt`` ms); ``t_max``:
-    latency of the faintest pixel (ms); ``seed``: the rate code's seed (an integer >= 0)."""
+    latency of the faintest pixel (ms); ``seed``: the rate code's seed (an integer >= 0); ``redraw``:
+    redraw the rate code at every presentation (a :class:`~plastix.datasets.FrameDataset`)."""
     dt = _check_dt(dt)
     if encoding not in ENCODINGS:
         raise DatasetError(f"encoding must be one of {', '.join(map(repr, ENCODINGS))}, got {encoding!r}")
+    if redraw and encoding != "rate":
+        raise DatasetError(f"redraw=True redraws the rate code; encoding={encoding!r} has no randomness to redraw")
     if encoding == "rate":
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise DatasetError(f"steps must be an integer >= 1, got {steps!r}")
@@ -270,6 +281,12 @@ def load_idx_images(name: str, *, data_dir=None, dt: float = 1.0, encoding: str 
     for split, limit in (("train", max_train), ("test", max_test)):
         images, labels = raw[split]
         index = stratified_head(labels, limit, name=f"max_{split}")
+        if redraw:
+            splits[split] = BernoulliFrames(images[index][:, None], labels[index], steps=int(steps), vmax=255,
+                                            seed=int(seed), split_key=SPLIT_KEYS[split], num_classes=NUM_CLASSES,
+                                            sample_ids=index)
+            kept[split] = f"{len(index)} of {len(labels)}"
+            continue
         pixels = images[index].reshape(len(index), -1)
         if encoding == "rate":
             splits[split] = _rate_split(pixels, index, labels[index], SPLIT_KEYS[split], seed=int(seed),
@@ -281,24 +298,30 @@ def load_idx_images(name: str, *, data_dir=None, dt: float = 1.0, encoding: str 
             "samples": kept, "subset": "first of each class in file order, in proportion to class sizes"}
     if name == "fashion_mnist":
         info["classes"] = FASHION_MNIST_CLASSES
+    if redraw:
+        info["redraw"] = "per presentation: default_rng([seed, split, epoch, image])"
+        return FrameDataset(name, splits["train"], splits["test"], info, dt)
     return SpikeDataset(name, splits["train"], splits["test"], info)
 
 
 def load_fashion_mnist(*, data_dir=None, dt: float = 1.0, encoding: str = "rate", steps: int = 20,
                        t_max: float = 20.0, seed: int = 0, max_train: int | None = None,
-                       max_test: int | None = None) -> SpikeDataset:
+                       max_test: int | None = None, redraw: bool = False) -> SpikeDataset | FrameDataset:
     """Fashion-MNIST (784 units, 10 classes, 60,000 / 10,000) from ``data_dir``, ``$PLASTIX_DATA_DIR`` or
     Debian's ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``).  ``encoding="rate"``:
     ``steps`` Bernoulli steps of ``dt`` ms, spike probability pixel / 255 per step, seeded per sample;
     ``"latency"``: one spike per non-zero pixel at ``t_max * (1 - pixel / 255)`` ms.  ``max_train`` /
-    ``max_test``: keep that many samples per split, stratified.  Details: :mod:`plastix.datasets.idx`."""
+    ``max_test``: keep that many samples per split, stratified.  ``redraw=True``: the rate code drawn afresh
+    at every presentation (SD-SNN), as a :class:`~plastix.datasets.FrameDataset`.  Details:
+    :mod:`plastix.datasets.idx`."""
     return load_idx_images("fashion_mnist", data_dir=data_dir, dt=dt, encoding=encoding, steps=steps, t_max=t_max,
-                           seed=seed, max_train=max_train, max_test=max_test)
+                           seed=seed, max_train=max_train, max_test=max_test, redraw=redraw)
 
 
 def load_mnist(*, data_dir=None, dt: float = 1.0, encoding: str = "rate", steps: int = 20, t_max: float = 20.0,
-               seed: int = 0, max_train: int | None = None, max_test: int | None = None) -> SpikeDataset:
+               seed: int = 0, max_train: int | None = None, max_test: int | None = None,
+               redraw: bool = False) -> SpikeDataset | FrameDataset:
     """MNIST, or any images in MNIST format with the standard file names and labels 0..9, from
     ``data_dir`` or ``$PLASTIX_DATA_DIR``; options as in :func:`load_fashion_mnist`."""
     return load_idx_images("mnist", data_dir=data_dir, dt=dt, encoding=encoding, steps=steps, t_max=t_max,
-                           seed=seed, max_train=max_train, max_test=max_test)
+                           seed=seed, max_train=max_train, max_test=max_test, redraw=redraw)
