@@ -227,6 +227,8 @@ def test_build_time_errors():
         net.add_custom_update("bad4", "ih", REDUCE, var_refs={"g": "ghost.w"})
     with pytest.raises(px.NetworkError, match="target 'ghost' is not a population or projection"):
         net.add_custom_update("bad5", "ghost", REDUCE)
+    with pytest.raises(px.ModelError, match="needs an update function"):
+        px.CustomUpdateModel(name="m")
     with pytest.raises(px.ModelError, match="access must be one of"):
         px.CustomUpdateModel(name="m", var_refs={"x": "sometimes"}, update=_noop)
 

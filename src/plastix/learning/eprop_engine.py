@@ -183,6 +183,8 @@ class EPropEngine:
         c = self.config = config
         if len(c.layers) != 1:
             raise TrainingError("the engine e-prop path has one hidden layer so far; use EPropNetwork for more")
+        if getattr(c, "reset", "subtract") != "subtract":
+            raise TrainingError(f"the engine e-prop path resets by subtraction so far, got reset={c.reset!r}")
         self.batch_size = int(batch_size)
         H, K, N = c.hidden_total, c.num_outputs, c.num_inputs
         net = Network(dt=c.dt, seed=c.seed, precision=c.dtype)

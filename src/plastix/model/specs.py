@@ -475,14 +475,14 @@ class CustomUpdateModel(_Model):
         if clash:
             raise ModelError(f"custom update {self.name!r}: {sorted(clash)} used twice among vars, var_refs, temps, "
                              "global vars and tape refs")
+        stages = self.update if isinstance(self.update, tuple) else (self.update,)
+        if not stages or any(not callable(f) for f in stages):
+            raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")
 
     @property
     def over_time(self) -> bool:
         """Does it read the tape of the last run (a scan, presynaptic events, or tape refs)?"""
         return bool(self.scan or self.events or self.tape_refs)
-        stages = self.update if isinstance(self.update, tuple) else (self.update,)
-        if not stages or any(not callable(f) for f in stages):
-            raise ModelError(f"custom update {self.name!r} needs an update function (or a tuple of them)")
 
     @property
     def stages(self) -> tuple[Callable, ...]:
