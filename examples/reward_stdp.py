@@ -7,9 +7,11 @@ global reward ``r`` arrives later and turns eligibility into weight change, ``dw
 
 The task: random Poisson inputs drive a few LIF output neurons through all-to-all plastic synapses.  One
 output is the *target*: a trial is rewarded by how many more spikes it fired than the other outputs did on
-average, relative to the running mean of that reward (a reward prediction error).  Nothing tells a synapse
-which neuron is the target; only the reward, correlated over trials with its own eligibility, does.  The
-target's input weights grow and the other outputs' shrink: the target comes to fire most.
+average, minus the batch mean of that number (a reward prediction error: better or worse than the batch's
+typical trial).  Nothing tells a synapse which neuron is the target; only the reward, correlated over
+trials with its own eligibility, does.  The target's input weights grow and the other outputs' shrink: the
+target comes to fire most.  A control run with the same inputs hands each batch's rewards to its trials in
+shuffled order: same rewards, no link to the eligibility, no learning.
 
 Batched: ``Simulation(net, batch_size=B)`` runs B trials side by side, each with its own inputs, neuron
 state, traces and eligibility; the weights are one copy for the batch.  After each batch the custom-update
@@ -128,13 +130,13 @@ TRIAL_START = {("out", "v"): -70.0, ("out", "refrac"): 0.0, ("in_out", "in_syn")
                ("in_out", "x"): 0.0, ("in_out", "y"): 0.0, ("in_out", "c"): 0.0}
 
 
-def poisson_trains(rng: np.random.Generator, batch: int, n_in: int, rate_hz: float, trial_ms: int,
-                   t0: float) -> list[list[np.ndarray]]:
-    """Per batch element, per input: sorted spike times (ms) of a Poisson train on whole milliseconds in
-    [t0, t0 + trial_ms - 1).  The trial's last step stays silent so that no input spike is still in flight
+def poisson_trains(rng: np.random.Generator, batch: int, n_in: int, rate_hz: float,
+                   trial_ms: int) -> list[list[np.ndarray]]:
+    """Per batch element, per input: sorted spike times (ms from the trial start) of a Poisson train on whole
+    milliseconds in [0, trial_ms - 1).  The trial's last step stays silent so that no input spike is still in flight
     (delivered one step after it is emitted) when the next trial starts."""
     p = rate_hz * 1e-3
-    return [[t0 + np.flatnonzero(rng.random(trial_ms - 1) < p).astype(np.float64) for _ in range(n_in)]
+    return [[np.flatnonzero(rng.random(trial_ms - 1) < p).astype(np.float64) for _ in range(n_in)]
             for _ in range(batch)]
 
 
@@ -192,7 +194,7 @@ def train(sim: px.Simulation, updates: int, *, target: int = 0, rate_hz: float =
     sim.record_spikes("out")
     history = {"mean_w": [], "counts": [], "performance": []}
     for _ in tqdm(range(updates), desc="batches", disable=not progress):
-        t0 = start_trial(sim, poisson_trains(rng, sim.batch_size, n_in, rate_hz, trial_ms, 0.0))
+        t0 = start_trial(sim, poisson_trains(rng, sim.batch_size, n_in, rate_hz, trial_ms))
         sim.run(trial_ms)
         counts = spike_counts(sim, t0)
         performance, rewards = trial_rewards(counts, target)

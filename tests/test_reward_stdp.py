@@ -134,7 +134,7 @@ def _compare_trials(ex, sim, trials=3):
     sim.record_spikes("out")
     low, high = [], []  # weights clipped to each bound
     for _ in range(trials):
-        trains = ex.poisson_trains(rng, B, N_IN, 90.0, TRIAL_MS, 0.0)
+        trains = ex.poisson_trains(rng, B, N_IN, 90.0, TRIAL_MS)
         t0 = ex.start_trial(sim, trains)
         sim.run(TRIAL_MS)
         ref.start_trial()
@@ -191,7 +191,7 @@ def test_training_loop_rewards_by_the_batch_mean(ex):
     others = [k for k in range(N_OUT) if k != target]
     for u in range(updates):
         ref.start_trial()
-        spikes = ref.trial(ex.poisson_trains(rng, B, N_IN, rate, TRIAL_MS, 0.0), TRIAL_MS)
+        spikes = ref.trial(ex.poisson_trains(rng, B, N_IN, rate, TRIAL_MS), TRIAL_MS)
         counts = np.array([np.bincount([j for _, j in s], minlength=N_OUT) for s in spikes], float)
         perf = counts[:, target] - counts[:, others].mean(axis=1)
         ref.reward(perf - perf.mean())
