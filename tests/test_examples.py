@@ -47,3 +47,11 @@ def test_two_layer_training_example(tmp_path, capsys):
     assert res["synapses_final"] == res["synapses_initial"]   # DEEP R conserves every projection's count
     assert res["final_test_accuracy"] > 0.15
     assert "reloaded model" in capsys.readouterr().out
+
+
+def test_reward_stdp_example_strengthens_the_target(tmp_path):
+    res = _load("reward_stdp").main(["--trials", "96", "--batch", "16", "--no-control", "--out", str(tmp_path)])
+    assert res["trials"] == 96 and (tmp_path / "results.json").exists() and (tmp_path / "reward_stdp.png").exists()
+    run = res["rewarded"]
+    gain = {k: run["mean_w_final"][k] - run["mean_w_initial"][k] for k in ("target", "others")}
+    assert gain["target"] > 0 > gain["others"]  # six updates in, the rewarded neuron's inputs already lead
