@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NetworkError
+from ..kernels.rng import stream_id
 from ..model import connectivity as connect
 from ..model.network import Network
 from ..model.specs import NeuronModel
@@ -67,3 +68,10 @@ def build(neurons: int, row_length: int, seed: int = 1, deterministic: bool = Fa
     net.add_projection("recurrent", pop, pop, connectivity=connect.FromArrays(pre, post), init={"w": w},
                        delay=PARAMS["delay_steps"], row_stride=row_length)
     return net, {"i_offset": i_offset, "pre": pre, "post": post, "w": w}
+
+
+def noise_stream(net: Network) -> int:
+    """The counter-based stream the noise of :func:`build`'s population draws from (its ``sim`` phase's)."""
+    from ..codegen.names import NAMES
+
+    return stream_id(NAMES.pop(net.populations["lif"]).prefix, "sim")
