@@ -66,8 +66,8 @@ class CpuBackend:
 
     @property
     def thread_count(self) -> int:
-        if not (self.parallel or self.batched):
-            return 1
+        if not (self.parallel or self.batched) or (self.batched and self.parallel_option is False):
+            return 1  # a batch with parallel=False: the elements one after another
         return self.threads or numba.config.NUMBA_NUM_THREADS
 
     def push(self, state: dict, names=None) -> None:

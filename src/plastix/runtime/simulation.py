@@ -37,8 +37,10 @@ class Simulation:
     backend : {"auto", "cpu", "cuda"}
         "auto" picks CUDA when a usable GPU is present, else CPU.
     parallel : bool or "auto"
-        CPU only: multi-threaded kernels (race-free, bit-identical to serial).  "auto" uses them for large
-        networks only.
+        CPU only: multi-threaded kernels (race-free; results depend on ``partitions``, never on the thread
+        count; input is summed partition by partition, so float sums may differ from the serial kernels' in
+        the last bits).  "auto" uses them for large networks only.  With a batch the elements run in
+        parallel ("auto", True) or one after another on one thread (False).
     threads : int, optional
         CPU threads for parallel kernels (default: all numba threads).  Results do not depend on it.
     partitions : int, optional
