@@ -23,8 +23,9 @@ def _batch(B, T=30, seed=0):
     return (rng.random((B, T, 12)) < 0.15).astype(np.uint8), rng.integers(0, 3, B)
 
 
-@pytest.mark.parametrize("neuron,feedback,backend", [("lif", "symmetric", "cpu"), ("alif", "symmetric", "cpu"),
-                                                     ("alif", "random", "cpu"), ("alif", "symmetric", "cuda")])
+# (ALIF with symmetric feedback on the CPU differs from the random case only in the matrix read)
+@pytest.mark.parametrize("neuron,feedback,backend", [("lif", "symmetric", "cpu"), ("alif", "random", "cpu"),
+                                                     ("alif", "symmetric", "cuda")])
 def test_engine_gradients_equal_trial_kernel(neuron, feedback, backend, monkeypatch):
     if backend == "cuda":
         pytest.importorskip("numba.cuda")
