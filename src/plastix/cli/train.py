@@ -216,4 +216,5 @@ def _train(args, comm) -> dict:
             "ranks": res["ranks"], "out": str(args.out),
             # under MPI, rank 0's seconds per epoch in the gradient reductions and checks, and in the rest
             **({"epoch_comm_s": [e["comm_s"] for e in res["epochs"]],
-                "epoch_compute_s": [e["compute_s"] for e in res["epochs"]]} if res["ranks"] > 1 else {})}
+                "epoch_compute_s": [e["compute_s"] for e in res["epochs"]],
+                "reduce_bytes_per_batch": trainer.parallel.bytes_per_batch} if res["ranks"] > 1 else {})}
