@@ -52,9 +52,9 @@ def reference():
 
 
 def test_two_ranks_train_like_one_process_with_the_same_global_batch(reference, tmp_path):
-    """DEEP R on, float64, batches of 7 split 3 + 4: connectivity and rewiring counts exactly as one process,
-    weights, Adam moments, readout and losses to 1e-12 relative (only the sums' association differs), and
-    the two ranks bitwise identical."""
+    """DEEP R on, float64, batches of 5 split 2 + 3 (and a last one of 1: rank 0's share empty): connectivity
+    and rewiring counts exactly as one process, weights, Adam moments, readout and losses to 1e-12 of the
+    largest value (only the sums' association differs), and the two ranks bitwise identical."""
     _launch(2, sys.executable, "mpi_training.py", "train", tmp_path)
     r0, r1 = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1))
     assert int(r0["ranks"]) == 2
