@@ -174,4 +174,4 @@ def abort_on_error(comm, prog: str = "plastix"):
         print(f"{prog}: rank {comm.Get_rank()} of {comm.Get_size()}: error: {e or type(e).__name__}; "
               "aborting every rank", file=sys.stderr, flush=True)
         comm.Abort(2)
-        raise
+        os._exit(2)   # MPI_Abort may return before the launcher's kill arrives: report nothing more
