@@ -93,6 +93,8 @@ def main(argv=None) -> int:
             raise
         print(f"{args.prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    if out is None:   # nothing to print: a rank other than 0 of an MPI run
+        return 0
     if getattr(args, "json", False):
         print(json.dumps(out))
     else:

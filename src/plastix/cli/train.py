@@ -1,4 +1,8 @@
-"""``plastix train``: e-prop training of a recurrent SNN classifier, dense, static sparse or DEEP R."""
+"""``plastix train``: e-prop training of a recurrent SNN classifier, dense, static sparse or DEEP R.
+
+Started by an MPI launcher (``mpirun -n R plastix train ...``, ``srun``) it trains data-parallel over the R
+ranks (:mod:`plastix.learning.distributed`, docs/mpi.md); only rank 0 prints and writes ``--out``.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -158,7 +162,33 @@ def config_from_args(args, ds, **overrides):
     return EPropConfig(**kw)
 
 
-def run(args) -> dict:
+def mpi_comm():
+    """``MPI.COMM_WORLD`` when an MPI launcher started this process with more than one rank, else None;
+    an MPI launch without mpi4py is an error saying what to install (not R independent copies of the run).
+    Each rank's Numba threads get its share of the node's cores (:func:`plastix.parallel.share_cores`)."""
+    from ..parallel import MPIUnavailableError, launched_size, share_cores, world
+
+    ranks = launched_size()
+    if ranks == 1:
+        return None
+    try:
+        comm = world()
+    except MPIUnavailableError as e:
+        raise MPIUnavailableError(f"started by an MPI launcher with {ranks} ranks: {e}") from e
+    share_cores(comm)   # Numba threads: this node's cores shared among its ranks
+    return comm
+
+
+def run(args) -> dict | None:
+    from ..parallel import abort_on_error
+
+    comm = mpi_comm()
+    with abort_on_error(comm, prog=args.prog):
+        out = _train(args, comm)
+    return out if comm is None or comm.Get_rank() == 0 else None   # rank 0 alone prints
+
+
+def _train(args, comm) -> dict:
     from ..datasets.base import DatasetError
     from ..learning.trainer import Trainer
 
@@ -176,7 +206,8 @@ def run(args) -> dict:
                               temperature=args.temperature,
                               row_padding=args.row_padding, feedback=args.feedback, init_fan_in=args.init_fan_in)
     trainer = Trainer(config, ds, batch_size=args.batch_size, steps=args.steps, clip=args.clip, out_dir=args.out,
-                      progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop))
+                      progress=not args.json, augment=training_augment(args.augment_shift, args.augment_drop),
+                      comm=comm)
     res = trainer.fit(args.epochs, resume=args.resume)
     last = res["epochs"][-1] if res["epochs"] else {}
     return {"dataset": args.dataset, "evaluated_on": "test" if args.validation is None else
@@ -188,4 +219,8 @@ def run(args) -> dict:
             "rewirings": {p: sum(e["rewirings"].get(p, 0) for e in res["epochs"]) for p in res["rewirings_per_batch"]},
             "failed_rewirings": {p: sum(e["failed_rewirings"].get(p, 0) for e in res["epochs"])
                                  for p in res["rewirings_per_batch"]},
-            "out": str(args.out)}
+            "ranks": res["ranks"], "out": str(args.out),
+            # under MPI, rank 0's seconds per epoch in the gradient reductions and checks, and in the rest
+            **({"epoch_comm_s": [e["comm_s"] for e in res["epochs"]],
+                "epoch_compute_s": [e["compute_s"] for e in res["epochs"]],
+                "reduce_bytes_per_batch": trainer.parallel.bytes_per_batch} if res["ranks"] > 1 else {})}

@@ -431,11 +431,37 @@ class EPropNetwork:
 
     def train_batch(self, x, labels) -> dict:
         """One e-prop trial, one Adam step and, with DEEP R, one rewiring.  Returns loss (mean per step),
-        correct predictions, hidden rate (Hz) and rewiring counts per projection."""
-        c = self.config
-        out = self._trial(x, labels, train=True)
+        correct predictions, hidden rate (Hz) and rewiring counts per projection.
+
+        The same as :meth:`accumulate_gradients` then :meth:`apply_gradients`; data-parallel training
+        (:mod:`.distributed`) sums the accumulated gradients over ranks in between."""
+        out = self.accumulate_gradients(x, labels)
         B = out["loss"].size
-        scale = 1.0 / B   # loss summed over the trial's steps (as mlGeNN), mean over the batch
+        rewiring = self.apply_gradients(B)
+        pred = np.argmax(out["pi_sum"], axis=1)
+        return {"loss": float(out["loss"].mean()), "correct": int((pred == np.asarray(labels)).sum()),
+                "samples": B, "rate_hz": float(out["rate_hz"].mean()), "rewiring": rewiring}
+
+    def accumulate_gradients(self, x, labels) -> dict:
+        """Run one training trial on ``x`` / ``labels``, adding its raw gradients (sums over the batch, not
+        yet divided by its size) to the gradient arrays and setting :attr:`rate` to the batch's mean rate.
+        Returns the trial's per-sample ``loss`` (mean per step), ``pi_sum`` and ``rate_hz``.
+
+        The gradients wait in every projection's ``grad`` and in ``dense_state["g_w_out"]`` / ``["g_b_out"]``
+        (further trials add to them) until :meth:`apply_gradients` uses and zeroes them."""
+        return self._trial(x, labels, train=True)
+
+    def regulariser(self) -> np.ndarray:
+        """The rate regulariser ``c_reg (rate - f_target)`` of the last training trial's last step,
+        averaged over its batch (per hidden neuron; the buffer the trial kernels fill)."""
+        return self._buffers_for(1)["reg"]
+
+    def apply_gradients(self, samples: int) -> dict:
+        """One Adam step with the accumulated gradients divided by ``samples`` (the batch size: the loss
+        is summed over a trial's steps, as mlGeNN, and averaged over the batch), zeroing them, then DEEP R's
+        rewiring; returns the rewiring counts per projection."""
+        c = self.config
+        scale = 1.0 / samples
         self.opt_step += 1
         mode = optim.MODES[c.rewiring]
         lr = c.lr * self.lr_scale
@@ -454,9 +480,7 @@ class EPropNetwork:
                              f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps), self.opt_step)
         rewiring = self.rewire()
         self._check_finite()
-        pred = np.argmax(out["pi_sum"], axis=1)
-        return {"loss": float(out["loss"].mean()), "correct": int((pred == np.asarray(labels)).sum()),
-                "samples": B, "rate_hz": float(out["rate_hz"].mean()), "rewiring": rewiring}
+        return rewiring
 
     def rewire(self) -> dict:
         """DEEP R's rewiring step on every rewired projection: removed (sign flipped), added, failed."""

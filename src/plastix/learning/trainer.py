@@ -7,6 +7,11 @@ seconds), the plots of :mod:`.plots` and ``checkpoint/`` (the simulation state, 
 state, and the results so far), written after every epoch.  ``resume=True`` continues from that
 checkpoint exactly: mini-batch order is a function of (seed, epoch) and every random number of the
 rewiring is keyed by the optimiser step, so a resumed run equals an uninterrupted one.
+
+With ``comm`` (an mpi4py communicator) the training is data-parallel (:mod:`.distributed`): every rank
+runs its shard of each mini-batch and of each evaluation batch, all ranks apply the same summed gradients,
+their network states are compared every epoch, and only rank 0 shows progress and writes ``out_dir``
+(every rank reads the checkpoint on ``resume``, so ``out_dir`` must be on a file system they share).
 """
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..compile_clock import Stopwatch
-from ..datasets.base import SpikeDataset, SpikeSplit
+from ..datasets.base import Batch, SpikeDataset, SpikeSplit
+from .distributed import DataParallel
 from .eprop import EPropConfig, EPropNetwork, TrainingError
 
 CHECKPOINT = "checkpoint"
@@ -42,11 +48,13 @@ class Trainer:
     ``steps``: trial length in steps of ``config.dt`` (default: the data set's duration); spikes after
     it are an error unless ``clip=True``.  ``augment``: a transform of each training batch (see
     :mod:`plastix.datasets.augment`), drawing from a generator keyed by (seed, epoch, batch).
+    ``comm``: an mpi4py communicator (e.g. ``MPI.COMM_WORLD``) to train data-parallel over its ranks, each
+    running ``batch_size / ranks`` samples of every global batch of ``batch_size`` (None: one process).
     """
 
     def __init__(self, config: EPropConfig, dataset: SpikeDataset, *, batch_size: int = 32,
                  steps: int | None = None, clip: bool = False, out_dir=None, progress: bool = True,
-                 augment=None):
+                 augment=None, comm=None):
         if not isinstance(dataset, SpikeDataset):
             raise TrainingError(f"dataset must be a plastix.datasets.SpikeDataset, got {type(dataset).__name__}")
         if dataset.train.num_units != config.num_inputs:
@@ -68,7 +76,10 @@ class Trainer:
             raise TrainingError(f"steps must be >= 1, got {self.steps}")
         self.clip = clip
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
+        self.parallel = DataParallel(comm) if comm is not None else None
+        self.ranks = self.parallel.size if self.parallel is not None else 1
+        self.is_root = self.parallel is None or self.parallel.rank == 0   # shows progress, writes out_dir
+        self.progress = progress and self.is_root
         self.max_batches: int | None = None   # benchmarks: cut epochs short
         self._clock = Stopwatch()   # this process's compilation, from building the network on
         self.net = EPropNetwork(config)
@@ -76,7 +87,8 @@ class Trainer:
 
     def _fresh_results(self) -> dict:
         return {"format": FORMAT, "config": self.config.to_dict(), "dataset": self.dataset.summary(),
-                "batch_size": self.batch_size, "steps": self.steps, "augment": self._augment_desc(),
+                "batch_size": self.batch_size, "ranks": self.ranks, "steps": self.steps,
+                "augment": self._augment_desc(),
                 "synapses_initial": self.net.synapse_counts(), "capacity": self.net.capacity(),
                 "epochs": [], "rewirings_per_batch": {p: [] for p in self.net.rewired},
                 "failed_per_batch": {p: [] for p in self.net.rewired}}
@@ -85,9 +97,21 @@ class Trainer:
         return self.augment.to_dict() if self.augment is not None else None
 
     # -- data ------------------------------------------------------------------------------------------
-    def _batches(self, split: SpikeSplit, *, shuffle: bool, seed: int):
-        return split.batches(self.batch_size, shuffle=shuffle, seed=seed, dense=True, dt=self.config.dt,
-                             steps=self.steps, clip=self.clip)
+    def _batches(self, split: SpikeSplit, *, shuffle: bool, seed: int, whole: bool = False):
+        """Dense mini-batches; under MPI this rank's shard of each (only its samples made dense) unless
+        ``whole``."""
+        if self.parallel is None or whole:
+            yield from split.batches(self.batch_size, shuffle=shuffle, seed=seed, dense=True, dt=self.config.dt,
+                                     steps=self.steps, clip=self.clip)
+            return
+        for batch in split.batches(self.batch_size, shuffle=shuffle, seed=seed):
+            idx = batch.indices[self.parallel.shard(len(batch.indices))]
+            yield Batch(idx, split.labels[idx], split.to_dense(self.config.dt, self.steps, clip=self.clip, indices=idx))
+
+    def _train_batch(self, spikes, labels) -> dict:
+        if self.parallel is None:
+            return self.net.train_batch(spikes, labels)
+        return self.parallel.train_batch(self.net, spikes, labels)
 
     # -- epochs ----------------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict:
@@ -102,15 +126,20 @@ class Trainer:
         n_batches = -(-len(self.dataset.train) // self.batch_size)
         if self.max_batches is not None:
             n_batches = min(n_batches, self.max_batches)
-        batches = self._batches(self.dataset.train, shuffle=True, seed=_epoch_seed(self.config.seed, epoch))
+        # the augmentation draws for the whole batch: under MPI every rank augments it all, then takes its shard
+        batches = self._batches(self.dataset.train, shuffle=True, seed=_epoch_seed(self.config.seed, epoch),
+                                whole=self.augment is not None)
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False)
         for b_index, batch in enumerate(bar):
             if b_index >= n_batches:
                 break
-            spikes = batch.spikes
+            spikes, labels = batch.spikes, batch.labels
             if self.augment is not None:  # its own stream: the batch order's is untouched
                 spikes = self.augment(spikes, np.random.default_rng([self.config.seed, epoch, b_index, 0xA6]))
-            r = self.net.train_batch(spikes, batch.labels)
+                if self.parallel is not None:
+                    cut = self.parallel.shard(len(labels))
+                    spikes, labels = spikes[cut], labels[cut]
+            r = self._train_batch(spikes, labels)
             loss += r["loss"] * r["samples"]
             correct += r["correct"]
             seen += r["samples"]
@@ -129,7 +158,8 @@ class Trainer:
         loss = correct = seen = 0.0
         rate = 0.0
         for batch in self._batches(split, shuffle=False, seed=0):
-            r = self.net.evaluate_batch(batch.spikes, batch.labels)
+            r = (self.net.evaluate_batch(batch.spikes, batch.labels) if self.parallel is None
+                 else self.parallel.evaluate_batch(self.net, batch.spikes, batch.labels))
             loss += r["loss"] * r["samples"]
             correct += r["correct"]
             rate += r["rate_hz"] * r["samples"]
@@ -146,26 +176,34 @@ class Trainer:
             raise TrainingError(f"epochs must be a non-negative integer, got {epochs!r}")
         if resume:
             self.load_checkpoint()
+            self.results["ranks"] = self.ranks   # may differ from the interrupted run's
+            if self.parallel is not None:   # every rank read the same files?
+                self.parallel.check(self.net, "after loading the checkpoint")
         t_start = time.perf_counter() - sum(e["wall_s"] + e.get("compile_s", 0.0) for e in self.results["epochs"])
         for epoch in range(len(self.results["epochs"]), epochs):
             sw = Stopwatch()
             tr = self.train_epoch(epoch)
+            if self.parallel is not None:
+                self.parallel.check(self.net, f"after training epoch {epoch + 1}")
             ev = self.evaluate()
             row = {"epoch": epoch + 1, **tr, "test_loss": ev["loss"], "test_accuracy": ev["accuracy"],
                    "test_rate_hz": ev["rate_hz"], "synapses": self.net.synapse_counts(),
                    "wall_s": sw.run_s, "compile_s": sw.compile_s}
+            if self.parallel is not None:   # this process's time in reductions and checks, and in the rest
+                row["comm_s"], row["compute_s"] = self.parallel.comm_s, self.parallel.compute_s
+                self.parallel.comm_s = self.parallel.compute_s = 0.0
             self.results["epochs"].append(row)
             if self.progress:
                 tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {tr['train_loss']:.3f} train {tr['train_accuracy']:.3f} "
                            f"test {ev['accuracy']:.3f} ({row['wall_s']:.1f} s)")
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.is_root:
                 self.save_checkpoint()
         self.results["final_test_accuracy"] = (self.results["epochs"][-1]["test_accuracy"]
                                                if self.results["epochs"] else self.evaluate()["accuracy"])
         self.results["synapses_final"] = self.net.synapse_counts()
         self.results["wall_s"] = time.perf_counter() - t_start
         self.results["compile_s"] = self._clock.compile_s
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_root:
             self.write_results()
         return self.results
 
