@@ -278,7 +278,11 @@ class EPropEngine:
         steps = x.shape[1]
         sim.reset_trial()
         t0 = sim.t
-        trains = [[t0 + np.nonzero(x[b, :, i])[0] * c.dt for i in range(c.num_inputs)] for b in range(B)]
+        # one train per (element, input neuron): the steps where x is 1, from one nonzero over the batch
+        b_idx, i_idx, t_idx = np.nonzero(x.transpose(0, 2, 1))
+        splits = np.searchsorted(b_idx * c.num_inputs + i_idx, np.arange(1, B * c.num_inputs))
+        flat = np.split(t0 + t_idx * c.dt, splits)
+        trains = [flat[b * c.num_inputs:(b + 1) * c.num_inputs] for b in range(B)]
         sim.set_spike_times("input", trains if B > 1 else trains[0])
         sim.set("readout", "label", labels if B > 1 else labels[0])
         sim.custom_update("trial_start")

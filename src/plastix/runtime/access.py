@@ -207,19 +207,23 @@ class StateAccess:
         return list(times)
 
     def _store_trains(self, pop: str, times, t_now: float, dt: float, keys, batch: int) -> None:
-        arrays = [np.sort(np.asarray(t, np.float64).ravel()) for t in times]
-        n = self.pop(pop).size
-        for i, a in enumerate(arrays):
-            if a.size and not np.all(np.isfinite(a)):
-                where = f"batch element {i // n}, neuron {i % n}" if batch else f"neuron {i}"
-                raise StateError(f"set_spike_times({pop!r}): {where} has non-finite times")
+        # vectorised over all trains: one concatenation, one sort keyed by (train, time)
+        arrays = [np.asarray(t, np.float64).ravel() for t in times]
         counts = np.array([a.size for a in arrays], np.int64)
+        flat = np.concatenate(arrays) if arrays else np.zeros(0)
+        train = np.repeat(np.arange(counts.size), counts)
+        bad = np.flatnonzero(~np.isfinite(flat))
+        if bad.size:
+            n = self.pop(pop).size
+            i = int(train[bad[0]])
+            where = f"batch element {i // n}, neuron {i % n}" if batch else f"neuron {i}"
+            raise StateError(f"set_spike_times({pop!r}): {where} has non-finite times")
         end = np.cumsum(counts)
         start = end - counts
-        flat = np.concatenate(arrays) if arrays else np.zeros(0)
-        if end[-1] > np.iinfo(np.int32).max:
+        if end.size and end[-1] > np.iinfo(np.int32).max:
             raise CapacityError(f"set_spike_times({pop!r}): {end[-1]} spikes exceed 2**31 - 1")
-        skip = np.array([np.searchsorted(a, t_now - 0.5 * dt, side="left") for a in arrays], np.int64)
+        flat = flat[np.lexsort((flat, train))]
+        skip = np.bincount(train[flat < t_now - 0.5 * dt], minlength=counts.size) if flat.size else 0
         written = [keys.egp("spike_times"), keys.var("start_spike"), keys.var("end_spike")]
         shape = (batch, -1) if batch else (-1,)
         self.state[written[0]] = flat
