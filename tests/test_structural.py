@@ -862,7 +862,8 @@ def test_bad_network_wiring_raises_network_error():
 
 def test_unknown_group_and_update_names_raise_state_error():
     sim, _ = _scenario("serial")
-    with pytest.raises(px.StateError, match=r"no connectivity updates in group 'nope'; groups: \[.*'cut'.*\]"):
+    with pytest.raises(px.StateError,
+                       match=r"no connectivity or custom updates in group 'nope'; groups: \[.*'cut'.*\]"):
         sim.custom_update("nope")
     with pytest.raises(px.StateError, match="unknown connectivity update 'cut'"):  # a group, not an update
         sim.update_stats("cut")
