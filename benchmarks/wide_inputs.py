@@ -8,6 +8,9 @@ set and network; on a tie the higher rate), the others are the test runs.  Write
 standard deviation, range and median time per epoch with its ratio to dense; every sweep's command) and
 ``accuracy.png`` (test accuracy per network, mean and seeds, one panel per data set), and prints the
 tables in Markdown.  ``--chosen-lr`` prints only the chosen rates as JSON (for scripting the test runs).
+``--timing DIR``: sweeps in DIR's subfolders that ran every network back to back, one seed, a few epochs
+(the test runs' times are taken minutes apart under changing load); their median time per epoch and its
+ratio to dense in the same sweep go to ``summary.json``'s ``timing``.
 
     python benchmarks/wide_inputs.py --out benchmarks/results/train_accuracy_wide
 """
@@ -69,8 +72,28 @@ def gather(sweeps: list[dict]) -> dict:
     return {"validation": validation, "chosen_lr": chosen, "test": table, "commands": commands}
 
 
+def timing(sweeps: list[dict]) -> dict:
+    """Per data set, per network: median training s per epoch and dense's over it, within one sweep."""
+    import numpy as np
+
+    out = {}
+    for sw in sweeps:
+        per = {r["config"]: float(np.median(r["epoch_s"])) for r in sw["runs"]}
+        out[data_name(sw["settings"])] = {
+            "command": sw["command"], "epochs": sw["settings"]["epochs"],
+            "networks": {c: {"epoch_s": t, "dense_over_this": per["dense"] / t if "dense" in per else None}
+                         for c, t in per.items()}}
+    return out
+
+
 def markdown(summary: dict) -> str:
     lines = []
+    for data, t in summary.get("timing", {}).items():
+        lines += [f"Timing, {data} ({t['epochs']} epochs, one sweep):", "", "| network | s per epoch | dense / this |",
+                  "|---|---:|---:|"]
+        for c, n in t["networks"].items():
+            lines.append(f"| {c} | {n['epoch_s']:.2f} | {n['dense_over_this']:.1f}x |")
+        lines.append("")
     for data, v in summary["validation"].items():
         lrs = sorted({lr for c in v.values() for lr in c}, key=float)
         lines += [f"Validation, {data}:", "", "| network | " + " | ".join(f"lr {lr}" for lr in lrs) + " |",
@@ -119,11 +142,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="benchmarks/results/train_accuracy_wide")
     ap.add_argument("--chosen-lr", action="store_true", help="print the validation-chosen rates as JSON, write nothing")
+    ap.add_argument("--timing", default=None, help="folder of back-to-back timing sweeps (see above)")
     a = ap.parse_args()
     out = Path(a.out)
     summary = gather(read_sweeps(out))
     if a.chosen_lr:
         return print(json.dumps(summary["chosen_lr"]))
+    if a.timing:
+        summary["timing"] = timing(read_sweeps(Path(a.timing)))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if summary["test"]:
         plot(summary, out / "accuracy.png")
