@@ -1,4 +1,4 @@
-"""Accuracy of dense, static sparse and DEEP R networks on spoken digits (issue 4's table).
+"""Accuracy of dense, static sparse and DEEP R networks on spoken digits (issue 4's table) or another data set.
 
 Runs every (configuration, seed) with the same budget in worker processes (one Numba thread each) and
 writes a summary to ``--out`` (``summary.json``: settings, the command that reproduces it, per run the
@@ -7,6 +7,11 @@ run's own records (per-batch rewirings, plots, checkpoint) go to ``--runs-out``,
 untracked ``out/``: they are reproduced by the command, not committed.
 
     python benchmarks/train_accuracy.py --epochs 15 --seeds 1,2,3 --workers 2
+    python benchmarks/train_accuracy.py --dataset randman --load num_units=700 --epochs 10 --workers 1
+
+``--dataset`` names any data set of ``plastix.datasets.load``; ``--load KEY=VALUE`` (repeatable) passes
+loader options (``max_train=6000``, ``encoding=latency``, randman's ``num_units=700``).  Spoken digits
+always load with ``plastix train``'s encoding (1 ms frames, 7 levels: 182 units).
 """
 from __future__ import annotations
 
@@ -34,19 +39,57 @@ def hidden_layers(text):
     return parse(text)
 
 
+def load_option(text: str) -> str:
+    """``--load KEY=VALUE``: checked here, parsed by :func:`loader_options`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier() or not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE like num_units=700, got {text!r}")
+    return text
+
+
+def loader_options(pairs) -> dict:
+    """``["num_units=700", "encoding=latency"]`` -> ``{"num_units": 700, "encoding": "latency"}`` (numbers
+    become int or float)."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def load_dataset(args: dict):
+    """The data set of a sweep's settings (``dataset``, ``load``; spoken digits with ``frame_ms``)."""
+    from plastix import datasets
+
+    from plastix.cli.train import SPOKEN_DIGITS_LEVELS
+
+    name = args.get("dataset", "spoken_digits")
+    opts = loader_options(args.get("load", []))
+    if name == "spoken_digits":
+        opts = {"frame_ms": args["frame_ms"], "levels": SPOKEN_DIGITS_LEVELS, **opts}
+    return datasets.load(name, **opts)
+
+
 def _run(job):
     name, seed, args = job
     os.environ["NUMBA_NUM_THREADS"] = "1"
-    from plastix import datasets
     from plastix.learning.eprop import EPropConfig
     from plastix.learning.trainer import Trainer
 
-    from plastix.cli.train import SPOKEN_DIGITS_LEVELS, training_augment
+    from plastix.cli.train import training_augment
 
-    ds = datasets.load("spoken_digits", frame_ms=args["frame_ms"], levels=SPOKEN_DIGITS_LEVELS)
+    ds = load_dataset(args)
     if args.get("validation"):
         ds = ds.validation_split(args["validation"])
-    cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=10, num_hidden=args["hidden"], lr=args["lr"],
+    cfg = EPropConfig(num_inputs=ds.train.num_units, num_outputs=max(ds.train.num_classes, 2),
+                      num_hidden=args["hidden"], lr=args["lr"],
                       lr_decay=args.get("lr_decay", 1.0),
                       l1=args["l1"], temperature=args.get("temperature", 0.0), row_padding=2.0, seed=seed,
                       init_fan_in=args.get("init_fan_in", "connected"),
@@ -75,7 +118,8 @@ def curves(res: dict) -> dict:
 
 
 #: the command line's defaults, left out of the recorded command
-DEFAULTS = {"epochs": None, "hidden": 256, "lr": 3e-3, "lr_decay": 1.0, "l1": 0.01, "temperature": 0.0,
+DEFAULTS = {"dataset": "spoken_digits", "load": [],
+            "epochs": None, "hidden": 256, "lr": 3e-3, "lr_decay": 1.0, "l1": 0.01, "temperature": 0.0,
             "augment_shift": 0, "augment_drop": 0.0, "batch_size": 32, "frame_ms": 1.0, "validation": 0.0,
             "init_fan_in": "connected"}
 
@@ -86,6 +130,10 @@ def command_line(settings: dict, configs, seeds, out) -> str:
     for key, default in DEFAULTS.items():
         value = settings.get(key, default)
         if value != default:
+            if key == "load":
+                for pair in value:
+                    argv += ["--load", pair]
+                continue
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(v) for v in value)
             argv += [f"--{key.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
@@ -101,6 +149,9 @@ def resummarise(out: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="spoken_digits", help="a plastix.datasets.load name (default spoken_digits)")
+    ap.add_argument("--load", type=load_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="a loader option, e.g. num_units=700 or max_train=6000 (repeatable)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--configs", default=",".join(c for c in CONFIGS if not c.startswith("soft")),
@@ -138,8 +189,9 @@ def main():
     unknown = set(names) - set(CONFIGS)
     if unknown:
         raise SystemExit(f"unknown configs {sorted(unknown)}; known: {list(CONFIGS)}")
-    args = {k: getattr(a, k) for k in ("epochs", "hidden", "lr", "lr_decay", "l1", "temperature", "augment_shift",
-                                     "augment_drop", "batch_size", "frame_ms", "validation", "init_fan_in", "out")}
+    args = {k: getattr(a, k) for k in ("dataset", "load", "epochs", "hidden", "lr", "lr_decay", "l1", "temperature",
+                                     "augment_shift", "augment_drop", "batch_size", "frame_ms", "validation",
+                                     "init_fan_in", "out")}
     args["runs_out"] = a.runs_out or str(Path("out") / "train_accuracy_runs" / Path(a.out).name)
     jobs = [(n, int(s), args) for n in names for s in a.seeds.split(",")]
     Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -148,10 +200,11 @@ def main():
         for r in pool.map(_run, jobs):
             runs.append(r)
             print(json.dumps({k: r[k] for k in ("config", "seed", "test_accuracy", "wall_s")}), flush=True)
+            summarise(runs, args, Path(a.out), quiet=True)   # finished runs survive a later failure
     summarise(runs, args, Path(a.out))
 
 
-def summarise(runs, args, out: Path):
+def summarise(runs, args, out: Path, quiet: bool = False):
     import numpy as np
 
     import matplotlib
@@ -173,7 +226,8 @@ def summarise(runs, args, out: Path):
         lines.append(f"| {name} | {100 * t['mean']:.1f} % ({100 * t['min']:.1f}-{100 * t['max']:.1f}) | {t['seeds']} "
                      f"| {t['epoch_s']:.1f} |")
     (out / "summary.md").write_text("\n".join(lines) + f"\n\nCommand: `{command}`\n")
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))
     fig, ax = plt.subplots(figsize=(7, 4))
     names = list(table)
     ax.bar(names, [100 * table[n]["mean"] for n in names], color="0.7")
@@ -183,11 +237,15 @@ def summarise(runs, args, out: Path):
     ax.set_ylim(max(0.0, 10 * (lo // 10) - 10), 100)   # differences of a few points must be visible
     ax.set_ylabel(("validation" if args.get("validation") else "test") + " accuracy (%)")
     decay = args.get("lr_decay", 1.0)
-    ax.set_title(f"spoken digits, {args['hidden']} ALIF, {args['epochs']} epochs"
+    data = args.get("dataset", "spoken_digits").replace("_", " ")
+    if args.get("load"):
+        data += " (" + ", ".join(args["load"]) + ")"
+    ax.set_title(f"{data}, {args['hidden']} ALIF, {args['epochs']} epochs"
                  + (f", lr x{decay:g}/epoch" if decay != 1.0 else ""))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
