@@ -63,7 +63,8 @@ class _Body:
         over_time = self.c.update.model.over_time
         sc = dict(rng_scalars(self.elem, self.c.stream), _seed="_seedb", row="_t" if over_time else "0",
                   rows="_ntape" if over_time else "1")
-        return [f"_seedb = {seed}"] + [call(sf, self.m, sc) for sf in self.c.stages]
+        key = [f"_seedb = {seed}"] if any(sf.uses_rng for sf in self.c.stages) else []  # only where drawn
+        return key + [call(sf, self.m, sc) for sf in self.c.stages]
 
     def accumulate(self, atomic=None) -> list[str]:
         L = []
@@ -202,24 +203,20 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
         if f.kind == "tape" and scan is None:  # the element's whole tape: [steps, neurons]
             outer.append(f"u_{n} = {key}[_b]" if plan.batched else f"u_{n} = {key}")
         elif f.kind == "tape":
-            inner.append(f"u_{n} = {key}[{b}_t]")
+            inner.append(f"u_{n} = {key}[{b}row]")
         elif f.kind == "global":
             outer.append(f"u_{n} = {key}[{'_b, 0' if f.per_element else '0'}]")
         else:
             outer.append(f"u_{n} = {key}[_b]" if f.per_element else f"u_{n} = {key}")
     loop = "prange" if parallel and c.batched else "range"
     body.append(f"for _b in {loop}(_B):")
+    tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
+    n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else ("0" if scan else "1")
     if scan is None:
-        tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
-        n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "1"
-        body += indent(outer + inner + ["row = 0", f"rows = {n_t}"] + c.array.body, 1)
+        body += indent(outer + ["row = 0", f"rows = {n_t}"] + c.array.body, 1)
     else:
-        tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
-        n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else "0"
         rng = f"range({n_t} - 1, -1, -1)" if scan == "backward" else f"range({n_t})"
-        body += indent(outer + [f"rows = {n_t}", f"for row in {rng}:"]
-                       + indent([x.replace("[_b, _t]", "[_b, row]").replace("[_t]", "[row]") for x in inner]
-                                + c.array.body, 1), 1)
+        body += indent(outer + [f"rows = {n_t}", f"for row in {rng}:"] + indent(inner + c.array.body, 1), 1)
     args = _LOOP_SCALARS + sorted(names.used)
     deco = "@njit(cache=True, parallel=True)" if loop == "prange" else "@njit(cache=True)"
     return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
