@@ -143,5 +143,9 @@ def test_tape_errors():
                                             r"writes \['w'\]"):
         px.Simulation(net, backend="cpu").build()
     sim = px.Simulation(_network(), backend="cpu")
+    sim.run(3)
+    with pytest.raises(px.StateError, match="on a custom update's tape only: Simulation.tape reads it"):
+        sim.recorded("hid", "v")  # recorded for the tape, never copied out: an error, not an empty array
+    assert sim.tape("hid", "v").shape == (3, 9)
     with pytest.raises(ValueError, match="read the last run call whole"):
         sim.run(4, callback=lambda s: None, every=2)

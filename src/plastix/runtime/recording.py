@@ -138,6 +138,9 @@ class Recorder:
     def spikes(self, pop: str, batch: int | None = None):
         if pop not in self.spike_pops:
             raise StateError(f"spikes of {pop!r} are not recorded; call record_spikes({pop!r}) before run")
+        if pop in self.tape_spikes:
+            raise StateError(f"spikes of {pop!r} are recorded for a custom update's tape only (not kept); call "
+                             f"record_spikes({pop!r}) before run")
         if batch is not None and not (isinstance(batch, (int, np.integer)) and 0 <= batch < self.batch_size):
             raise StateError(f"batch must be an element index in [0, {self.batch_size}), got {batch!r}")
         if not self._lead or batch is not None:
@@ -156,8 +159,10 @@ class Recorder:
         return steps[order] * self.network.dt, idx[order]
 
     def recorded(self, pop: str, var: str) -> np.ndarray:
-        if (pop, var) not in self._vars:
-            raise StateError(f"{pop}.{var} is not recorded; call record({pop!r}, {var!r}) before run")
+        if (pop, var) not in self._vars or (pop, var) in self.tape_vars:
+            taped = (pop, var) in self.tape_vars
+            extra = " (it is on a custom update's tape only: Simulation.tape reads it)" if taped else ""
+            raise StateError(f"{pop}.{var} is not recorded{extra}; call record({pop!r}, {var!r}) before run")
         chunks = self._vars[(pop, var)]
         n = self._pop(pop).size
         if not chunks:
