@@ -1,6 +1,8 @@
 """CPU backend: generated numba.njit kernels operating in place on the host state arrays."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -43,6 +45,7 @@ class CpuBackend:
         self.batched = False
         self.module = None
         self.run_args: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
 
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
@@ -51,7 +54,7 @@ class CpuBackend:
             wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option))
         source, self.run_args = cpu_emit.emit_module(plan, parallel=self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
-        self.custom_args = cpu_emit.custom_kernel_args(plan, self.parallel or self.batched)
+        self.custom_args = cpu_emit.custom_kernel_args(plan)
         parts = self.partitions if self.parallel else 1
         for u in plan.updates:  # per-partition selection scratch of the row kernels
             stride = state[u.proj.keys.ind].shape[1]
@@ -76,13 +79,28 @@ class CpuBackend:
     def pull(self, state: dict, names=None) -> None:
         """Host arrays are the kernels' arrays: nothing to copy."""
 
+    def _chunks(self, kernel, *args) -> None:
+        """Run a chunked kernel (``kernel(part, parts, *args)``, serial and without the GIL) as
+        :attr:`thread_count` chunks on a thread pool; the chunks visit disjoint elements."""
+        parts = self.thread_count
+        if parts == 1:
+            kernel(np.int64(0), np.int64(1), *args)
+            return
+        if self._pool is None or self._pool._max_workers != parts:
+            self._pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="plastix-cpu")
+        futures = [self._pool.submit(kernel, np.int64(p), np.int64(parts), *args) for p in range(parts)]
+        for f in futures:
+            f.result()  # re-raises a chunk's exception
+
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
-        if self.parallel or self.batched:
-            numba.set_num_threads(self.thread_count)
         args = [state[a] for a in self.run_args]
-        run = self.module.run_batched if self.batched else self.module.run
-        run(np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed),
-                        np.int64(rec_every), *args)
+        scalars = (np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed), np.int64(rec_every))
+        if self.batched:  # the elements' time loops, chunks of the batch on threads
+            self._chunks(self.module.run_batched, *scalars, *args)
+            return
+        if self.parallel:
+            numba.set_num_threads(self.thread_count)
+        self.module.run(*scalars, *args)
 
     def run_update(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
         """Run connectivity update ``prefix``'s row kernel once (``Simulation.custom_update``)."""
@@ -94,12 +112,10 @@ class CpuBackend:
 
     def run_custom(self, state: dict, prefix: str, step: int, dt: float, seed: int) -> None:
         """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
-        if self.parallel or self.batched:
-            numba.set_num_threads(self.thread_count)
         scalar = np.dtype(self.precision).type
         args = [state[a] for a in self.custom_args[prefix][4:]]  # after step, t, dt, seed
-        getattr(self.module, f"{prefix}_update")(np.int64(step), scalar(step * dt), scalar(dt), np.uint64(seed),
-                                                 *args)
+        self._chunks(getattr(self.module, f"{prefix}_update"), np.int64(step), scalar(step * dt), scalar(dt),
+                     np.uint64(seed), *args)
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
         """Run connectivity update ``u``'s compiled global phase once."""

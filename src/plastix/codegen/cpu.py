@@ -237,13 +237,13 @@ def emit_global_module(plan: Plan) -> str:
     L = header("cpu", plan.network.precision) + _global_functions(plan, True)
     for c in plan.customs:
         if c.array is not None:
-            L += custom.cpu_population_kernel(plan, c, f"{c.prefix}_update", True)[0]
+            L += custom.cpu_kernel(plan, c, f"{c.prefix}_update", chunked=False)[0]
     return "\n".join(L)
 
 
 def host_custom_args(plan: Plan) -> dict[str, list[str]]:
     """Argument names of the per="population" custom updates in :func:`emit_global_module`."""
-    return {c.prefix: custom.cpu_population_kernel(plan, c, f"{c.prefix}_update", True)[1]
+    return {c.prefix: custom.cpu_kernel(plan, c, f"{c.prefix}_update", chunked=False)[1]
             for c in plan.customs if c.array is not None}
 
 
@@ -252,9 +252,9 @@ def update_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
     return {u.prefix: _update_kernel(plan, u, parallel)[1] for u in plan.updates}
 
 
-def custom_kernel_args(plan: Plan, parallel: bool) -> dict[str, list[str]]:
+def custom_kernel_args(plan: Plan) -> dict[str, list[str]]:
     """Argument names of each custom update's kernel (``cx<k>_update``), for calls from Python."""
-    return {c.prefix: custom.cpu_kernel(plan, c, f"{c.prefix}_update", parallel)[1] for c in plan.customs}
+    return {c.prefix: custom.cpu_kernel(plan, c, f"{c.prefix}_update")[1] for c in plan.customs}
 
 
 def _inline_body(kernel_lines: list[str], args: list[str], tag: str) -> list[str]:
@@ -323,10 +323,10 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             all_args.update(a for a in args if a not in _LOOP_SCALARS)
     for c in plan.customs:
         # callable from Python (Simulation.custom_update); a scheduled one also runs, serially, in `run`
-        lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update", parallel or plan.batched)
+        lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update")
         L.extend(lines)
         if c.update.every is not None:
-            lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update_s", False)
+            lines, args = custom.cpu_kernel(plan, c, f"{c.prefix}_update_s", chunked=False)
             L.extend(lines)
             calls["neuron"].append([f"if (step + 1) % {c.update.every} == 0:",
                                     f"    {c.prefix}_update_s({', '.join(args)})"])
@@ -358,14 +358,14 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
 
 
 def _batched_run(plan: Plan, run_args: list[str]) -> list[str]:
-    """``run_batched``: the batch elements in parallel, each running the whole serial time loop ``run`` on
+    """``run_batched``: a chunk of the batch elements per call (chunks on threads, see
+    ``custom.chunked_def``), each element running the whole serial time loop ``run`` on
     its own slices of the per-element arrays (no barrier per step; elements share only read-only state,
     so results do not depend on the thread count).  Element b draws random numbers keyed by
     ``batch_seed(seed, b)``."""
     count = plan.pops[0].keys.flag  # every population has per-element spike flags
     sliced = [f"{a}[_b]" if a in plan.duplicated else a for a in run_args]
-    return ["@njit(cache=True, parallel=True)",
-            f"def run_batched(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",
-            f"    for _b in prange({count}.shape[0]):",
-            f"        run(step0, n_steps, dt64, batch_seed(seed, _b), rec_every, {', '.join(sliced)})",
-            "    return", ""]
+    body = custom.chunk_bounds(f"{count}.shape[0]") + [
+        "for _b in range(_lo, _hi):",
+        f"    run(step0, n_steps, dt64, batch_seed(seed, _b), rec_every, {', '.join(sliced)})", "return"]
+    return custom.chunked_def("run_batched", ["step0", "n_steps", "dt64", "seed", "rec_every"] + run_args, body)

@@ -185,10 +185,10 @@ def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
             "        _fill[_q] += 1"]
 
 
-def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[list[str], list[str]]:
-    """A per="population" update: the function's array code once per batch element (``prange`` over
-    the batch when ``parallel``) and, with a scan, per recorded step; fields bound to the element's
-    slices (views: writes go to the state)."""
+def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str) -> tuple[list[str], list[str]]:
+    """A per="population" update: the function's array code once per batch element (a chunk of the batch
+    per call, see :func:`chunked_def`) and, with a scan, per recorded step; fields bound to the
+    element's slices (views: writes go to the state)."""
     names = Names()
     body = [f"param_{p} = {names(c.keys.param(p))}" for p in sorted(c.array.params)]
     used = c.array.read | c.array.written
@@ -208,8 +208,14 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
             outer.append(f"u_{n} = {key}[{'_b, 0' if f.per_element else '0'}]")
         else:
             outer.append(f"u_{n} = {key}[_b]" if f.per_element else f"u_{n} = {key}")
-    loop = "prange" if parallel and c.batched else "range"
-    body.append(f"for _b in {loop}(_B):")
+    # a chunk of the batch per call; an update that writes what the batch shares runs whole in chunk 0
+    shared_write = any(not f.per_element and n in c.array.written for n, f in fields.items()
+                       if f.kind not in ("tape", "global"))
+    if shared_write or not c.batched:
+        body += ["if _part != 0:", "    return", "_lo = 0", "_hi = _B"]
+    else:
+        body += chunk_bounds("_B")
+    body.append("for _b in range(_lo, _hi):")
     tape = next((f for f in c.fields.values() if f.kind == "tape"), None)
     n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else ("0" if scan else "1")
     if scan is None:
@@ -218,17 +224,31 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) 
         rng = f"range({n_t} - 1, -1, -1)" if scan == "backward" else f"range({n_t})"
         body += indent(outer + [f"rows = {n_t}", f"for row in {rng}:"] + indent(inner + c.array.body, 1), 1)
     args = _LOOP_SCALARS + sorted(names.used)
-    deco = "@njit(cache=True, parallel=True)" if loop == "prange" else "@njit(cache=True)"
-    return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
+    return chunked_def(name, args, body), args
 
 
-def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[list[str], list[str]]:
-    """``name(step, t, dt, seed, <arrays and params>)``: every element of the target, ``prange`` over
-    neurons or rows when ``parallel``."""
+def chunk_bounds(n: str) -> list[str]:
+    """``_lo`` / ``_hi``: chunk ``_part`` of ``_parts`` of the elements ``0 .. n - 1``."""
+    return [f"_n = {n}", "_lo = (_n * _part) // _parts", "_hi = (_n * (_part + 1)) // _parts"]
+
+
+def chunked_def(name: str, args: list[str], body: list[str]) -> list[str]:
+    """A kernel ``name(_part, _parts, *args)`` that visits chunk ``_part`` of ``_parts`` of its elements,
+    serial and without the GIL: the CPU backend runs the chunks on a thread pool (one call, ``(0, 1)``,
+    single-threaded).  Elements are independent, so the result does not depend on the number of chunks;
+    serial kernels compile several times faster than ``parallel=True`` ones."""
+    return ["@njit(cache=True, nogil=True)", f"def {name}(_part, _parts, {', '.join(args)}):"] + indent(body, 1) + [""]
+
+
+def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tuple[list[str], list[str]]:
+    """``name(_part, _parts, step, t, dt, seed, <arrays and params>)``: chunk ``_part`` of the target's
+    elements (neurons or rows; see :func:`chunked_def`); ``chunked=False``: ``name(step, t, dt, seed,
+    ...)`` over all of them (the copy a scheduled update runs inside the compiled time loop).  The
+    argument names returned omit ``_part, _parts``."""
     if c.array is not None:
-        return cpu_population_kernel(plan, c, name, parallel)
+        lines, args = cpu_population_kernel(plan, c, name)
+        return (lines if chunked else _unchunked(lines)), args
     names = Names()
-    loop = "prange" if parallel else "range"
     tk = c.target_keys
     body: list[str] = []
     if c.per_synapse:
@@ -245,15 +265,22 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, parallel: bool) -> tuple[li
             time_loop = _scan_loop(b)
             body += _ntape(b)
         element = _target_j(plan, c, names) + b.code(time_loop)
-        body += [f"stride = {names(tk.ind)}.shape[1]", f"for i in {loop}({rl}.shape[0]):",
-                 f"    for k in range({rl}[i]):"] + indent(element, 2)
+        body += [f"stride = {names(tk.ind)}.shape[1]"] + chunk_bounds(f"{rl}.shape[0]")
+        body += ["for i in range(_lo, _hi):", f"    for k in range({rl}[i]):"] + indent(element, 2)
     else:
         b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)  # [neurons] or [batch, neurons]
-        body = _ntape(b) + [f"for i in {loop}({flag}.shape[{flag}.ndim - 1]):"] + indent(b.code(_scan_loop(b)), 1)
+        body = _ntape(b) + chunk_bounds(f"{flag}.shape[{flag}.ndim - 1]")
+        body += ["for i in range(_lo, _hi):"] + indent(b.code(_scan_loop(b)), 1)
     args = _LOOP_SCALARS + sorted(names.used)
-    deco = "@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)"
-    return [deco, f"def {name}({', '.join(args)}):"] + indent(body, 1) + [""], args
+    lines = chunked_def(name, args, body)
+    return (lines if chunked else _unchunked(lines)), args
+
+
+def _unchunked(lines: list[str]) -> list[str]:
+    """The chunked kernel as one serial function over all elements, ``(step, t, dt, seed, ...)``."""
+    head = lines[1].replace("(_part, _parts, ", "(", 1)
+    return ["@njit(cache=True)", head, "    _part = 0", "    _parts = 1"] + lines[2:]
 
 
 def cuda_kernel(plan: Plan, c: CustomPlan, name: str, decorator: str) -> tuple[list[str], list[str], str]:
