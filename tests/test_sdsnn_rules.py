@@ -1,0 +1,394 @@
+"""SD-SNN's structural development (plastix.structural.sdsnn) against an independent dense-mask reference.
+
+The reference below re-implements the specification's pseudo-code (SDSNN.md section 6) the way the
+authors' code holds its data: one dense weight matrix per layer, ``W[unit, fan_in]`` (fc: W[post, pre];
+conv: the kernel ``[c_out, c_in, kh, kw]`` as ``[c_out, c_in*kh*kw]``), a dense mask, and per-element
+state arrays.  The product stores fc layers as ragged rows by *presynaptic* neuron in a shuffled slot
+order, so every comparison goes through the (pre, post) pair.
+
+``sparse=True`` gives the reference plastix's sparse semantics (docs/sdsnn.md): masked elements do not
+train, importance is normalised over active elements, the regeneration value of a masked element is its
+unclipped would-be weight (the probe), and regrown elements restart from fresh spines (+-r0).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from plastix.errors import CapacityError
+from plastix.structural.sdsnn import (SDSNN, ArrayBias, Candidates, KernelArrays, LayerRule, Outgoing, RaggedArrays,
+                                      SDSNNConfig, SDSNNSchedule, sdsnn_variant)
+
+STATE = ("r_plus", "r_minus", "cnt_plus", "sum_plus", "prev_plus", "cnt_minus", "sum_minus", "prev_minus",
+         "cnt_in", "prev_in", "w_abs_prev")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The reference (dense, one layer = one matrix)
+# ---------------------------------------------------------------------------------------------------------
+class RefLayer:
+    def __init__(self, kind, W, rule, group=1, sparse=False):
+        self.kind, self.W, self.rule, self.sparse = kind, W.astype(np.float64).copy(), rule, sparse
+        self.N, self.fan = W.shape
+        self.group = group                      # conv: entries per (c_out, c_in) kernel (kh*kw)
+        self.mask = np.ones_like(self.W)
+        self.hist = set()
+        self.p = rule.p_init
+        n_groups = self.W.size // group
+        self.gcnt = np.zeros(n_groups, int)
+        self.gprev = np.zeros(n_groups, bool)
+
+    def init(self):
+        r0 = self.W.max()
+        self.r0 = r0
+        self.rp = np.full(self.W.shape, r0)
+        self.rm = np.full(self.W.shape, -r0)
+        for a in ("cp", "sp", "cm", "sm", "ci"):
+            setattr(self, a, np.zeros(self.W.shape))
+        self.pp = np.zeros(self.W.shape, bool)
+        self.pm = np.zeros(self.W.shape, bool)
+        self.pi = np.zeros(self.W.shape, bool)
+        self.wprev = np.abs(self.W)
+
+    def ranges(self, theta, shrink):
+        w = self.W * self.mask
+        P = w >= self.rp
+        both = P & self.pp
+        self.cp = np.where(both, self.cp + 1, 0)
+        self.sp = np.where(both, self.sp + (w - self.rp), 0)
+        hit = self.cp >= theta
+        self.rp = np.where(hit, self.rp + self.sp / theta, self.rp)
+        self.cp[hit] = 0
+        self.sp[hit] = 0
+        self.pp = P
+        Nt = w <= self.rm
+        both = Nt & self.pm
+        self.cm = np.where(both, self.cm + 1, 0)
+        self.sm = np.where(both, self.sm + (w - self.rm), 0)
+        hit = self.cm >= theta
+        self.rm = np.where(hit, self.rm + self.sm / theta, self.rm)
+        self.cm[hit] = 0
+        self.sm[hit] = 0
+        self.pm = Nt
+        D = np.abs(w) < self.wprev
+        both = D & self.pi
+        self.ci = np.where(both, self.ci + 1, 0)
+        hit = self.ci >= theta
+        self.rp = np.where(hit, self.rp * shrink, self.rp)
+        self.rm = np.where(hit, self.rm * shrink, self.rm)
+        self.ci[hit] = 0
+        self.pi = D
+        self.wprev = np.abs(w)
+
+    def clip(self):
+        clipped = np.clip(self.W, self.rm, self.rp)
+        self.W = np.where(self.mask > 0, clipped, self.W) if self.sparse else clipped
+
+    def regrow(self, t, base_q):
+        q = min(99.0, self.rule.percentile_base + 1.1 ** (t - 37)) if base_q is None else base_q
+        flatW, flatM = self.W.reshape(-1, self.group), self.mask.reshape(-1, self.group)
+        v = flatW.sum(axis=1)
+        pruned = flatM.sum(axis=1) == 0
+        g = np.percentile(v, q)
+        G = (v > g) & pruned
+        self.gcnt = np.where(G & self.gprev, self.gcnt + 1, 0)
+        regrow = self.gcnt > self.rule.regrow_after
+        self.gcnt[regrow] = 0
+        self.gprev = G
+        el = np.repeat(regrow, self.group).reshape(self.W.shape)
+        self.mask[el] = 1
+        if self.sparse:     # fresh spines, probe value clipped into them
+            self.W[el] = np.clip(self.W[el], -self.r0, self.r0)
+            self.rp[el], self.rm[el] = self.r0, -self.r0
+            for a in ("cp", "sp", "cm", "sm", "ci"):
+                getattr(self, a)[el] = 0
+            self.pp[el] = self.pm[el] = self.pi[el] = False
+            self.wprev[el] = np.abs(self.W[el])
+        return int(regrow.sum())
+
+    def importance(self):
+        width = self.rp + np.abs(self.rm)
+        over = self.mask > 0 if self.sparse else np.ones(width.shape, bool)
+        lo, hi = width[over].min(), width[over].max()
+        unit = np.full(width.shape, 0.5) if hi == lo else (width - lo) / (hi - lo)
+        return (unit * self.mask).sum(axis=1)
+
+    def prune(self):
+        score = self.importance()
+        k = math.floor(self.N * self.p / 100)
+        lowest = list(np.argsort(score, kind="stable")[:k])
+        new = [j for j in lowest if j not in self.hist] if self.rule.history else lowest
+        for j in new:
+            self.mask[j, :] = 0
+        self.hist |= set(int(j) for j in new)
+        self.W = self.W * self.mask
+        return len(new)
+
+    def P(self):
+        return int(((self.mask.sum(axis=1)) < self.rule.min_active).sum())
+
+
+def ref_step(t, layers, order, sched=SDSNNSchedule()):
+    """Section 2.6 over the reference layers (dict name -> RefLayer, in network order)."""
+    if t == 0:
+        for L in layers.values():
+            L.init()
+        return {}
+    out = {}
+    for L in layers.values():
+        if L.rule.update_ranges:
+            L.ranges(sched.count_thre, sched.shrink)
+    if t > sched.clip_after:
+        for L in layers.values():
+            if L.rule.clip:
+                L.clip()
+    if t > sched.prune_after:
+        for n, L in layers.items():
+            if L.rule.regrow:
+                out[n] = L.regrow(t, None)
+        for i, n in enumerate(order):
+            L = layers[n]
+            L.prune()
+            if i + 1 < len(order):
+                nxt = layers[order[i + 1]]
+                denom = (L.rule.target_size or nxt.N) - nxt.P()
+            else:
+                denom = L.rule.target_size
+            if L.kind == "conv":
+                alpha = math.exp(-(t - 37) / 5)
+            else:
+                alpha = L.rule.fc_alpha_scale * math.exp(-(t - 37)) if t <= 60 else L.rule.fc_alpha_floor
+            L.p += alpha * ((L.rule.size or L.N) - L.P()) / denom
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the same network for product and reference
+# ---------------------------------------------------------------------------------------------------------
+def ragged_from_dense(W, rng, stride_extra=0):
+    """Ragged rows by pre (W is [post, pre]) with slots shuffled inside each row."""
+    n_post, n_pre = W.shape
+    stride = n_post + stride_extra
+    ind = np.zeros((n_pre, stride), np.int32)
+    w = np.zeros((n_pre, stride))
+    for i in range(n_pre):
+        perm = rng.permutation(n_post)
+        ind[i, :n_post] = perm
+        w[i, :n_post] = W[perm, i]
+    return RaggedArrays(ind, np.full(n_pre, n_post, np.int32), n_post, {"w": w})
+
+
+def conv_synapses(c_in, c_out, size, kernel_shape):
+    """A real 3x3 'same' convolution's synapses (pre = ci*H*W + y*W + x, post likewise), with kidx."""
+    pre, post, kidx = [], [], []
+    for co in range(c_out):
+        for ci in range(c_in):
+            for oy in range(size):
+                for ox in range(size):
+                    for dy in range(3):
+                        for dx in range(3):
+                            y, x = oy + dy - 1, ox + dx - 1
+                            if 0 <= y < size and 0 <= x < size:
+                                pre.append(ci * size * size + y * size + x)
+                                post.append(co * size * size + oy * size + ox)
+                                kidx.append(np.ravel_multi_index((co, ci, dy, dx), kernel_shape))
+    pre, post, kidx = map(np.array, (pre, post, kidx))
+    n_pre = c_in * size * size
+    counts = np.bincount(pre, minlength=n_pre)
+    stride = int(counts.max())
+    ind = np.zeros((n_pre, stride), np.int32)
+    kx = np.zeros((n_pre, stride), np.int64)
+    fill = np.zeros(n_pre, int)
+    for p, q, k in zip(pre, post, kidx):
+        ind[p, fill[p]] = q
+        kx[p, fill[p]] = k
+        fill[p] += 1
+    return RaggedArrays(ind, counts.astype(np.int32), c_out * size * size, {"kidx": kx})
+
+
+def rules(regrow_fc=True):
+    conv = LayerRule("conv", p_init=20.0, min_active=10, regrow_after=18, percentile_base=65.0, history=False)
+    fc1 = LayerRule("fc", p_init=30.0, min_active=6, regrow_after=10, percentile_base=60.0, regrow=regrow_fc,
+                    target_size=3)
+    fc2 = LayerRule("fc", update_ranges=False, clip=True, prune=False, regrow=False)
+    return {"conv": conv, "fc1": fc1, "fc2": fc2}
+
+
+def trajectory_kinds(shape, rng):
+    """Per-element training behaviour: 0 noise, 1 rises, 2 falls, 3 decays toward 0."""
+    return rng.choice(4, size=shape, p=[0.4, 0.2, 0.2, 0.2])
+
+
+def delta(W, kinds, pressure, mask, rng):
+    """One epoch of 'training': what the weights move by (per kind); masked elements (restarting from 0
+    every epoch) get a steady push where ``pressure`` is set, so that some of them qualify for regrowth."""
+    d = rng.normal(0, 0.004, W.shape)
+    d = np.where(kinds == 1, 0.03 + d * 0.1, d)
+    d = np.where(kinds == 2, -0.03 + d * 0.1, d)
+    d = np.where(kinds == 3, -0.08 * W, d)
+    return np.where(mask > 0, d, np.where(pressure, 0.06 + d, d))
+
+
+def fc_view(store, n_post, n_pre, names):
+    """Dense [post, pre] arrays of the ragged storage's variables, NaN where absent, and presence."""
+    pre, post = store.pairs()
+    vals = store.read(names)
+    out = {}
+    for n in names:
+        a = np.full((n_post, n_pre), np.nan)
+        a[post, pre] = vals[n]
+        out[n] = a
+    present = np.zeros((n_post, n_pre), bool)
+    present[post, pre] = True
+    return out, present
+
+
+def ref_fc_state(L):
+    return {"w": L.W, "r_plus": L.rp, "r_minus": L.rm, "cnt_plus": L.cp, "sum_plus": L.sp, "prev_plus": L.pp,
+            "cnt_minus": L.cm, "sum_minus": L.sm, "prev_minus": L.pm, "cnt_in": L.ci, "prev_in": L.pi,
+            "w_abs_prev": L.wprev}
+
+
+class Net:
+    """conv (c_in 4 -> c_out 5, 3x3 on 4x4) -> fc1 (12 -> 16) -> fc2 (16 -> 3), product and reference."""
+
+    def __init__(self, mode, seed=0, regrow_fc=True):
+        rng = np.random.default_rng(seed)
+        self.rng, self.mode = rng, mode
+        sparse = mode == "sparse"
+        kshape = (5, 4, 3, 3)
+        K = rng.normal(0, 0.1, kshape)
+        W1 = rng.normal(0, 0.1, (16, 12))
+        W2 = rng.normal(0, 0.1, (3, 16))
+        self.kinds = {"conv": trajectory_kinds(kshape, rng).reshape(5, -1), "fc1": trajectory_kinds(W1.shape, rng),
+                      "fc2": trajectory_kinds(W2.shape, rng)}
+        self.pressure = {"conv": np.repeat(rng.random(20) < 0.5, 9).reshape(5, -1), "fc1": rng.random(W1.shape) < 0.5,
+                         "fc2": np.zeros(W2.shape, bool)}
+        r = rules(regrow_fc)
+        self.config = SDSNNConfig(SDSNNSchedule(), r)
+        self.ref = {"conv": RefLayer("conv", K.reshape(5, -1), r["conv"], group=9, sparse=sparse),
+                    "fc1": RefLayer("fc", W1, r["fc1"], sparse=sparse),
+                    "fc2": RefLayer("fc", W2, r["fc2"], sparse=sparse)}
+        self.kernel = K.copy()
+        self.syn = conv_synapses(4, 5, 4, kshape) if sparse else None
+        if sparse:
+            self.full_conv = (*self.syn.pairs(), self.syn.read(["kidx"])["kidx"])
+        self.conv = KernelArrays(self.kernel, synapses=self.syn)
+        self.fc1 = ragged_from_dense(W1, rng, stride_extra=2)
+        self.fc2 = ragged_from_dense(W2, rng)
+        self.bias = np.ones(16)
+        kw = {}
+        if sparse:
+            kw = dict(outgoing={"fc1": Outgoing(self.fc2)}, biases={"fc1": ArrayBias(self.bias)})
+        self.sd = SDSNN(self.config, {"conv": self.conv, "fc1": self.fc1, "fc2": self.fc2}, mode, **kw)
+        self.dormant_fc2 = np.zeros(16, bool)    # reference: fc2 columns of dead fc1 neurons (sparse)
+
+    def train(self):
+        """Apply one epoch of weight change to both (sparse: only existing synapses move)."""
+        sparse = self.mode == "sparse"
+        dK, d1, d2 = (delta(self.ref[n].W, self.kinds[n], self.pressure[n], self.ref[n].mask, self.rng)
+                      for n in ("conv", "fc1", "fc2"))
+        self.probe = {}
+        dK_kernel = dK
+        if sparse:   # absent synapses do not train: the probe carries their would-be (from 0) values
+            mK = self.ref["conv"].mask
+            self.probe["conv"] = np.where(mK > 0, 0.0, dK).reshape(self.kernel.shape)
+            dK_kernel = dK * mK
+            self.probe["fc1"] = np.where(self.ref["fc1"].mask > 0, 0.0, d1)   # [post, pre]
+            d2 = d2 * ~self.dormant_fc2[None, :]
+        R = self.ref
+        R["conv"].W += dK
+        R["fc1"].W += d1
+        R["fc2"].W += d2
+        self.kernel += dK_kernel.reshape(self.kernel.shape)
+        for store, d in ((self.fc1, d1), (self.fc2, d2)):
+            pre, post = store.pairs()
+            w = store.read(["w"])["w"]
+            store.write({"w": w + d[post, pre]})
+
+    def step(self, t):
+        probes = None
+        if self.mode == "sparse" and t > 36:
+            probes = {"conv": self.probe["conv"], "fc1": self.probe["fc1"].T}   # product: [pre, post]
+        rep = self.sd.structure_step(t, probes)
+        ref = ref_step(t, self.ref, ["conv", "fc1"])
+        if self.mode == "sparse":
+            dead = np.array([j in self.ref["fc1"].hist for j in range(16)]) & (self.ref["fc1"].mask.sum(1) == 0)
+            self.dormant_fc2 = dead
+        return rep, ref
+
+
+def assert_fc_equal(store, L, n_post, n_pre, sparse, dormant=None):
+    names = ["w"] + list(STATE)
+    view, present = fc_view(store, n_post, n_pre, names)
+    ref = ref_fc_state(L)
+    expect = (L.mask > 0) if sparse else np.ones((n_post, n_pre), bool)
+    if dormant is not None:
+        expect = expect & ~dormant[None, :]
+    np.testing.assert_array_equal(present, expect)
+    for n in names:
+        np.testing.assert_allclose(view[n][expect], np.asarray(ref[n], float)[expect], rtol=1e-12, atol=1e-14,
+                                   err_msg=n)
+    if not sparse:
+        m, _ = fc_view(store, n_post, n_pre, ["mask", "grow_cnt", "grow_prev"])
+        np.testing.assert_array_equal(m["mask"], L.mask)
+        np.testing.assert_array_equal(m["grow_cnt"], L.gcnt.reshape(L.W.shape))
+        np.testing.assert_array_equal(m["grow_prev"], L.gprev.reshape(L.W.shape))
+
+
+def assert_conv_equal(conv, L, sparse):
+    np.testing.assert_array_equal(conv.vars["mask"].reshape(L.W.shape), L.mask)
+    act = L.mask.reshape(-1) > 0 if sparse else np.ones(L.W.size, bool)
+    np.testing.assert_allclose(conv.kernel.reshape(-1)[act], L.W.reshape(-1)[act], rtol=1e-12, atol=1e-14)
+    if sparse:
+        assert (conv.kernel.reshape(-1)[~act] == 0).all()
+    for n, a in (("r_plus", L.rp), ("r_minus", L.rm), ("cnt_in", L.ci), ("w_abs_prev", L.wprev)):
+        np.testing.assert_allclose(conv.vars[n][act], a.reshape(-1)[act], rtol=1e-12, atol=1e-14, err_msg=n)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Faithful and sparse modes against the reference, epoch by epoch
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["faithful", "sparse"])
+def test_matches_the_dense_mask_reference_over_the_development(mode):
+    net = Net(mode, seed=1)
+    sparse = mode == "sparse"
+    regrown = {"conv": 0, "fc1": 0}
+    bounds_moved = revived = 0
+    ever_dead = np.zeros(16, bool)
+    for t in range(80):
+        if t > 0:
+            net.train()
+        rep, ref = net.step(t)
+        for n in ref:
+            assert rep[n]["regrown"] == ref[n], (t, n)
+            regrown[n] += ref[n]
+        assert_fc_equal(net.fc1, net.ref["fc1"], 16, 12, sparse)
+        assert_fc_equal(net.fc2, net.ref["fc2"], 3, 16, sparse, dormant=net.dormant_fc2 if sparse else None)
+        assert_conv_equal(net.conv, net.ref["conv"], sparse)
+        for n in ("conv", "fc1"):
+            assert net.sd.p[n] == pytest.approx(net.ref[n].p, rel=1e-12)
+            assert rep[n]["pruned_units"] == net.ref[n].P()
+        if t > 0:
+            bounds_moved += int((net.ref["fc1"].rp != net.ref["fc1"].r0).sum())
+        if sparse:
+            # the conv projection holds exactly the synapses of unmasked kernel entries
+            pre, post = net.syn.pairs()
+            kidx = net.syn.read(["kidx"])["kidx"]
+            have = set(zip(pre.tolist(), post.tolist(), kidx.tolist()))
+            keep = net.conv.vars["mask"][net.full_conv[2]] == 1
+            assert have == set(zip(*(a[keep].tolist() for a in net.full_conv)))
+            dead = net.sd.dead_units("fc1")
+            np.testing.assert_array_equal(dead, net.dormant_fc2)
+            ever_dead |= dead   # a dead unit's bias is held at 0; revived, it restarts from 0
+            assert (net.bias[ever_dead] == 0).all() and (net.bias[~ever_dead] == 1).all()
+            revived += int((ever_dead & ~dead).sum())
+    # the run exercised what it claims to compare
+    assert regrown["fc1"] > 0 and regrown["conv"] > 0
+    assert bounds_moved > 0
+    assert net.ref["fc1"].hist and net.ref["conv"].hist
+    if sparse:
+        assert ever_dead.any() and revived > 0
+
