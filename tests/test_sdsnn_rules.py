@@ -392,3 +392,62 @@ def test_matches_the_dense_mask_reference_over_the_development(mode):
     if sparse:
         assert ever_dead.any() and revived > 0
 
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In a Simulation: the engine's removal / addition rules give what the numpy storage gives
+# ---------------------------------------------------------------------------------------------------------
+def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
+    import plastix as px
+    from plastix.structural.sdsnn.engine import SimulationArrays, SimulationBias, attach_sdsnn
+
+    n_pre, n_post = 6, 8
+    rng = np.random.default_rng(3)
+    W = rng.normal(0, 0.1, (n_post, n_pre))
+    net = px.Network(dt=1.0, seed=1)
+    a = net.add_population("a", n_pre, px.neurons.lif())
+    b = net.add_population("b", n_post, px.neurons.lif())
+    net.add_projection("ab", a, b, connectivity=px.connect.AllToAll(), weight_update=px.weight_update.static(),
+                       row_stride=n_post)
+    state, grow = attach_sdsnn(net, "ab", "sparse")
+    sim = px.Simulation(net, backend="cpu")
+    pre, post = sim.connectivity("ab")
+    sim.set("ab", "w", W[post, pre])
+    ref = ragged_from_dense(W, rng)
+    rule = LayerRule("fc", p_init=30.0, min_active=3, regrow_after=10, percentile_base=60.0, target_size=3)
+    config = SDSNNConfig(SDSNNSchedule(), {"fc": rule}).scaled(1 / 6)
+    ref_bias = sim.get("b", "v") + 1.0   # a neuron variable standing in for a bias
+    sim.set("b", "v", ref_bias)
+    on_sim = SDSNN(config, {"fc": SimulationArrays(sim, "ab", state, grow)}, "sparse",
+                   biases={"fc": SimulationBias(sim, "b", "v")})
+    on_np = SDSNN(config, {"fc": ref}, "sparse", biases={"fc": ArrayBias(ref_bias)})
+    kinds = trajectory_kinds(W.shape, rng)
+    pressure = rng.random(W.shape) < 0.6
+    added = 0
+    for t in range(24):
+        if t > 0:   # same training on both: existing synapses move, absent ones only in the probe
+            full, present = fc_view(ref, n_post, n_pre, ["w"])
+            d = delta(np.nan_to_num(full["w"]), kinds, pressure, present.astype(float), rng)
+            for store in (on_np.layers["fc"].storage, on_sim.layers["fc"].storage):
+                p_, q_ = store.pairs()
+                store.write({"w": store.read(["w"])["w"] + d[q_, p_]})
+            probe = np.where(present, 0.0, d).T
+        probes = {"fc": probe} if t > config.schedule.prune_after else None
+        r_sim = on_sim.structure_step(t, probes)
+        r_np = on_np.structure_step(t, probes)
+        added += r_np["fc"]["regrown"]
+        assert r_sim == r_np
+        view_sim, present_sim = fc_view(on_sim.layers["fc"].storage, n_post, n_pre, ["w"] + list(STATE))
+        view_np, present_np = fc_view(ref, n_post, n_pre, ["w"] + list(STATE))
+        np.testing.assert_array_equal(present_sim, present_np)
+        for k in view_np:
+            np.testing.assert_allclose(view_sim[k][present_np], view_np[k][present_np], rtol=1e-6, atol=1e-7,
+                                       err_msg=k)
+        np.testing.assert_allclose(sim.get("b", "v"), ref_bias, rtol=1e-6)
+        # ragged invariants of the engine's rows
+        rag = sim.ragged("ab")
+        assert (rag["row_length"] <= rag["ind"].shape[1]).all()
+        p_, q_ = sim.connectivity("ab")
+        assert len(set(zip(p_.tolist(), q_.tolist()))) == p_.size
+    stats = sim.update_stats(state)
+    assert added > 0 and stats["removed"] > 0 and sim.update_stats(grow)["added"] == added
