@@ -371,6 +371,9 @@ def test_matches_the_dense_mask_reference_over_the_development(mode):
         for n in ("conv", "fc1"):
             assert net.sd.p[n] == pytest.approx(net.ref[n].p, rel=1e-12)
             assert rep[n]["pruned_units"] == net.ref[n].P()
+            # the authors' if_zero: elements without weight (exact zeros; sparse: absent or zero)
+            L = net.ref[n]
+            assert (rep[n]["zeros"], rep[n]["elements"]) == (int(((L.W * L.mask) == 0).sum()), L.W.size)
         if t > 0:
             bounds_moved += int((net.ref["fc1"].rp != net.ref["fc1"].r0).sum())
         if sparse:
@@ -451,3 +454,229 @@ def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
         assert len(set(zip(p_.tolist(), q_.tolist()))) == p_.size
     stats = sim.update_stats(state)
     assert added > 0 and stats["removed"] > 0 and sim.update_stats(grow)["added"] == added
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hand-computed cases
+# ---------------------------------------------------------------------------------------------------------
+def _three_synapse_layer():
+    """One presynaptic neuron, three synapses; w = (1.0, 0.0, 0.5): r0 = 1."""
+    ind = np.array([[0, 1, 2]], np.int32)
+    return RaggedArrays(ind, np.array([3], np.int32), 3, {"w": np.array([[1.0, 0.0, 0.5]])})
+
+
+def _four_synapse_layer():
+    """As :func:`_three_synapse_layer` plus a fourth synapse at w = 1.0 (exactly r0)."""
+    ind = np.array([[0, 1, 2, 3]], np.int32)
+    return RaggedArrays(ind, np.array([4], np.int32), 4, {"w": np.array([[1.0, 0.0, 0.5, 1.0]])})
+
+
+def _bounds_run(config, steps, counts=None):
+    """Hold synapse 0 above r+ (by 0.5), synapse 1 below r- (by 0.25), shrink |w_2| by 10 % per step,
+    keep synapse 3 exactly at r+ (w >= r+ counts); return r+ and r- after each step (and synapse 3's
+    cnt_plus in ``counts``)."""
+    store = _four_synapse_layer()
+    sd = SDSNN(config, {"fc": store})
+    rp, rm = [], []
+    for t in range(steps):
+        if t > 0:
+            d = store.read(["r_plus", "r_minus"])
+            store.write({"w": np.array([d["r_plus"][0] + 0.5, d["r_minus"][1] - 0.25, 0.5 * 0.9 ** t,
+                                        d["r_plus"][3]])})
+        sd.structure_step(t)
+        d = store.read(["r_plus", "r_minus", "cnt_plus"])
+        rp.append(d["r_plus"].copy())
+        rm.append(d["r_minus"].copy())
+        if counts is not None:
+            counts.append(int(d["cnt_plus"][3]))
+    return np.array(rp), np.array(rm)
+
+
+RANGES_ONLY = LayerRule("fc", update_ranges=True, clip=False, prune=False, regrow=False)
+
+
+def test_bounds_first_move_at_step_19_and_then_every_18_steps():
+    counts = []
+    rp, rm = _bounds_run(SDSNNConfig(SDSNNSchedule(), {"fc": RANGES_ONLY}), 60, counts)
+    # w == r+ exceeds (">="): counting starts at step 2 (step 1 has no previous set), resets at 18
+    assert counts[:21] == [0, 0] + list(range(1, 18)) + [0, 1]
+    assert rp[59, 3] == 1.0     # its excess is 0: the trigger leaves r+ where it is
+    moved_up = [t for t in range(1, 60) if rp[t, 0] != rp[t - 1, 0]]
+    moved_down = [t for t in range(1, 60) if rm[t, 1] != rm[t - 1, 1]]
+    shrunk = [t for t in range(1, 60) if rp[t, 2] != rp[t - 1, 2]]
+    assert moved_up == moved_down == shrunk == [19, 37, 55]
+    # 18 counted excesses of 0.5 each, divided by theta = 18: +0.5 per trigger (and -0.25 below)
+    assert rp[[19, 37, 55], 0] == pytest.approx([1.5, 2.0, 2.5])
+    assert rm[[19, 37, 55], 1] == pytest.approx([-1.25, -1.5, -1.75])
+    # shrink: both bounds times 0.75 per trigger
+    assert rp[[19, 37, 55], 2] == pytest.approx([0.75, 0.75 ** 2, 0.75 ** 3])
+    assert rm[[19, 37, 55], 2] == pytest.approx([-0.75, -0.75 ** 2, -0.75 ** 3])
+
+
+def test_scaled_schedule_stretches_and_compresses_the_timing():
+    base = SDSNNConfig(SDSNNSchedule(), {"fc": RANGES_ONLY})
+    for factor, expect in ((1 / 6, [4, 7, 10]), (2, [37, 73])):
+        cfg = base.scaled(factor)
+        rp, _ = _bounds_run(cfg, expect[-1] + 2)
+        assert [t for t in range(1, len(rp)) if rp[t, 0] != rp[t - 1, 0]] == expect
+    s = base.scaled(1 / 6).schedule
+    assert (s.count_thre, s.clip_after, s.prune_after, s.t0) == (3, 3, 6, 7.0)
+    assert s.rate_scale == pytest.approx(6.0) and s.fc_alpha_switch == pytest.approx(7 + 23 / 6)
+    assert sdsnn_variant("mnist").scaled(1 / 6).layers["fc1"].regrow_after == 2
+    with pytest.raises(ValueError, match="factor"):
+        base.scaled(0)
+
+
+def _mnist_sized(mode="faithful"):
+    """The MNIST variant's unit counts (conv2: 40 filters of 15x3x3; fc1: 300 neurons, here 25 inputs
+    each; fc2: 10 classes) with constant weights: every spine width is 2 * r0, so importance is
+    0.5 * (active inputs) and ties go to the lowest index."""
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(0, 0.1, (40, 15, 3, 3))
+    fc1 = ragged_from_dense(rng.normal(0, 0.1, (300, 25)), rng)
+    fc2 = ragged_from_dense(rng.normal(0, 0.1, (10, 300)), rng)
+    return SDSNN(sdsnn_variant("mnist"), {"conv2": KernelArrays(kernel), "fc1": fc1, "fc2": fc2}, mode)
+
+
+def test_rate_formula_and_cumulative_targets_by_hand():
+    sd = _mnist_sized()
+    for t in range(37):
+        sd.structure_step(t)
+    assert sd.p == {"conv2": 5.0, "fc1": 35.0}
+    r = sd.structure_step(37)
+    # conv2: floor(40 * 5 %) = 2 filters; its rate sees fc1 before fc1 prunes (P_fc1 = 0)
+    assert r["conv2"]["pruned_units"] == 2
+    assert sd.p["conv2"] == pytest.approx(5 + 1.0 * (40 - 2) / (300 - 0))
+    # fc1: floor(300 * 35 %) = 105 neurons (the lowest indices: all tie), p = 35 + (300 - 105) / 10 = 54.5
+    assert r["fc1"]["newly_pruned"] == r["fc1"]["pruned_units"] == 105
+    assert sd.p["fc1"] == pytest.approx(54.5)
+    mask = sd.layers["fc1"].storage.read(["mask"])["mask"]
+    _, post = sd.layers["fc1"].storage.pairs()
+    assert set(post[mask == 0].tolist()) == set(range(105))
+    r = sd.structure_step(38)
+    # cumulative target floor(300 * 54.5 %) = 163: 58 new; conv2 (no history) re-prunes its 2 lowest
+    assert r["fc1"]["newly_pruned"] == 58 and r["fc1"]["pruned_units"] == 163
+    assert sd.p["fc1"] == pytest.approx(54.5 + math.exp(-1) * (300 - 163) / 10)
+    assert r["conv2"]["newly_pruned"] == 2 and r["conv2"]["pruned_units"] == 2
+    assert sd.p["conv2"] == pytest.approx(5 + 38 / 300 + math.exp(-1 / 5) * (40 - 2) / (300 - 105))
+    # compression: 105 + 58 rows of 25 synapses and 2 filters of 135 entries are zero
+    comp = sd.compression()
+    assert comp["fc1"]["zeros"] == 163 * 25 and comp["conv2"]["zeros"] == 2 * 135
+    assert comp["total"]["elements"] == 5400 + 7500 + 3000
+
+
+def test_earliest_regrowth_is_R_plus_one_steps_after_the_first_qualification():
+    ind = np.array([[0, 1], [0, 0]], np.int32)
+    store = RaggedArrays(ind, np.array([2, 1], np.int32), 2, {"w": np.array([[0.3, -0.2], [0.1, 0.0]])})
+    rule = LayerRule("fc", prune=False, regrow=True, regrow_after=10, percentile_base=60.0)
+    sd = SDSNN(SDSNNConfig(SDSNNSchedule(), {"fc": rule}), {"fc": store}, "sparse")
+    grown = []
+    for t in range(60):
+        probes = {"fc": Candidates([1], [1], [5.0])} if t > 36 and store.row_length[1] == 1 else None
+        if probes is None and t > 36:
+            probes = {"fc": Candidates([], [], [])}
+        if sd.structure_step(t, probes)["fc"]["regrown"]:
+            grown.append(t)
+    assert grown == [48]                      # qualifies from 37, counter 1 at 38, > 10 at 48
+    d = store.read(["w", "r_plus", "r_minus", "cnt_plus"])
+    pre, post = store.pairs()
+    k = int(np.nonzero((pre == 1) & (post == 1))[0][0])
+    # the probe's 5.0 clipped into the fresh range +-r0 (r0 = 0.3), fresh spines
+    assert d["w"][k] == pytest.approx(0.3) and d["r_plus"][k] == pytest.approx(0.3)
+    assert d["r_minus"][k] == pytest.approx(-0.3)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ragged invariants and errors
+# ---------------------------------------------------------------------------------------------------------
+def test_ragged_remove_and_add_keep_every_value_with_its_synapse():
+    rng = np.random.default_rng(4)
+    n_pre, n_post, stride = 7, 9, 11
+    W = rng.normal(size=(n_post, n_pre))
+    store = ragged_from_dense(W, rng, stride_extra=stride - n_post)
+    store.write({"u": 1000.0 * store.pairs()[0] + store.pairs()[1]})    # encodes (pre, post)
+    flag = rng.random(n_pre * n_post) < 0.4
+    pre0, post0 = store.pairs()
+    gone = set(zip(pre0[flag].tolist(), post0[flag].tolist()))
+    assert store.remove(flag) == int(flag.sum())
+    pre, post = store.pairs()
+    assert set(zip(pre.tolist(), post.tolist())) == set(zip(pre0.tolist(), post0.tolist())) - gone
+    d = store.read(["w", "u"])
+    np.testing.assert_array_equal(d["w"], W[post, pre])
+    np.testing.assert_array_equal(d["u"], 1000.0 * pre + post)
+    assert (store.row_length <= stride).all()
+    assert (store.ind[~store.valid()] == 0).all() and (store.vars["w"][~store.valid()] == 0).all()
+    new = sorted(gone)[:5]
+    a, b = np.array([x for x, _ in new]), np.array([y for _, y in new])
+    store.add(a, b, {"w": -1.0})
+    pre, post = store.pairs()
+    assert len(set(zip(pre.tolist(), post.tolist()))) == pre.size
+    d = store.read(["w", "u"])
+    added = np.isin(pre * n_post + post, a * n_post + b)
+    assert (d["w"][added] == -1.0).all() and (d["u"][added] == 0).all()
+    with pytest.raises(ValueError, match="already exists"):
+        store.add(a[:1], b[:1])
+    with pytest.raises(ValueError, match="duplicate"):
+        store.add(np.array([a[0], a[0]]), np.array([b[0], b[0]]))
+
+
+def test_regrowth_that_does_not_fit_is_reported_and_nothing_is_added():
+    ind = np.array([[0, 1], [0, 0]], np.int32)
+    w = np.array([[0.3, -0.2], [0.1, 0.0]])
+    store = RaggedArrays(ind, np.array([2, 1], np.int32), 3, {"w": w})
+    rule = LayerRule("fc", prune=False, regrow=True, regrow_after=0, percentile_base=0.0)
+    sd = SDSNN(SDSNNConfig(SDSNNSchedule(prune_after=0, clip_after=0, t0=1.0), {"fc": rule}), {"fc": store}, "sparse")
+    sd.structure_step(0)
+    sd.structure_step(1, {"fc": Candidates([0, 1, 1], [2, 1, 2], [1.0, 1.0, 1.0])})   # qualify once
+    before = (store.ind.copy(), store.row_length.copy(), store.vars["w"].copy())
+    with pytest.raises(CapacityError, match=r"row_stride 2 \(rows 0, 1\)"):
+        sd.structure_step(2, {"fc": Candidates([0, 1, 1], [2, 1, 2], [1.0, 1.0, 1.0])})
+    for x, y in zip(before, (store.ind, store.row_length, store.vars["w"])):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_bad_input_is_named():
+    store = _three_synapse_layer()
+    cfg = SDSNNConfig(SDSNNSchedule(), {"fc": RANGES_ONLY})
+    with pytest.raises(ValueError, match="mode must be one of"):
+        SDSNN(cfg, {"fc": store}, "masks")
+    with pytest.raises(ValueError, match="storages must name exactly"):
+        SDSNN(cfg, {"fc1": store})
+    with pytest.raises(TypeError, match="KernelArrays"):
+        SDSNN(SDSNNConfig(SDSNNSchedule(), {"c": LayerRule("conv", prune=False, regrow=False)}), {"c": store})
+    with pytest.raises(ValueError, match="target_size"):
+        SDSNN(SDSNNConfig(SDSNNSchedule(), {"fc": LayerRule("fc")}), {"fc": store})
+    sd = SDSNN(cfg, {"fc": store})
+    with pytest.raises(ValueError, match="expected t=0, got t=1"):
+        sd.structure_step(1)
+    sd.structure_step(0)
+    with pytest.raises(ValueError, match="expected t=1, got t=0"):
+        sd.structure_step(0)
+    with pytest.raises(ValueError, match="take none"):
+        sd.structure_step(1, {"fc": np.zeros((1, 3))})
+    with pytest.raises(ValueError, match="shape"):
+        RaggedArrays(np.zeros((2, 3), np.int32), np.array([1, 1], np.int32), 3, {"w": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="row_length"):
+        RaggedArrays(np.zeros((2, 3), np.int32), np.array([4, 1], np.int32), 3)
+    with pytest.raises(ValueError, match=r"\[c_out, c_in, kh, kw\]"):
+        KernelArrays(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="p_init must be in"):
+        LayerRule("fc", p_init=120.0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        LayerRule("lstm")
+    with pytest.raises(ValueError, match="variant must be one of"):
+        sdsnn_variant("imagenet")
+    with pytest.raises(ValueError, match="count_thre"):
+        SDSNNSchedule(count_thre=0)
+    # a sparse regrowing layer without a probe, and a probe of the wrong shape
+    rule = LayerRule("fc", prune=False, regrow=True)
+    sd = SDSNN(SDSNNConfig(SDSNNSchedule(prune_after=0, t0=1.0), {"fc": rule}), {"fc": _three_synapse_layer()},
+               "sparse")
+    sd.structure_step(0)
+    with pytest.raises(ValueError, match="needs a probe"):
+        sd.structure_step(1)
+    sd2 = SDSNN(SDSNNConfig(SDSNNSchedule(prune_after=0, t0=1.0), {"fc": rule}), {"fc": _three_synapse_layer()},
+                "sparse")
+    sd2.structure_step(0)
+    with pytest.raises(ValueError, match=r"shape \(num_pre, num_post\) = \(1, 3\)"):
+        sd2.structure_step(1, {"fc": np.zeros((3, 1))})

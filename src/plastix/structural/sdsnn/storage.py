@@ -45,7 +45,8 @@ def check_absent(pre: np.ndarray, post: np.ndarray, ex_pre: np.ndarray, ex_post:
     hit = np.isin(new, ex_pre.astype(np.int64) * num_post + ex_post)
     if hit.any():
         k = int(np.argmax(hit))
-        raise ValueError(f"{what}: synapse ({int(pre[k])}, {int(post[k])}) already exists; only absent pairs can regrow")
+        raise ValueError(f"{what}: synapse ({int(pre[k])}, {int(post[k])}) already exists; "
+                         "only absent pairs can be added")
 
 
 class RaggedArrays:
