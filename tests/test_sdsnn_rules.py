@@ -400,9 +400,15 @@ def test_matches_the_dense_mask_reference_over_the_development(mode):
 # ---------------------------------------------------------------------------------------------------------
 # In a Simulation: the engine's removal / addition rules give what the numpy storage gives
 # ---------------------------------------------------------------------------------------------------------
-def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
+@pytest.mark.parametrize("backend, mode", [("cpu", "sparse"), ("cuda", "sparse"), ("cpu", "faithful")])
+def test_simulation_storage_matches_numpy_storage(backend, mode):
+    """The CUDA case runs on numba-cuda's simulator in CI (tests/conftest.py)."""
     import plastix as px
+    from plastix.backends import cuda_available
     from plastix.structural.sdsnn.engine import SimulationArrays, SimulationBias, attach_sdsnn
+
+    if backend == "cuda" and not cuda_available():
+        pytest.skip("needs numba-cuda (simulator or GPU)")
 
     n_pre, n_post = 6, 8
     rng = np.random.default_rng(3)
@@ -412,8 +418,9 @@ def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
     b = net.add_population("b", n_post, px.neurons.lif())
     net.add_projection("ab", a, b, connectivity=px.connect.AllToAll(), weight_update=px.weight_update.static(),
                        row_stride=n_post)
-    state, grow = attach_sdsnn(net, "ab", "sparse")
-    sim = px.Simulation(net, backend="cpu")
+    state, grow = attach_sdsnn(net, "ab", mode)
+    sparse = mode == "sparse"
+    sim = px.Simulation(net, backend=backend)
     pre, post = sim.connectivity("ab")
     sim.set("ab", "w", W[post, pre])
     ref = ragged_from_dense(W, rng)
@@ -421,27 +428,28 @@ def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
     config = SDSNNConfig(SDSNNSchedule(), {"fc": rule}).scaled(1 / 6)
     ref_bias = sim.get("b", "v") + 1.0   # a neuron variable standing in for a bias
     sim.set("b", "v", ref_bias)
-    on_sim = SDSNN(config, {"fc": SimulationArrays(sim, "ab", state, grow)}, "sparse",
-                   biases={"fc": SimulationBias(sim, "b", "v")})
-    on_np = SDSNN(config, {"fc": ref}, "sparse", biases={"fc": ArrayBias(ref_bias)})
+    on_sim = SDSNN(config, {"fc": SimulationArrays(sim, "ab", state, grow)}, mode,
+                   biases={"fc": SimulationBias(sim, "b", "v")} if sparse else None)
+    on_np = SDSNN(config, {"fc": ref}, mode, biases={"fc": ArrayBias(ref_bias)} if sparse else None)
+    names = ["w"] + list(STATE) + ([] if sparse else ["mask", "grow_cnt", "grow_prev"])
     kinds = trajectory_kinds(W.shape, rng)
     pressure = rng.random(W.shape) < 0.6
     added = 0
     for t in range(24):
         if t > 0:   # same training on both: existing synapses move, absent ones only in the probe
-            full, present = fc_view(ref, n_post, n_pre, ["w"])
-            d = delta(np.nan_to_num(full["w"]), kinds, pressure, present.astype(float), rng)
+            full, present = fc_view(ref, n_post, n_pre, ["w"] + ([] if sparse else ["mask"]))
+            d = delta(np.nan_to_num(full["w"]), kinds, pressure, present if sparse else full["mask"], rng)
             for store in (on_np.layers["fc"].storage, on_sim.layers["fc"].storage):
                 p_, q_ = store.pairs()
                 store.write({"w": store.read(["w"])["w"] + d[q_, p_]})
             probe = np.where(present, 0.0, d).T
-        probes = {"fc": probe} if t > config.schedule.prune_after else None
+        probes = {"fc": probe} if t > config.schedule.prune_after and sparse else None
         r_sim = on_sim.structure_step(t, probes)
         r_np = on_np.structure_step(t, probes)
         added += r_np["fc"]["regrown"]
         assert r_sim == r_np
-        view_sim, present_sim = fc_view(on_sim.layers["fc"].storage, n_post, n_pre, ["w"] + list(STATE))
-        view_np, present_np = fc_view(ref, n_post, n_pre, ["w"] + list(STATE))
+        view_sim, present_sim = fc_view(on_sim.layers["fc"].storage, n_post, n_pre, names)
+        view_np, present_np = fc_view(ref, n_post, n_pre, names)
         np.testing.assert_array_equal(present_sim, present_np)
         for k in view_np:
             np.testing.assert_allclose(view_sim[k][present_np], view_np[k][present_np], rtol=1e-6, atol=1e-7,
@@ -453,7 +461,10 @@ def test_simulation_storage_matches_numpy_storage_in_sparse_mode():
         p_, q_ = sim.connectivity("ab")
         assert len(set(zip(p_.tolist(), q_.tolist()))) == p_.size
     stats = sim.update_stats(state)
-    assert added > 0 and stats["removed"] > 0 and sim.update_stats(grow)["added"] == added
+    assert added > 0 and on_np.layers["fc"].history.any()
+    # the engine removed and added synapses only in the sparse mode (faithful: masks only)
+    assert (stats["removed"] > 0) == sparse
+    assert sim.update_stats(grow)["added"] == (added if sparse else 0)
 
 
 # ---------------------------------------------------------------------------------------------------------
