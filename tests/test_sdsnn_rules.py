@@ -691,3 +691,33 @@ def test_bad_input_is_named():
     sd2.structure_step(0)
     with pytest.raises(ValueError, match=r"shape \(num_pre, num_post\) = \(1, 3\)"):
         sd2.structure_step(1, {"fc": np.zeros((3, 1))})
+
+
+def test_cifar_variant_static_conv_ranges_break_ties_by_index():
+    """BC-CIFAR's quirk: conv ranges never update, so every conv filter scores 0.5 * (active entries) and
+    pruning takes the lowest channel indices; conv rates chain to the next conv layer, the last one to
+    fc_prun (hard-coded 512 units)."""
+    rng = np.random.default_rng(5)
+    cfg = sdsnn_variant("bc_cifar")
+    kernels = {f"conv{i}": KernelArrays(rng.normal(0, 0.1, (200, 3, 3, 3))) for i in range(6)}
+    fc = ragged_from_dense(rng.normal(0, 0.1, (64, 60)), rng)
+    sd = SDSNN(cfg, {**kernels, "fc_prun": fc})
+    for t in range(38):
+        if t > 0:
+            for k in kernels.values():
+                k.kernel += rng.normal(0, 0.01, k.kernel.shape)
+            pre, post = fc.pairs()
+            fc.write({"w": fc.read(["w"])["w"] + rng.normal(0, 0.01, pre.size)})
+        rep = sd.structure_step(t)
+    for i in range(6):
+        k = kernels[f"conv{i}"]
+        assert (k.vars["r_plus"] == k.vars["r_plus"][0]).all()     # static
+        # floor(200 * 0.5 %) = 1 filter: all tie, so channel 0
+        assert np.nonzero(k.vars["mask"].reshape(200, -1).sum(1) == 0)[0].tolist() == [0]
+        assert rep[f"conv{i}"]["pruned_units"] == 1
+    for i in range(5):   # the next conv layer has not pruned yet when this one's rate updates
+        assert sd.p[f"conv{i}"] == pytest.approx(0.5 + (200 - 1) / (200 - 0))
+    assert sd.p["conv5"] == pytest.approx(0.5 + (200 - 1) / (512 - 0))
+    # fc_prun: floor(64 * 2 %) = 1 neuron; p += 0.5 * (512 - 1) / 10
+    assert rep["fc_prun"]["pruned_units"] == 1
+    assert sd.p["fc_prun"] == pytest.approx(2.0 + 0.5 * (512 - 1) / 10)
