@@ -200,8 +200,9 @@ def sdsnn_variant(variant: str, *, static_conv_ranges: bool = True) -> SDSNNConf
     if variant in ("mnist", "nmnist", "dvs"):
         p_fc = {"mnist": 35.0, "nmnist": 45.0, "dvs": 60.0}[variant]
         classes = 11 if variant == "dvs" else 10
+        # N-MNIST: the authors' main.py comments the regeneration call out (both layers)
         conv2 = LayerRule("conv", p_init=5.0, min_active=10, regrow_after=18, percentile_base=65.0, history=False,
-                          size=40, target_size=300)
+                          regrow=variant != "nmnist", size=40, target_size=300)
         fc1 = LayerRule("fc", p_init=p_fc, min_active=20, regrow_after=10,
                         percentile_base=55.0 if variant == "dvs" else 60.0, regrow=variant != "nmnist",
                         size=300, target_size=classes)
