@@ -61,9 +61,12 @@ def main(mode: str, out: Path) -> None:
             def apply_then_corrupt(samples):   # one rank's connectivity goes its own way
                 res = apply(samples)
                 if tr.net.opt_step == 1:
-                    a = tr.net.arrays("hid_hid")
-                    row = int(np.argmax(a["rowlen"] >= 2))
-                    a["ind"][row, [0, 1]] = a["ind"][row, [1, 0]]
+                    sim = tr.net.sim
+                    pre, post = sim.connectivity("hid_hid")
+                    first = int(np.argmax(pre[1:] == pre[:-1]))   # a row's first two synapses trade weights
+                    w = sim.get("hid_hid", "w")
+                    w[[first, first + 1]] = w[[first + 1, first]]
+                    sim.set_connectivity("hid_hid", pre, post, w=w)
                 return res
             tr.net.apply_gradients = apply_then_corrupt
         try:

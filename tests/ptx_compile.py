@@ -12,15 +12,13 @@ imported::
 record: family, PTX size, errors, ptxas figures), or
 :data:`EXIT_NO_COMPILER` when NVVM / NVRTC cannot be loaded (the message says what to install).
 
-Two things the compile needs that a launch on a GPU would take from the driver:
+What the compile needs that a launch on a GPU would take from the driver:
 
 * Device functions (``@cuda.jit(device=True)``) are compiled by numba-cuda 0.30 when a kernel calling them
   is typed, for ``get_current_device().compute_capability``; :func:`target_device` supplies the target's
   compute capability there instead of a driver that does not exist.  A device function is compiled once per
   process and argument types (numba-cuda's cache is not keyed by compute capability), hence one process
   per compute capability.
-* :mod:`plastix.learning.kernels_cuda` binds its module global ``cuda`` on first use (importing numba.cuda
-  initialises the driver or the simulator); it is bound here before compiling, as ``_kernels()`` would.
 """
 from __future__ import annotations
 

@@ -17,9 +17,14 @@ def _data(c, batch=4, steps=25, seed=0):
     return (rng.random((batch, steps, c.num_inputs)) < 0.2).astype(np.uint8), rng.integers(0, c.num_outputs, batch)
 
 
+def _group(proj, var):
+    """Adam's moments are the optimiser update's own per-synapse variables."""
+    return f"{proj}_adam" if var in ("m", "v") else proj
+
+
 def _synapses(net, proj):
     pre, post = net.sim.connectivity(proj)
-    vals = {v: net.sim.get(proj, v) for v in ("w", "sign", "m", "v", "grad", "theta")}
+    vals = {v: net.sim.get(_group(proj, v), v) for v in ("w", "sign", "m", "v", "grad", "theta")}
     return {(int(i), int(j)): {v: float(a[s]) for v, a in vals.items()} for s, (i, j) in enumerate(zip(pre, post))}
 
 
@@ -71,7 +76,7 @@ def test_new_synapses_and_their_state_start_at_zero():
     flip[::3] = True
     net.sim.set(p, "w", np.where(flip, -w, w))              # these crossed zero
     for v in ("m", "v", "grad", "theta"):
-        net.sim.set(p, v, 0.7)                               # optimiser state that must not leak
+        net.sim.set(_group(p, v), v, 0.7)                    # optimiser state that must not leak
     before = _synapses(net, p)
     r = net.rewire()
     assert r[p]["removed"] == int(flip.sum()) and r[p]["added"] == r[p]["removed"]

@@ -84,7 +84,7 @@ def test_sparse_and_dense_give_the_same_gradients_on_shared_synapses():
     w_full[pre, post] = w
     dpre, dpost = dense.sim.connectivity("in_hid")
     dense.sim.set("in_hid", "w", w_full[dpre, dpost])   # absent synapses have weight 0
-    dense.w_out[...] = sparse.w_out
+    dense.w_out = sparse.w_out
     x, labels = _data(c, seed=1)
     gs, gd = sparse.gradients(x, labels), dense.gradients(x, labels)
     g_full = np.zeros_like(w_full)

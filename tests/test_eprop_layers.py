@@ -20,7 +20,7 @@ def _dense(net):
     H = c.hidden_total
     w_in, w_hh = np.zeros((c.num_inputs, H)), np.zeros((H, H))
     for p in net.projections:
-        src, pre_off, post_off, _ = net._geometry[p]
+        src, pre_off, post_off, _ = net.geometry[p]
         pre, post = net.sim.connectivity(p)
         w = net.sim.get(p, "w")
         if src == 0:
@@ -48,7 +48,7 @@ def _data(c, batch=3, steps=40, seed=0):
 
 def _check(net, g, ref_in, ref_hh):
     for p in net.projections:
-        src, pre_off, post_off, _ = net._geometry[p]
+        src, pre_off, post_off, _ = net.geometry[p]
         pre, post = net.sim.connectivity(p)
         want = ref_in[pre, post_off + post] if src == 0 else ref_hh[pre_off + pre, post_off + post]
         np.testing.assert_allclose(g[p], want, rtol=1e-9, atol=1e-12, err_msg=p)
@@ -74,7 +74,7 @@ def test_eprop_is_bptt_without_the_paths_between_hidden_neurons(layers, neuron, 
                                       cut=False)
     if recurrent == 0.0 and isinstance(layers, tuple):
         last = net.projections[-1]
-        _, pre_off, post_off, _ = net._geometry[last]
+        _, pre_off, post_off, _ = net.geometry[last]
         pre, post = net.sim.connectivity(last)
         np.testing.assert_allclose(g[last], full_hh[pre_off + pre, post_off + post], rtol=1e-9, atol=1e-12)
         pre, post = net.sim.connectivity("in_hid")   # ... while the first layer's differ: e-prop's truncation
@@ -104,7 +104,7 @@ def test_layer_names_geometry_and_deep_r_on_every_sparse_projection():
     net = EPropNetwork(c)
     assert c.layers == (8, 6, 4) and c.hidden_total == 18
     assert net.projections == ("in_hid", "hid_hid", "hid_hid2", "hid2_hid2", "hid2_hid3", "hid3_hid3")
-    assert net._geometry["hid2_hid3"] == (1, 8, 14, 4)
+    assert net.geometry["hid2_hid3"] == (1, 8, 14, 4)
     assert set(net.rewired) == set(net.projections)
     assert [net.network.populations[n].size for n in ("hidden", "hidden2", "hidden3")] == [8, 6, 4]
     assert EPropConfig.from_dict(c.to_dict()) == c   # JSON-shaped round trip (lists)

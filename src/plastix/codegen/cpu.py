@@ -335,7 +335,9 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
     for r, (pop_name, var) in enumerate(plan.recorded_vars):
         src = plan.pop_plan(plan.network.populations[pop_name]).keys.var(var)
         all_args.update({src, rec_var(r)})
-        rec_lines += [f"        {rec_var(r)}[row, :] = {src}"]
+        # an element loop: a slice assignment would pull in numba's broadcasting checks and their error
+        # formatting, several seconds of compilation per module
+        rec_lines += [f"        for _i in range({src}.shape[0]):", f"            {rec_var(r)}[row, _i] = {src}[_i]"]
     run_args = sorted(all_args)
     L += ["@njit(cache=True, parallel=True)" if parallel else "@njit(cache=True)",
           f"def run(step0, n_steps, dt64, seed, rec_every, {', '.join(run_args)}):",

@@ -6,10 +6,10 @@ without overlap (rank ``r`` takes samples ``r B // R`` to ``(r + 1) B // R``; a 
 one fixed-order sum (:func:`plastix.parallel.sum_to_all`: rank 0 adds the ranks' arrays in rank order and
 broadcasts the bits) gives every rank the same
 
-* raw gradients: the per-synapse ``grad`` of every projection (its existing slots, row by row), the
-  readout's ``g_w_out`` and ``g_b_out``;
-* batch statistics: sample count, loss, correct predictions and spike rate, and the rate regulariser's
-  batch means (the running rate estimate ``rate`` that starts the next trial, and ``reg``), each
+* raw gradients: :meth:`EPropNetwork.gradient_vector` (every projection's existing synapses, row by row,
+  the readout weights and the bias);
+* batch statistics: sample count, loss, correct predictions and spike rate, and the batch mean of the
+  running rates (the estimate ``rate`` that starts the next trial and drives the rate regulariser), each
   rank's mean weighted by its shard's size;
 
 after which the Adam step (divided by the global ``B``) and DEEP R's rewiring run on every rank.  Their
@@ -69,14 +69,6 @@ class DataParallel:
         return total
 
     # -- training --------------------------------------------------------------------------------------
-    @staticmethod
-    def _masks(net: EPropNetwork) -> list:
-        out = []
-        for p in net.projections:
-            a = net.arrays(p)
-            out.append((a, np.arange(a["ind"].shape[1])[None, :] < a["rowlen"][:, None]))
-        return out
-
     def train_batch(self, net: EPropNetwork, x, labels) -> dict:
         """This rank's shard ``x`` / ``labels`` (may be empty) of one mini-batch: trial, global reduction,
         optimiser step and rewiring.  Returns what :meth:`EPropNetwork.train_batch` returns, for the whole
@@ -85,36 +77,24 @@ class DataParallel:
         labels = np.asarray(labels)
         n = int(labels.shape[0])
         H = net.config.hidden_total
-        stats = np.zeros(len(_STATS) + 2 * H)
+        stats = np.zeros(len(_STATS) + H)
         if n:
             out = net.accumulate_gradients(x, labels)
             pred = np.argmax(out["pi_sum"], axis=1)
             stats[:len(_STATS)] = (n, out["loss"].sum(), (pred == labels).sum(), out["rate_hz"].sum())
-            stats[len(_STATS):len(_STATS) + H] = net.rate * float(n)
-            stats[len(_STATS) + H:] = net.regulariser() * float(n)
-        masks = self._masks(net)
-        d = net.dense_state
-        grads = np.concatenate([a["grad"][m] for a, m in masks] + [d["g_w_out"].ravel(), d["g_b_out"].ravel()])
+            stats[len(_STATS):] = net.rate * float(n)
+        grads = net.gradient_vector()
         self.compute_s += time.perf_counter() - t
         self.bytes_per_batch = grads.nbytes + stats.nbytes
         grads = self._sum(grads)
         stats = self._sum(stats)
         t = time.perf_counter()
-        at = 0
-        for a, m in masks:
-            k = int(m.sum())
-            a["grad"][m] = grads[at:at + k]
-            at += k
-        for name in ("g_w_out", "g_b_out"):
-            g = d[name]
-            g.reshape(-1)[...] = grads[at:at + g.size]
-            at += g.size
         total = int(stats[0])
         if total == 0:
             raise TrainingError("a training batch with no samples on any rank")
-        if self.size > 1:   # one rank: the trial's own means, untouched (bitwise train_batch)
-            net.rate[...] = stats[len(_STATS):len(_STATS) + H] / total
-            net.regulariser()[...] = stats[len(_STATS) + H:] / total
+        if self.size > 1:   # one rank: the trial's own gradients and means, untouched (bitwise train_batch)
+            net.set_gradient_vector(grads)
+            net.rate = stats[len(_STATS):] / total
         rewiring = net.apply_gradients(total)
         self.compute_s += time.perf_counter() - t
         return {"loss": float(stats[1] / total), "correct": int(stats[2]), "samples": total,

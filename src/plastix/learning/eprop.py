@@ -1,14 +1,18 @@
-"""e-prop classifiers: spike input -> one or more recurrent (A)LIF layers -> leaky-integrator readout with bias.
+"""e-prop classifiers: spike input -> one or more recurrent (A)LIF layers -> leaky-integrator readout with bias,
+trained on the engine.
 
-The network is described as a plastix :class:`~plastix.Network` (input spike source, one hidden population
-per layer, sparse input, recurrent and layer-to-layer projections whose synapses carry ``w``, ``sign``,
-``theta`` and the Adam moments ``m`` / ``v`` and gradient ``grad``); a :class:`~plastix.Simulation` holds that
-state, so DEEP R is an ordinary connectivity update (:mod:`plastix.structural.deep_r`) and every per-synapse array moves
-with its synapse when it rewires.  The e-prop kernels (:mod:`.kernels_cpu`, :mod:`.kernels_cuda`) run a
-whole mini-batch trial on that state with a batch dimension in neuron state and per-synapse traces.
+The whole classifier is one plastix :class:`~plastix.Network` run by one batched
+:class:`~plastix.Simulation` (``batch_size`` elements side by side): an input spike source, one hidden
+population per layer, sparse input, recurrent and layer-to-layer projections whose synapses carry ``w``,
+``sign``, ``theta`` and the accumulated gradient ``grad``, dense readout projections and a readout
+population.  A trial is a forward run whose tape (the recorded per-step variables and spikes) the custom
+updates of :mod:`.eprop_models` turn into gradients; Adam is a chain of optimiser pieces
+(:mod:`.optimizers`) per projection, its moments custom-update state that moves with its synapse; DEEP R
+is an ordinary connectivity update (:mod:`plastix.structural.deep_r`).  Each equation exists once and runs
+on the CPU and on CUDA from the same description.
 
 A dense projection (density 1) is the same ragged layout with full rows, so dense and sparse runs use
-the same kernels and their cost differs only by the number of synapses.
+the same code and their cost differs only by the number of synapses.
 """
 from __future__ import annotations
 
@@ -17,17 +21,14 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ..model import connectivity as connect
-from ..model import init, neurons
 from ..errors import PlastixError
-from ..model.network import Network
-from ..model.specs import WeightUpdateModel
-from ..codegen.names import NAMES
-from ..kernels.rng import stream_id
+from ..model import connectivity as connect
+from ..model import init
+from ..model.network import Dense, Network
 from ..runtime import Simulation
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
-from . import kernels_cpu as kc
-from . import optim
+from . import eprop_models as em
+from . import optimizers as ox
 
 REWIRING = ("none", "deep-r", "soft-deep-r")
 READOUT = ("all", "last")
@@ -47,14 +48,6 @@ def population_name(layer: int) -> str:
 
 class TrainingError(PlastixError, ValueError):
     """Invalid training configuration or data."""
-
-
-#: Per-synapse state of a trainable projection: signed weight (nA), fixed sign (DEEP R), soft-DEEP-R
-#: parameter theta, Adam moments and the gradient accumulated over a trial.
-EPROP_SYNAPSE = WeightUpdateModel(
-    name="eprop_synapse",
-    vars={"w": 0.0, "sign": 1.0, "theta": 0.0, "m": 0.0, "v": 0.0, "grad": 0.0},
-    doc="Trainable synapse of an e-prop network; transmission and learning run in plastix.learning kernels.")
 
 
 @dataclass
@@ -101,7 +94,7 @@ class EPropConfig:
     dt: float = 1.0
     seed: int = 0
     dtype: str = "float32"
-    backend: str = "cpu"               # trial kernels: "cpu" (Numba) or "cuda" (numba-cuda)
+    backend: str = "cpu"               # the engine's backend: "cpu" (Numba) or "cuda" (numba-cuda)
 
     def __post_init__(self):
         def bad(name, allowed):
@@ -195,21 +188,6 @@ class EPropConfig:
         return self.neuron == "alif" and self.beta > 0.0
 
 
-def _trial_kernels(backend: str):
-    """The module whose ``run_trial`` runs a trial: :mod:`.kernels_cpu`, or :mod:`.kernels_cuda` (numba-cuda
-    on a GPU, or its simulator with ``NUMBA_ENABLE_CUDASIM=1``)."""
-    if backend == "cpu":
-        return kc
-    if backend != "cuda":
-        raise TrainingError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
-    from . import kernels_cuda
-
-    ok, why = kernels_cuda.available()
-    if not ok:
-        raise TrainingError(f"backend='cuda' is unavailable: {why}")
-    return kernels_cuda
-
-
 def _connectivity(density: float, recurrent: bool):
     if density >= 1.0:
         return connect.AllToAll(allow_self=not recurrent)
@@ -217,72 +195,100 @@ def _connectivity(density: float, recurrent: bool):
 
 
 class EPropNetwork:
-    """The trainable network and its state: sparse projections in a :class:`Simulation`, readout and
-    optimiser state in numpy arrays, per-batch buffers allocated for the largest batch seen."""
+    """The trainable network and its state, all in one batched :class:`Simulation` (:attr:`sim`).
 
-    def __init__(self, config: EPropConfig):
+    ``batch_size``: the batch elements the simulation runs side by side (at least 2); a call with fewer
+    samples pads the batch with inactive elements, one with more runs it in slices of ``batch_size`` (the
+    gradients add up)."""
+
+    def __init__(self, config: EPropConfig, *, batch_size: int = 32):
+        if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
+                or not 1 <= batch_size <= 65535):
+            raise TrainingError(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
         self.config = c = config
         self.float = np.dtype(c.dtype)
+        self.batch_size = max(2, int(batch_size))   # a batched simulation: one compiled code for every size
         self.network = self._describe()
-        self.sim = Simulation(self.network, backend="cpu", parallel=False, check_finite=False)
+        if c.backend == "cuda":
+            from ..kernels.cuda_device import probe
+
+            ok, why = probe()
+            if not ok:
+                raise TrainingError(f"backend='cuda' is unavailable: {why}")
+        self.sim = Simulation(self.network, backend=c.backend, batch_size=self.batch_size, check_finite=False)
         self.sim.build()
-        self.projections = tuple(self._geometry)
-        rng = np.random.default_rng([c.seed, 7])
+        sim = self.sim
         for name in self.projections:  # sign and theta from the initial weights
-            w = self.sim.get(name, "w")
-            self.sim.set(name, "sign", np.where(w >= 0, 1.0, -1.0))
-            self.sim.set(name, "theta", np.abs(w))
+            w = sim.get(name, "w")
+            sim.set(name, "sign", np.where(w >= 0, 1.0, -1.0))
+            sim.set(name, "theta", np.abs(w))
         H, K = c.hidden_total, c.num_outputs
-        f = self.float
-        #: hidden neurons the readout does not read (readout='last': every layer but the last)
-        self.unread = H - c.layers[-1] if c.readout == "last" else 0
+        rng = np.random.default_rng([c.seed, 7])
         read = H - self.unread
-        self.w_out = rng.normal(0.0, 1.0 / math.sqrt(read), (K, H)).astype(f)
-        self.w_out[:, :self.unread] = 0.0   # stay 0: their gradients are dropped
-        self.b_out = np.zeros(K, f)
-        self.feedback_random = rng.normal(0.0, 1.0 / math.sqrt(read), (H, K)).astype(f) \
-            if c.feedback == "random" else None
-        self.dense_state = {n: np.zeros_like(a) for n, a in
-                            (("m_w_out", self.w_out), ("v_w_out", self.w_out), ("g_w_out", self.w_out),
-                             ("m_b_out", self.b_out), ("v_b_out", self.b_out), ("g_b_out", self.b_out))}
-        self.rate = np.full(H, c.f_target / 1000.0, f)   # 1/ms, running batch-mean firing rate
+        w_out = rng.normal(0.0, 1.0 / math.sqrt(read), (K, H))
+        w_out[:, :self.unread] = 0.0
+        self.w_out = w_out
+        if c.feedback == "random":
+            fb = rng.normal(0.0, 1.0 / math.sqrt(read), (H, K))
+            for l, (lo, hi) in enumerate(self._spans):
+                sim.set(f"{layer_name(l)}_fb", "w", fb[lo:hi].ravel())
+        self.rate = np.full(H, c.f_target / 1000.0)   # 1/ms, running batch-mean firing rate
         self.opt_step = 0
         self.lr_scale = 1.0   # set per epoch by the trainer (config.lr_decay ** epoch)
-        self._buffers: dict = {}
-        self._batch = 0
-        self._kernels = _trial_kernels(config.backend)
 
     # -- description -----------------------------------------------------------------------------------
+    @property
+    def unread(self) -> int:
+        """Hidden neurons the readout does not read (readout='last': every layer but the last)."""
+        c = self.config
+        return c.hidden_total - c.layers[-1] if c.readout == "last" else 0
+
+    @property
+    def _spans(self) -> list[tuple[int, int]]:
+        """(first, last + 1) of each layer in the concatenated hidden vector."""
+        edges = np.concatenate([[0], np.cumsum(self.config.layers)]).astype(int)
+        return [(int(edges[l]), int(edges[l + 1])) for l in range(len(self.config.layers))]
+
+    @property
+    def _read_layers(self) -> list[int]:
+        n = len(self.config.layers)
+        return list(range(n)) if self.config.readout == "all" else [n - 1]
+
     def _describe(self) -> Network:
-        """The network: populations ``input``, ``hidden``, ``hidden2``, ...; projections ``in_hid`` (input to
-        layer 1), ``hid_hid`` (recurrent, layer 1), then per further layer l the feed-forward projection from
-        layer l - 1 (``hid_hid2``, ``hid2_hid3``, ...) and its recurrent one (``hid2_hid2``, ...).  Also sets
-        ``self._geometry``: per projection (source 0 input / 1 hidden, first presynaptic neuron in the
-        concatenated hidden vector, first target, number of targets)."""
+        """Populations ``input``, ``hidden``, ``hidden2``, ..., ``out``; trainable projections ``in_hid`` (input
+        to layer 1), ``hid_hid`` (recurrent, layer 1), then per further layer l the feed-forward projection
+        from layer l - 1 (``hid_hid2``, ``hid2_hid3``, ...) and its recurrent one (``hid2_hid2``, ...); dense
+        readout projections ``hid_out``, ... (random feedback: ``hid_fb``, ...); the gradient updates
+        (groups ``trial_start``, ``stats``, ``grad``), the optimiser (group ``adam``) and DEEP R."""
         c = self.config
         net = Network(dt=c.dt, seed=c.seed, precision=c.dtype)
-        inp = net.add_population("input", c.num_inputs, neurons.spike_source_array())
+        alpha, kappa = math.exp(-c.dt / c.tau_mem), math.exp(-c.dt / c.tau_out)
+        rho = math.exp(-c.dt / c.tau_adapt)
+        inp = net.add_population("input", c.num_inputs, em.input_model(alpha))
         layers = c.layers
-        offset = [int(sum(layers[:l])) for l in range(len(layers))]   # first neuron of each layer
-        hid = [net.add_population(population_name(l), n,
-                                  neurons.alif() if c.neuron == "alif" else neurons.lif(reset="subtract"))
-               for l, n in enumerate(layers)]
-        specs = [("in_hid", inp, hid[0], c.input_density, c.num_inputs, False, (0, 0, 0, layers[0]))]
+        hidden = em.hidden_model(alpha=alpha, rho=rho, beta=c.beta if c.adaptive else 0.0, v_thresh=c.v_thresh,
+                                 n_ref=round(c.tau_refrac / c.dt), rate_decay=math.exp(-c.dt / c.tau_rate),
+                                 c_reg=c.c_reg, f_target=c.f_target / 1000.0, dt=c.dt, reset_zero=c.reset == "zero")
+        hid = [net.add_population(population_name(l), n, hidden) for l, n in enumerate(layers)]
+        specs = [("in_hid", inp, hid[0], c.input_density, c.num_inputs, False)]
         for l in range(len(layers)):
-            here = (offset[l], layers[l])
             if l > 0:
-                specs.append((f"{layer_name(l - 1)}_{layer_name(l)}", hid[l - 1], hid[l], c.ff_density,
-                              layers[l - 1], False, (1, offset[l - 1]) + here))
+                specs.append((f"{layer_name(l - 1)}_{layer_name(l)}", hid[l - 1], hid[l], c.ff_density, layers[l - 1],
+                              False))
             if c.recurrent_density > 0:
-                specs.append((f"{layer_name(l)}_{layer_name(l)}", hid[l], hid[l], c.recurrent_density, layers[l],
-                              True, (1, offset[l]) + here))
-        self._geometry = {}
-        for name, pre, post, density, n_pre, rec, geom in specs:
-            self._geometry[name] = geom
+                specs.append((f"{layer_name(l)}_{layer_name(l)}", hid[l], hid[l], c.recurrent_density, layers[l], True))
+        self.projections = tuple(s[0] for s in specs)
+        spans = self._spans
+        #: per trainable projection: (source 0 input / 1 hidden, its first presynaptic neuron in the
+        #: concatenated hidden vector, its first target there, number of targets)
+        self.geometry = {name: (0 if pre is inp else 1, 0 if pre is inp else spans[hid.index(pre)][0],
+                                spans[hid.index(post)][0], post.size) for name, pre, post, *_ in specs}
+        for name, pre, post, density, n_pre, rec in specs:
             possible = n_pre - 1 if rec else n_pre
             fan_in = max(possible if c.init_fan_in == "all" else density * possible, 1.0)
             headroom = c.row_padding if density < 1.0 else 1.0
-            net.add_projection(name, pre, post, connectivity=_connectivity(density, rec), weight_update=EPROP_SYNAPSE,
+            net.add_projection(name, pre, post, connectivity=_connectivity(density, rec),
+                               weight_update=em.INPUT_SYNAPSE if pre is inp else em.HIDDEN_SYNAPSE,
                                init={"w": init.Normal(0.0, 1.0 / math.sqrt(fan_in))}, headroom=headroom)
             if c.rewiring == "deep-r" and density < 1.0:
                 refs = {"weight": "w", "sign": "sign"}
@@ -290,72 +296,169 @@ class EPropNetwork:
                                             group="deep_r_prune")
                 net.add_connectivity_update(f"{name}_regrow", name, deep_r_regrow(), var_refs=refs,
                                             row_var_refs={"removed": f"{name}_prune.removed"}, group="deep_r_regrow")
+        out = net.add_population("out", c.num_outputs, em.readout_model(kappa))
+        read = self._read_layers
+        for l in read:
+            net.add_projection(f"{layer_name(l)}_out", hid[l], out, connectivity=Dense(),
+                               weight_update=em.READOUT_SYNAPSE)
+        if c.feedback == "random":
+            for l in range(len(layers)):
+                net.add_projection(f"{layer_name(l)}_fb", hid[l], out, connectivity=Dense(),
+                                   weight_update=em.FEEDBACK_SYNAPSE)
+        # -- a trial's gradient, over its tape
+        for l in range(len(layers)):
+            net.add_custom_update(f"rate_start_{l}", hid[l].name, em.rate_start(), group="trial_start")
+            net.add_custom_update(f"trial_stats_{l}", hid[l].name, em.trial_stats(), group="stats")
+        net.add_custom_update("softmax_error", "out", em.softmax_error(), group="grad")
+        net.add_custom_update("error_filter", "out", em.error_filter(kappa), group="grad")
+        for l in range(len(layers)):
+            fb = f"{layer_name(l)}_fb" if c.feedback == "random" else f"{layer_name(l)}_out"
+            net.add_custom_update(f"signal_{l}", hid[l].name, em.learning_signal(), var_refs={"B": f"{fb}.w"},
+                                  tape_refs={"A": "A", "E": "out.err", "reg": "reg", "psi": "psi"}, group="grad")
+            net.add_custom_update(f"alpha_filter_{l}", hid[l].name, em.alpha_filter(alpha), group="grad")
+        for name, pre, *_ in specs:
+            counts = pre is inp
+            refs = {"Ab": "post.Ab", "cnt": "pre.cnt"} if counts else {"Ab": "post.Ab"}
+            net.add_custom_update(f"{name}_arrivals", name, em.at_arrivals(counts), tape_refs=refs, group="grad")
+            parts = {"g1": f"{name}_arrivals.g"}
+            if c.adaptive:
+                net.add_custom_update(f"{name}_adapt", name, em.adaptation(rho, c.beta),
+                                      tape_refs={"psi": "post.psi", "A": "post.A", "xb": "pre.xbar"}, group="grad")
+                parts["g2"] = f"{name}_adapt.g"
+            net.add_custom_update(f"{name}_acc", name, em.accumulate(len(parts)), var_refs={"grad": "grad", **parts},
+                                  group="grad")
+        for l in read:
+            q = f"{layer_name(l)}_out"
+            net.add_custom_update(f"{q}_grad", q, em.at_readout(), tape_refs={"E": "post.err"}, group="grad")
+            net.add_custom_update(f"{q}_acc", q, em.accumulate(1), var_refs={"grad": "grad", "g1": f"{q}_grad.g"},
+                                  group="grad")
+        net.add_custom_update("bias_acc", "out", em.accumulate(1), var_refs={"grad": "gbias", "g1": "error_filter.gb"},
+                              group="grad")
+        # -- the optimiser: Adam per projection, its moments own variables of the update
+        self.optimisers = []
+        for name, _, _, density, _, _ in specs:
+            mode = c.rewiring if (c.rewiring == "soft-deep-r" or (c.rewiring == "deep-r" and density < 1.0)) else "none"
+            model = self._chain(mode)
+            net.add_custom_update(f"{name}_adam", name, model, group="adam", var_refs={r: r for r in model.var_refs})
+            self.optimisers.append((f"{name}_adam", mode))
+        for l in read:
+            q = f"{layer_name(l)}_out"
+            net.add_custom_update(f"{q}_adam", q, self._chain("none"), var_refs={"grad": "grad", "w": "w"},
+                                  group="adam")
+            self.optimisers.append((f"{q}_adam", "none"))
+        net.add_custom_update("bias_adam", "out", self._chain("none"), var_refs={"grad": "gbias", "w": "bias"},
+                              group="adam")
+        self.optimisers.append(("bias_adam", "none"))
         return net
+
+    def _chain(self, mode: str):
+        c = self.config
+        adam = (ox.scale_by_adam(c.adam_beta1, c.adam_beta2, c.adam_eps), ox.scale_by_learning_rate(c.lr))
+        noise = (ox.add_noise(0.0),) if c.temperature > 0 and mode != "none" else ()
+        if mode == "soft-deep-r":
+            return ox.chain(ox.gradient(), ox.theta_gradient(c.l1), *adam, *noise, ox.soft_deep_r(c.theta_min),
+                            name="adam_soft_deep_r")
+        if mode == "deep-r":
+            return ox.chain(ox.gradient(), ox.add_l1(c.l1, fixed_sign=True), *adam, *noise, ox.apply_updates(),
+                            name="adam_deep_r")
+        return ox.chain(ox.gradient(), *adam, ox.apply_updates(), name="adam")
 
     @property
     def rewired(self) -> tuple[str, ...]:
         """Projections that DEEP R rewires (sparse ones, with rewiring='deep-r')."""
         return tuple(p for p in self.projections if f"{p}_prune" in self.network.connectivity_updates)
 
+    # -- parameters --------------------------------------------------------------------------------------
+    @property
+    def w_out(self) -> np.ndarray:
+        """Readout weights [classes, hidden] (a copy; assign to change them); columns of unread layers are 0."""
+        c = self.config
+        w = np.zeros((c.num_outputs, c.hidden_total), self.float)
+        for l in self._read_layers:
+            lo, hi = self._spans[l]
+            w[:, lo:hi] = self.sim.get(f"{layer_name(l)}_out", "w").reshape(hi - lo, -1).T
+        return w
+
+    @w_out.setter
+    def w_out(self, value) -> None:
+        c = self.config
+        value = np.asarray(value, np.float64)
+        if value.shape != (c.num_outputs, c.hidden_total):
+            raise TrainingError(f"w_out must have shape {(c.num_outputs, c.hidden_total)}, got {value.shape}")
+        for l in self._read_layers:
+            lo, hi = self._spans[l]
+            self.sim.set(f"{layer_name(l)}_out", "w", value[:, lo:hi].T.ravel())
+
+    @property
+    def b_out(self) -> np.ndarray:
+        """Readout bias [classes] (a copy; assign to change it)."""
+        return self.sim.get("out", "bias")
+
+    @b_out.setter
+    def b_out(self, value) -> None:
+        self.sim.set("out", "bias", np.asarray(value, np.float64))
+
+    @property
+    def feedback_random(self) -> np.ndarray | None:
+        """The fixed random feedback matrix B [hidden, classes] (feedback='random'), else None."""
+        if self.config.feedback != "random":
+            return None
+        return np.concatenate([self.sim.get(f"{layer_name(l)}_fb", "w").reshape(hi - lo, -1)
+                               for l, (lo, hi) in enumerate(self._spans)])
+
+    @property
+    def rate(self) -> np.ndarray:
+        """The network's running firing-rate estimate per hidden neuron (1/ms; a copy; assign to change it)."""
+        return np.concatenate([self.sim.get(f"rate_start_{l}", "rate") for l in range(len(self.config.layers))])
+
+    @rate.setter
+    def rate(self, value) -> None:
+        value = np.asarray(value, np.float64).reshape(-1)
+        for l, (lo, hi) in enumerate(self._spans):
+            self.sim.set(f"rate_start_{l}", "rate", value[lo:hi])
+
     def arrays(self, proj: str) -> dict:
-        """Live ragged arrays of ``proj`` (views of the simulation's state; fetched anew after load)."""
-        keys, s = NAMES.proj(self.network.projections[proj]), self.sim.state
-        out = {"ind": s[keys.ind], "rowlen": s[keys.rowlen]}
-        for v in EPROP_SYNAPSE.vars:
-            out[v] = s[keys.syn(v)]
+        """Copies of the ragged arrays of ``proj``: ``ind``, ``rowlen`` and the per-synapse ``w``, ``sign``,
+        ``theta``, ``grad`` and Adam's ``m``, ``v`` [rows, row stride] (only the first ``rowlen[i]`` slots of
+        row ``i`` exist)."""
+        out = {}
+        for v in ("w", "sign", "theta", "grad"):
+            r = self.sim.ragged(proj, v)
+            out[v] = r[v]
+        for v in ("m", "v"):   # Adam's moments: the optimiser update's own per-synapse variables
+            out[v] = self.sim.ragged(proj, v, of=f"{proj}_adam")[v]
+        out["ind"], out["rowlen"] = r["ind"], r["row_length"]
         return out
 
     def synapse_counts(self) -> dict[str, int]:
         """Existing synapses per trainable projection."""
-        return {p: int(self.arrays(p)["rowlen"].sum()) for p in self.projections}
+        return {p: int(self.sim.ragged(p)["row_length"].sum()) for p in self.projections}
 
     def capacity(self) -> dict[str, int]:
         """Slots per trainable projection (rows x row stride)."""
-        return {p: int(self.arrays(p)["ind"].size) for p in self.projections}
+        return {p: int(self.sim.ragged(p)["ind"].size) for p in self.projections}
 
-    # -- buffers ---------------------------------------------------------------------------------------
-    def _buffers_for(self, batch: int) -> dict:
-        if self._buffers.get("batch", 0) < batch:
-            c, f = self.config, self.float
-            H, K, N = c.hidden_total, c.num_outputs, c.num_inputs
-            shapes = {n: ((batch, H), f) for n in ("v", "a", "z", "zprev", "psi", "psi_prev", "current",
-                                                     "learn_signal", "rate_b")}
-            shapes.update(refrac=((batch, H), np.int32), x_now=((batch, N), f), y=((batch, K), f),
-                          err=((batch, K), f), pi_sum=((batch, K), f), loss=((batch,), np.float64),
-                          spikes=((batch,), np.float64), reg=((H,), f))
-            for p in self.projections:
-                rows, stride = self.arrays(p)["ind"].shape
-                shapes[f"{p}_bar"] = ((batch, rows), f)
-                for n in ("eps", "ebar", "gbuf"):   # traces and the per-element gradient scratch
-                    shapes[f"{p}_{n}"] = ((batch, rows, stride), f)
-            on_gpu = self._kernels is not kc
-            b = {"batch": batch}
-            for n, (shape, dtype) in shapes.items():
-                if on_gpu and n not in self.OUTPUTS:
-                    # the GPU keeps the per-trial state on the device and reads only the host arrays'
-                    # shapes: zero-strided stand-ins (the traces alone are [batch, rows, stride] each)
-                    b[n] = np.broadcast_to(np.zeros((), dtype), shape)
-                else:
-                    b[n] = np.zeros(shape, dtype)
-            self._buffers = b
-        return self._buffers
+    # -- gradients as one vector (data-parallel training sums them over ranks) ---------------------------
+    def _gradient_parts(self) -> list[tuple[str, str]]:
+        return [(p, "grad") for p in self.projections] + [
+            (f"{layer_name(l)}_out", "grad") for l in self._read_layers] + [("out", "gbias")]
 
-    #: Buffers a trial accumulates into and returns (the rest is per-trial state and scratch).
-    OUTPUTS = ("loss", "pi_sum", "spikes", "reg")
+    def gradient_vector(self) -> np.ndarray:
+        """The accumulated raw gradients (sums over the samples since the last optimiser step), every
+        trainable projection's existing synapses in :meth:`Simulation.get` order, then the readout weights
+        per read layer, then the bias."""
+        return np.concatenate([np.ravel(self.sim.get(g, v)) for g, v in self._gradient_parts()])
 
-    def _view(self, batch: int, state: bool = True) -> dict:
-        """Buffers cut to ``batch`` elements, zeroed: every trial starts from rest.  ``state=False``
-        zeroes only :data:`OUTPUTS` (the GPU kernels zero their device copies of the state themselves)."""
-        full = self._buffers_for(batch)
-        out = {}
-        for k, a in full.items():
-            if k == "batch":
-                continue
-            v = a if k == "reg" else a[:batch]
-            if state or k in self.OUTPUTS:
-                v[...] = 0
-            out[k] = v
-        return out
+    def set_gradient_vector(self, vec) -> None:
+        """Replace the accumulated gradients by ``vec`` (laid out as :meth:`gradient_vector`)."""
+        vec = np.asarray(vec, np.float64)
+        at = 0
+        for g, v in self._gradient_parts():
+            n = np.size(self.sim.get(g, v))
+            self.sim.set(g, v, vec[at:at + n])
+            at += n
+        if at != vec.size:
+            raise TrainingError(f"gradient vector has {vec.size} entries, the network {at}")
 
     # -- one trial -------------------------------------------------------------------------------------
     def _check_batch(self, x, labels):
@@ -374,60 +477,80 @@ class EPropNetwork:
             raise TrainingError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= c.num_outputs):
             raise TrainingError(f"labels must lie in 0..{c.num_outputs - 1}, got {labels.min()}..{labels.max()}")
-        return np.ascontiguousarray(x), labels
+        return x, labels
+
+    def _set_input(self, x: np.ndarray) -> None:
+        """The input spike source's trains from ``x`` [n, steps, inputs] counts: a count of c at step t is c
+        spikes at t0 + t dt (t0: now); elements beyond n (padding) get none."""
+        sim, B, N = self.sim, self.batch_size, self.config.num_inputs
+        counts = np.zeros((B, N), np.int64)
+        per_train = x.astype(np.int64).transpose(0, 2, 1)   # [n, inputs, steps]
+        counts[:x.shape[0]] = per_train.sum(axis=2)
+        b_idx, i_idx, t_idx = np.nonzero(per_train)   # ordered by element, neuron, step: the trains' order
+        times = np.repeat(sim.t + t_idx * self.config.dt, per_train[b_idx, i_idx, t_idx])
+        sim.set_spike_times_flat("input", times, counts)
+
+    def _run_chunk(self, x, labels, train: bool) -> dict:
+        """One trial of up to ``batch_size`` samples (the rest of the batch padded, inactive)."""
+        sim, B, c = self.sim, self.batch_size, self.config
+        n, steps = x.shape[0], x.shape[1]
+        sim.reset_trial()
+        self._set_input(x)
+        active = (np.arange(B) < n).astype(np.float64)
+        layers = range(len(c.layers))
+        for l in layers:
+            sim.set(f"trial_stats_{l}", "active", active)
+        sim.custom_update("trial_start")
+        sim.run(steps + 2)
+        sim.custom_update("stats")
+        if train:
+            sim.set("softmax_error", "label", np.concatenate([labels, np.zeros(B - n, np.int64)]))
+            sim.set("softmax_error", "active", active)
+            for l in layers:
+                sim.set(f"signal_{l}", "active", active)
+            sim.custom_update("grad")
+        y = sim.tape("out", "y")[:n, 2:steps + 2].astype(np.float64)   # [n, steps, classes]
+        top = y.max(axis=2, keepdims=True)
+        lse = top + np.log(np.exp(y - top).sum(axis=2, keepdims=True))
+        loss = (lse[..., 0] - np.take_along_axis(y, labels[:, None, None], axis=2)[..., 0]).sum(axis=1)
+        spikes = sum(np.asarray(sim.get(f"trial_stats_{l}", "spikes")).reshape(B, -1)[:n].sum(axis=1) for l in layers)
+        totals = np.concatenate([np.ravel(sim.get(f"trial_stats_{l}", "total")) for l in layers]) if train else None
+        return {"loss": loss, "pi_sum": np.exp(y - lse).sum(axis=1), "spikes": spikes, "totals": totals}
 
     def _trial(self, x, labels, train: bool) -> dict:
-        c, f = self.config, self.float
+        c = self.config
         x, labels = self._check_batch(x, labels)
-        B = x.shape[0]
-        on_gpu = self._kernels is not kc
-        # the GPU starts the per-trial state from zero on the device: neither uploaded nor copied back
-        # (the traces alone are [batch, rows, row stride] per projection), so the host copies are not touched
-        buf = self._view(B, state=not on_gpu)
-        extra = {"copy_state": False} if on_gpu else {}
-        arrs = [self.arrays(p) for p in self.projections]
-        feedback = self.w_out.T if self.feedback_random is None else self.feedback_random
-        alpha = math.exp(-c.dt / c.tau_mem)
-        rho = math.exp(-c.dt / c.tau_adapt)
-        kappa = math.exp(-c.dt / c.tau_out)
-        beta = c.beta if c.adaptive else 0.0
-        d = self.dense_state
-        geometry = np.array([self._geometry[p] for p in self.projections], np.int64)
-        self._kernels.run_trial(
-            x, labels, train, c.adaptive,
-            *(tuple(a[key] for a in arrs) for key in ("ind", "rowlen", "w", "grad")),
-            *(tuple(buf[f"{p}_{key}"] for p in self.projections) for key in ("gbuf", "eps", "ebar", "bar")),
-            geometry,
-            buf["v"], buf["a"], buf["z"], buf["zprev"], buf["refrac"], buf["psi"], buf["psi_prev"], buf["current"],
-            buf["x_now"], buf["y"], buf["err"], buf["learn_signal"], buf["rate_b"], buf["pi_sum"], buf["loss"],
-            buf["spikes"], self.w_out, self.b_out, feedback, d["g_w_out"], d["g_b_out"], self.rate, buf["reg"],
-            f.type(alpha), f.type(rho), f.type(beta), f.type(c.v_thresh), int(round(c.tau_refrac / c.dt)),
-            f.type(kappa), f.type(math.exp(-c.dt / c.tau_rate)), f.type(c.dt), f.type(c.c_reg),
-            f.type(c.f_target / 1000.0), c.reset == "zero", **extra)
-        if train and self.unread:
-            d["g_w_out"][:, :self.unread] = 0.0   # readout='last': the other layers' weights stay 0
+        parts = [self._run_chunk(x[i:i + self.batch_size], labels[i:i + self.batch_size], train)
+                 for i in range(0, x.shape[0], self.batch_size)]
+        if train:   # the next trial's rate estimate: the mean over this batch's samples
+            self.rate = sum(p["totals"] for p in parts) / x.shape[0]
         steps = x.shape[1]
-        return {"loss": buf["loss"] / steps, "pi_sum": buf["pi_sum"].copy(), "steps": steps,
-                "rate_hz": buf["spikes"] / (steps * c.dt * c.hidden_total) * 1000.0}
+        spikes = np.concatenate([p["spikes"] for p in parts])
+        return {"loss": np.concatenate([p["loss"] for p in parts]) / steps,
+                "pi_sum": np.concatenate([p["pi_sum"] for p in parts]), "steps": steps,
+                "rate_hz": spikes / (steps * c.dt * c.hidden_total) * 1000.0}
 
     def gradients(self, x, labels) -> dict[str, np.ndarray]:
-        """Gradients of the loss (per-step cross-entropy summed over steps, mean over the batch) for one batch, without
-        applying them: ``{"in_hid": [synapses], "hid_hid": ..., "w_out": [K, H], "b_out": [K]}`` (sparse
-        ones in :meth:`Simulation.get` order).  Leaves the optimiser untouched."""
+        """Gradients of the loss (per-step cross-entropy summed over steps, mean over the batch) for one batch,
+        without applying them: ``{"in_hid": [synapses], "hid_hid": ..., "w_out": [K, H], "b_out": [K]}``
+        (sparse ones in :meth:`Simulation.get` order).  Leaves the optimiser untouched (the accumulated
+        gradients are read and cleared)."""
         out = self._trial(x, labels, train=True)
         scale = 1.0 / out["loss"].size
-        res = {}
-        for p in self.projections:
-            a = self.arrays(p)
-            mask = np.arange(a["ind"].shape[1])[None, :] < a["rowlen"][:, None]
-            res[p] = a["grad"][mask] * scale
-            a["grad"][...] = 0
-        d = self.dense_state
-        res["w_out"] = d["g_w_out"] * scale
-        res["b_out"] = d["g_b_out"] * scale
-        d["g_w_out"][...] = 0
-        d["g_b_out"][...] = 0
+        c, sim = self.config, self.sim
+        res = {p: sim.get(p, "grad") * scale for p in self.projections}
+        g_out = np.zeros((c.num_outputs, c.hidden_total))
+        for l in self._read_layers:
+            lo, hi = self._spans[l]
+            g_out[:, lo:hi] = sim.get(f"{layer_name(l)}_out", "grad").reshape(hi - lo, -1).T
+        res["w_out"] = g_out * scale
+        res["b_out"] = sim.get("out", "gbias") * scale
+        self._zero_gradients()
         return res
+
+    def _zero_gradients(self) -> None:
+        for g, v in self._gradient_parts():
+            self.sim.set(g, v, 0.0)
 
     def train_batch(self, x, labels) -> dict:
         """One e-prop trial, one Adam step and, with DEEP R, one rewiring.  Returns loss (mean per step),
@@ -444,40 +567,27 @@ class EPropNetwork:
 
     def accumulate_gradients(self, x, labels) -> dict:
         """Run one training trial on ``x`` / ``labels``, adding its raw gradients (sums over the batch, not
-        yet divided by its size) to the gradient arrays and setting :attr:`rate` to the batch's mean rate.
-        Returns the trial's per-sample ``loss`` (mean per step), ``pi_sum`` and ``rate_hz``.
-
-        The gradients wait in every projection's ``grad`` and in ``dense_state["g_w_out"]`` / ``["g_b_out"]``
-        (further trials add to them) until :meth:`apply_gradients` uses and zeroes them."""
+        yet divided by its size) to the accumulated gradients (:meth:`gradient_vector`) and setting
+        :attr:`rate` to the batch's mean rate.  Returns the trial's per-sample ``loss`` (mean per step),
+        ``pi_sum`` and ``rate_hz``."""
         return self._trial(x, labels, train=True)
-
-    def regulariser(self) -> np.ndarray:
-        """The rate regulariser ``c_reg (rate - f_target)`` of the last training trial's last step,
-        averaged over its batch (per hidden neuron; the buffer the trial kernels fill)."""
-        return self._buffers_for(1)["reg"]
 
     def apply_gradients(self, samples: int) -> dict:
         """One Adam step with the accumulated gradients divided by ``samples`` (the batch size: the loss
-        is summed over a trial's steps, as mlGeNN, and averaged over the batch), zeroing them, then DEEP R's
-        rewiring; returns the rewiring counts per projection."""
-        c = self.config
-        scale = 1.0 / samples
+        is summed over a trial's steps, as mlGeNN, and averaged over the batch), clearing them, then DEEP
+        R's rewiring; returns the rewiring counts per projection."""
+        c, sim = self.config, self.sim
         self.opt_step += 1
-        mode = optim.MODES[c.rewiring]
         lr = c.lr * self.lr_scale
-        noise = optim.deep_r_noise_std(lr, c.temperature)
-        f = self.float
-        for p in self.projections:
-            a = self.arrays(p)
-            pmode = mode if (mode == optim.SOFT_DEEP_R or p in self.rewired) else optim.NONE
-            optim.adam_sparse(a["rowlen"], a["w"], a["sign"], a["theta"], a["m"], a["v"], a["grad"], f.type(scale),
-                              f.type(lr), f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps),
-                              self.opt_step, pmode, f.type(c.l1), f.type(noise), f.type(c.theta_min),
-                              np.uint64(c.seed), np.uint64(stream_id("deep_r_noise", p)))
-        d = self.dense_state
-        for name, w in (("w_out", self.w_out), ("b_out", self.b_out)):
-            optim.adam_dense(w, d[f"m_{name}"], d[f"v_{name}"], d[f"g_{name}"], f.type(scale), f.type(lr),
-                             f.type(c.adam_beta1), f.type(c.adam_beta2), f.type(c.adam_eps), self.opt_step)
+        noise = em.deep_r_noise_std(lr, c.temperature)
+        for name, mode in self.optimisers:
+            sim.set(name, "count", float(self.opt_step))
+            sim.set_param(name, "grad_scale", 1.0 / samples)
+            sim.set_param(name, "lr", lr)
+            if c.temperature > 0 and mode != "none":
+                sim.set_param(name, "noise_std", noise)
+        sim.step = self.opt_step   # the optimiser's and the rewiring's random numbers are keyed by its step
+        sim.custom_update("adam")
         rewiring = self.rewire()
         self._check_finite()
         return rewiring
@@ -498,7 +608,7 @@ class EPropNetwork:
 
     def _check_finite(self) -> None:
         for p in self.projections:
-            if not np.all(np.isfinite(self.arrays(p)["w"])):
+            if not np.all(np.isfinite(self.sim.get(p, "w"))):
                 raise TrainingError(f"weights of {p!r} became NaN/inf (learning rate {self.config.lr} too high?)")
         if not (np.all(np.isfinite(self.w_out)) and np.all(np.isfinite(self.b_out))):
             raise TrainingError(f"readout weights became NaN/inf (learning rate {self.config.lr} too high?)")
@@ -517,19 +627,9 @@ class EPropNetwork:
 
     # -- persistence -----------------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything beyond the simulation state that a checkpoint needs."""
-        out = {"w_out": self.w_out, "b_out": self.b_out, "rate": self.rate, "opt_step": np.array(self.opt_step)}
-        out.update(self.dense_state)
-        if self.feedback_random is not None:
-            out["feedback_random"] = self.feedback_random
-        return out
+        """What a checkpoint needs beyond the simulation state (weights, optimiser moments, rate estimate
+        and connectivity live there)."""
+        return {"opt_step": np.array(self.opt_step)}
 
     def load_state_arrays(self, data) -> None:
-        self.w_out[...] = data["w_out"]
-        self.b_out[...] = data["b_out"]
-        self.rate[...] = data["rate"]
         self.opt_step = int(data["opt_step"])
-        for k in self.dense_state:
-            self.dense_state[k][...] = data[k]
-        if self.feedback_random is not None:
-            self.feedback_random[...] = data["feedback_random"]

@@ -28,6 +28,8 @@ Pieces and the variable references they need (bind them in :func:`attach`):
 * :func:`add_noise` -- ``upd += std * N(0, 1)``, counter-based (Langevin dynamics, DEEP R's
   ``sqrt(2 lr T)``);
 * :func:`apply_updates` -- ``w += upd`` (``w``);
+* :func:`theta_gradient` -- soft DEEP R's gradient for theta: ``upd = sign * upd + l1`` where
+  ``theta > 0``, else 0 (``sign``, ``theta``);
 * :func:`soft_deep_r` -- soft DEEP R: ``upd`` is applied to ``theta`` (``theta``, ``sign``), clipped
   below at ``theta_min``, and ``w = sign * max(theta, 0)``.
 """
@@ -99,6 +101,13 @@ def _apply(u):
     u.w = u.w + u.upd
 
 
+def _theta_gradient(u, p):
+    if u.theta > 0.0:
+        u.upd = u.upd * u.sign + p.l1
+    else:
+        u.upd = 0.0
+
+
 def _soft_deep_r(u, p):
     th = max(u.theta + u.upd, p.theta_min)
     u.theta = th
@@ -152,6 +161,15 @@ def add_noise(std: float) -> Piece:
 def apply_updates() -> Piece:
     """``w += upd``."""
     return Piece("apply", _apply, var_refs={"w": VA.READ_WRITE})
+
+
+def theta_gradient(l1: float = 0.0) -> Piece:
+    """Soft DEEP R's gradient for ``theta``: ``upd = sign * upd + l1`` where ``theta > 0`` (``w = sign
+    theta`` there), 0 for dormant synapses (``sign``, ``theta``)."""
+    if not l1 >= 0:
+        raise OptimizerError(f"theta_gradient: l1 must be >= 0, got {l1}")
+    return Piece("theta_gradient", _theta_gradient, {"l1": l1},
+                 var_refs={"sign": VA.READ_ONLY, "theta": VA.READ_ONLY})
 
 
 def soft_deep_r(theta_min: float = -1.0) -> Piece:

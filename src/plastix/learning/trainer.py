@@ -30,7 +30,7 @@ from .distributed import DataParallel
 from .eprop import EPropConfig, EPropNetwork, TrainingError
 
 CHECKPOINT = "checkpoint"
-FORMAT = 1
+FORMAT = 2   # 2: the network on the engine (readout, bias, Adam moments in the simulation state)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -82,8 +82,12 @@ class Trainer:
         self.progress = progress and self.is_root
         self.max_batches: int | None = None   # benchmarks: cut epochs short
         self._clock = Stopwatch()   # this process's compilation, from building the network on
-        self.net = EPropNetwork(config)
+        self.net = EPropNetwork(config, batch_size=self._local_batch())
         self.results = self._fresh_results()
+
+    def _local_batch(self) -> int:
+        """Samples this process runs per trial: its shard of a global batch (all of it in one process)."""
+        return -(-self.batch_size // self.ranks)
 
     def _fresh_results(self) -> dict:
         return {"format": FORMAT, "config": self.config.to_dict(), "dataset": self.dataset.summary(),
@@ -268,7 +272,7 @@ def load_model(directory) -> EPropNetwork:
         raise TrainingError(f"no trained model in {directory} (expected {CHECKPOINT}/meta.json)")
     with open(d / "meta.json") as f:
         meta = json.load(f)
-    net = EPropNetwork(EPropConfig.from_dict(meta["config"]))
+    net = EPropNetwork(EPropConfig.from_dict({**_defaults(), **meta["config"]}), batch_size=meta["batch_size"])
     net.sim.load(d / "simulation.npz")
     with np.load(d / "trainer.npz") as data:
         net.load_state_arrays(data)

@@ -206,11 +206,31 @@ class StateAccess:
             raise StateError(f"set_spike_times({pop!r}): expected {n} arrays (one per neuron), got {len(times)}")
         return list(times)
 
+    def set_spike_times_flat(self, pop: str, times, counts, t_now: float, dt: float) -> None:
+        p = self.pop(pop)
+        if "spike_times" not in p.model.egps:
+            raise StateError(f"population {pop!r} ({p.model.name}) has no spike_times")
+        keys = NAMES.pop(p)
+        batch = self.state[keys.var("start_spike")].shape[0] if self.batched(keys.var("start_spike")) else 0
+        counts = np.asarray(counts)
+        want = (batch, p.size) if batch else (p.size,)
+        if counts.shape != want or (counts.size and (counts.min() < 0 or np.any(counts != np.round(counts)))):
+            raise StateError(f"set_spike_times_flat({pop!r}): counts must be non-negative integers of shape {want} "
+                             f"(spikes per {'batch element and ' if batch else ''}neuron), got shape {counts.shape}")
+        counts = counts.astype(np.int64).ravel()
+        flat = np.asarray(times, np.float64).ravel()
+        if flat.size != counts.sum():
+            raise StateError(f"set_spike_times_flat({pop!r}): {flat.size} times but counts sum to {counts.sum()}")
+        self._store_flat(pop, flat, counts, t_now, dt, keys, batch)
+
     def _store_trains(self, pop: str, times, t_now: float, dt: float, keys, batch: int) -> None:
-        # vectorised over all trains: one concatenation, one sort keyed by (train, time)
         arrays = [np.asarray(t, np.float64).ravel() for t in times]
         counts = np.array([a.size for a in arrays], np.int64)
         flat = np.concatenate(arrays) if arrays else np.zeros(0)
+        self._store_flat(pop, flat, counts, t_now, dt, keys, batch)
+
+    def _store_flat(self, pop: str, flat, counts, t_now: float, dt: float, keys, batch: int) -> None:
+        # vectorised over all trains: one sort keyed by (train, time)
         train = np.repeat(np.arange(counts.size), counts)
         bad = np.flatnonzero(~np.isfinite(flat))
         if bad.size:
@@ -242,11 +262,15 @@ class StateAccess:
             return pre, np.nonzero(mask)[1]
         return pre, self.state[keys.ind][mask].astype(np.int64)
 
-    def ragged(self, proj: str, var: str | None = None) -> dict[str, np.ndarray]:
+    def ragged(self, proj: str, var: str | None = None, of: str | None = None) -> dict[str, np.ndarray]:
         keys = NAMES.proj(self.proj(proj))
         names = {"ind": keys.ind, "row_length": keys.rowlen}
         if var is not None:
-            names[var] = self.locate(proj, var)[0]
+            key, kind = self.locate(of or proj, var)
+            if of is not None and (kind == "global" or self.state[key].shape[-2:] != self.state[keys.ind].shape):
+                raise StateError(f"ragged({proj!r}, {var!r}, of={of!r}): {of!r} has no per-synapse variable {var!r} "
+                                 f"on projection {proj!r}")
+            names[var] = key
         self.backend.pull(self.state, list(names.values()))
         return {k: self.state[v].copy() for k, v in names.items()}
 

@@ -17,7 +17,9 @@ FORMAT_VERSION = 1
 def fingerprint(network) -> str:
     """What a saved state must match: generated code, dt, seed, population sizes and projection names."""
     net = network
-    key = build_plan(net).source_key() + f"\ndt={net.dt} seed={net.seed} " + repr(
+    # the variables updates over the tape read are recorded by every simulation of the network
+    tapes = sorted({(pop, v) for cu in net.custom_updates.values() for _, pop, v in cu.tape_refs.values()})
+    key = build_plan(net, tapes).source_key() + f"\ndt={net.dt} seed={net.seed} " + repr(
         [(p.name, p.size) for p in net.populations.values()]) + repr(
         [(q.name, q.pre.name, q.post.name) for q in net.projections.values()])
     return hashlib.sha256(key.encode()).hexdigest()

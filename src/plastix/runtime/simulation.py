@@ -343,10 +343,11 @@ class Simulation:
         self._ensure_state()
         self.access.set_connectivity(proj, pre, post, **values)
 
-    def ragged(self, proj: str, var: str | None = None) -> dict[str, np.ndarray]:
-        """Raw ragged arrays of ``proj``: ``ind``, ``row_length`` and, if given, ``var`` [num_pre, row_stride]."""
+    def ragged(self, proj: str, var: str | None = None, of: str | None = None) -> dict[str, np.ndarray]:
+        """Raw ragged arrays of ``proj``: ``ind``, ``row_length`` and, if given, ``var`` [num_pre, row_stride]
+        (``of``: the connectivity or custom update on ``proj`` that owns ``var``, e.g. an optimiser's moment)."""
         self._ensure_state()
-        return self.access.ragged(proj, var)
+        return self.access.ragged(proj, var, of)
 
     def set_param(self, group: str, name: str, value: float) -> None:
         """Change a parameter (derived parameters follow); no recompilation."""
@@ -365,6 +366,14 @@ class Simulation:
         current time are skipped."""
         self._ensure_state()
         self.access.set_spike_times(pop, times, self.t, self.dt)
+
+    def set_spike_times_flat(self, pop: str, times, counts) -> None:
+        """:meth:`set_spike_times` from one flat array: ``times`` (ms) holds the trains one after another
+        (neuron by neuron; with a batch, element by element, then neuron by neuron), ``counts`` the number
+        of spikes of each train ([neurons], or [batch, neurons]).  Several spikes of a train in one step
+        are kept (a model may count them)."""
+        self._ensure_state()
+        self.access.set_spike_times_flat(pop, times, counts, self.t, self.dt)
 
     # -- reset, save, load -------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -2,7 +2,7 @@
 
 Each synapse has a fixed sign (``sign`` = +1 / -1, a per-synapse variable of the projection) and a signed
 weight ``w``; it is active while ``w * sign >= 0``.  After each optimiser step (which adds the L1 term
-and, with a temperature, the noise — :mod:`plastix.learning.optim`):
+and, with a temperature, the noise — :mod:`plastix.learning.optimizers`):
 
 1. :func:`deep_r_prune` removes every synapse whose weight crossed zero (``w * sign < 0``) and counts
    the removals per row (row var ``removed``);
