@@ -4,6 +4,7 @@ gradient against a numpy reference, channel pruning and slice regrowth, bad inpu
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -446,3 +447,31 @@ def test_shared_weight_functions_reject_bad_input():
         pc.regrow_slice(sim, "conv", k, 0, -1)
     with pytest.raises(StateError, match="strict must be True or False"):
         pc.regrow_slice(sim, "conv", k, 0, strict="yes")
+
+
+# --------------------------------------------------------------------------------------------------
+# the CUDA backend (numba-cuda's simulator unless PLASTIX_TEST_REAL_CUDA=1): the host-side functions pull
+# from and push to the device
+
+
+def test_cuda_tie_prune_regrow_forward():
+    pytest.importorskip("numba.cuda")
+    from numba import cuda
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not cuda.is_available():
+        pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (numba-cuda simulator) or a CUDA GPU")
+    conv = pc.Conv2D((2, 3, 3), 2, kernel=3, stride=1, padding=1)
+    rng = np.random.default_rng(17)
+    k = rng.normal(size=conv.kernel_shape)
+    sim = px.Simulation(_conv_net(conv, k), backend="cuda")
+    frame = rng.random(conv.in_shape) < 0.6
+    x = frame.astype(float)
+    np.testing.assert_allclose(_forward(sim, frame), xcorr(x, k, (1, 1), (1, 1)).ravel(), rtol=1e-9, atol=1e-9)
+    k2 = rng.normal(size=conv.kernel_shape)
+    pc.tie(sim, "conv", k2)
+    pc.prune_channel(sim, "conv", 0)
+    zeroed = k2.copy()
+    zeroed[0] = 0.0
+    np.testing.assert_allclose(_forward(sim, frame), xcorr(x, zeroed, (1, 1), (1, 1)).ravel(), rtol=1e-9, atol=1e-9)
+    assert pc.regrow_slice(sim, "conv", k2, 0).added == len(conv.synapses(c_out=0)[0])
+    np.testing.assert_allclose(_forward(sim, frame), xcorr(x, k2, (1, 1), (1, 1)).ravel(), rtol=1e-9, atol=1e-9)

@@ -18,14 +18,17 @@ from ..errors import CapacityError, StateError
 from ..model.conv import channel_indices
 from ..runtime import columns_host
 from ..runtime.state import target_bits
+from .rows import apply_removal, plan_removal
 from .shared import conv_projection, synapse_keys
 
 __all__ = ["prune_channel", "regrow_slice", "RegrowReport"]
 
 
-def _channel_mask(values: np.ndarray, plane: int, channels: np.ndarray) -> np.ndarray:
-    """True where ``values // plane`` (the channel of a neuron index) is one of ``channels``."""
-    return np.isin(values // plane, channels)
+def _channel_table(channels: np.ndarray, count: int) -> np.ndarray:
+    """[count] True at ``channels``."""
+    table = np.zeros(count, bool)
+    table[channels] = True
+    return table
 
 
 def _pull(sim, q, keys) -> list[str]:
@@ -61,29 +64,18 @@ def prune_channel(sim, proj: str, c_out, c_in=None) -> int:
     state = sim.state
     ind, rowlen = state[keys.ind], state[keys.rowlen]
     in_plane = conv.in_shape[1] * conv.in_shape[2]
-    rows = np.arange(ind.shape[0])
-    rows = rows[_channel_mask(rows, in_plane, cins)]  # rows of the input channels concerned
-    sub_ind = ind[rows]
-    valid = np.arange(ind.shape[1])[None, :] < rowlen[rows][:, None]
-    drop = valid & _channel_mask(sub_ind, conv.num_post // conv.channels, couts)
-    removed = int(drop.sum())
+    rows = np.nonzero(np.repeat(_channel_table(cins, conv.in_shape[0]), in_plane))[0]  # rows of c_in
+    drop_post = np.repeat(_channel_table(couts, conv.channels), conv.num_post // conv.channels)
+    src = np.empty((rows.size, ind.shape[1]), np.int32)
+    new_len = plan_removal(ind, rowlen, rows, drop_post, src)
+    removed = int(rowlen[rows].sum() - new_len.sum())
     if removed == 0:
         return 0
-    keep = valid & ~drop
-    touched = np.nonzero(drop.any(axis=1))[0]
-    rows, keep = rows[touched], keep[touched]
-    new_len = keep.sum(axis=1)
-    src_r, src_k = np.nonzero(keep)  # row-major: each row's kept slots in order
-    dst_k = np.cumsum(keep, axis=1)[src_r, src_k] - 1
-    free = np.arange(ind.shape[1])[None, :] >= new_len[:, None]
-    for key in [keys.ind] + synapse_keys(sim, q):
+    for key in synapse_keys(sim, q) + [keys.ind]:
         arr = state[key]
-        block = arr[..., rows, :]
-        moved = block[..., src_r, src_k]
-        block[..., src_r, dst_k] = moved
-        block[..., free] = 0
-        arr[..., rows, :] = block
-    rowlen[rows] = new_len.astype(rowlen.dtype)
+        for elem in np.ndindex(arr.shape[:-2]):  # one copy, or one per batch element
+            apply_removal(arr[elem], rowlen, rows, src, new_len)
+    rowlen[rows] = new_len
     _finish(sim, q, keys, names)
     return removed
 
@@ -126,11 +118,15 @@ def regrow_slice(sim, proj: str, kernel, c_out, c_in=None, *, strict: bool = Tru
     ind, rowlen = state[keys.ind], state[keys.rowlen]
     stride, num_post = ind.shape[1], q.post.size
     pre, post, kidx = conv.synapses(c_out=couts, c_in=cins)  # row order
-    # which candidates are already in their rows
+    # which candidates are already in their rows: the rows' synapses onto these output channels
     rows = np.unique(pre)
-    valid = np.arange(stride)[None, :] < rowlen[rows][:, None]
-    have = (rows[:, None] * num_post + ind[rows].astype(np.int64))[valid]
-    present = np.isin(pre * num_post + post, have)
+    sub = ind[rows].astype(np.int64)
+    onto = (np.arange(stride)[None, :] < rowlen[rows][:, None]) & _channel_table(couts, conv.channels)[
+        sub // (num_post // conv.channels)]
+    have = np.sort((rows[:, None] * num_post + sub)[onto])
+    want = pre * num_post + post
+    at = np.minimum(np.searchsorted(have, want), max(have.size - 1, 0))
+    present = have[at] == want if have.size else np.zeros(want.size, bool)
     pre, post, kidx = pre[~present], post[~present], kidx[~present]
     # slot of each missing synapse: after its row's current synapses, in candidate order
     counts = np.bincount(pre, minlength=ind.shape[0])

@@ -3,10 +3,10 @@
 The engine's kernels read each synapse's own ``w``; a convolution's synapses share a kernel through their
 ``kidx``.  :func:`tie` copies the kernel into every synapse (``w = K.flat[kidx]``) and :func:`kernel_sum`
 sums a per-synapse quantity (a weight gradient) back into the kernel's shape.  Both are host-side numpy
-over the simulation's live ragged arrays (pulled from the backend first, pushed after a write): the
-engine's per-synapse custom updates see scalars only, not an array indexed by a synapse variable, so a
-gather ``K.flat[kidx]`` or a scatter-add by ``kidx`` cannot be written as one yet.  Work is proportional
-to the projection's slots (rows x row stride).
+over the simulation's live ragged arrays (pulled from the backend first, pushed after a write), with
+serial numba row loops (:mod:`.rows`): the engine's per-synapse custom updates see scalars only, not an
+array indexed by a synapse variable, so a gather ``K.flat[kidx]`` or a scatter-add by ``kidx`` cannot
+be written as one yet.  Work is proportional to the synapses.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from ..codegen.names import NAMES
 from ..errors import StateError
 from ..model.conv import Conv2D
+from .rows import gather_kernel, scatter_flat, scatter_ragged
 
 __all__ = ["conv_projection", "synapse_keys", "valid_slots", "tie", "kernel_sum", "kernel_from_synapses"]
 
@@ -65,10 +66,11 @@ def tie(sim, proj: str, kernel) -> None:
     q, conv, keys = conv_projection(sim, proj)
     k = conv.check_kernel(kernel).ravel()
     w_key, kidx_key = keys.syn("w"), keys.syn("kidx")
-    sim.backend.pull(sim.state, [keys.ind, keys.rowlen, w_key, kidx_key])
-    valid = valid_slots(sim.state, keys)
-    w = sim.state[w_key]
-    w[..., valid] = k[sim.state[kidx_key][valid]].astype(w.dtype)
+    sim.backend.pull(sim.state, [keys.rowlen, w_key, kidx_key])
+    w, kidx, rowlen = sim.state[w_key], sim.state[kidx_key], sim.state[keys.rowlen]
+    k = k.astype(w.dtype)
+    for elem in np.ndindex(w.shape[:-2]):  # one copy, or one per batch element
+        gather_kernel(k, kidx, rowlen, w[elem])
     sim.backend.push(sim.state, [w_key])
 
 
@@ -83,17 +85,19 @@ def kernel_sum(sim, proj: str, per_synapse) -> np.ndarray:
     """
     q, conv, keys = conv_projection(sim, proj)
     kidx_key = keys.syn("kidx")
-    sim.backend.pull(sim.state, [keys.ind, keys.rowlen, kidx_key])
-    valid = valid_slots(sim.state, keys)
-    kidx = sim.state[kidx_key][valid]
-    values = np.asarray(per_synapse, dtype=np.float64)
-    if values.shape == valid.shape:
-        values = values[valid]
-    elif values.shape != kidx.shape:
-        raise StateError(f"kernel_sum({proj!r}): per_synapse must have one value per synapse ({kidx.size}, row "
-                         f"order) or the ragged shape {valid.shape}, got shape {values.shape}")
-    size = int(np.prod(conv.kernel_shape))
-    return np.bincount(kidx, weights=values, minlength=size).reshape(conv.kernel_shape)
+    sim.backend.pull(sim.state, [keys.rowlen, kidx_key])
+    kidx, rowlen = sim.state[kidx_key], sim.state[keys.rowlen]
+    values = np.ascontiguousarray(per_synapse, dtype=np.float64)
+    out = np.zeros(int(np.prod(conv.kernel_shape)))
+    n_syn = int(rowlen.sum())
+    if values.shape == kidx.shape:
+        scatter_ragged(values, kidx, rowlen, out)
+    elif values.shape == (n_syn,):
+        scatter_flat(values, kidx, rowlen, out)
+    else:
+        raise StateError(f"kernel_sum({proj!r}): per_synapse must have one value per synapse ({n_syn}, row "
+                         f"order) or the ragged shape {kidx.shape}, got shape {values.shape}")
+    return out.reshape(conv.kernel_shape)
 
 
 def kernel_from_synapses(sim, proj: str) -> tuple[np.ndarray, np.ndarray]:
