@@ -348,6 +348,32 @@ def test_prune_channel_removes_its_synapses_and_regrowth_restores_them():
     assert n == len(full) - len(_synapse_set(sim))
 
 
+def _per_element_trace(net):
+    net.add_custom_update("trace", "conv", px.CustomUpdateModel(
+        name="trace", vars={"e": px.Var(0.0, access=VA.READ_WRITE)}, update=_noop_trace))
+
+
+def _noop_trace(u):
+    u.e = u.e
+
+
+def test_prune_and_regrow_move_per_batch_element_synapse_state():
+    conv = pc.Conv2D((1, 4, 4), 3, kernel=3, stride=1, padding=1)
+    k = np.random.default_rng(3).normal(size=conv.kernel_shape)
+    sim = px.Simulation(_conv_net(conv, k, extra=_per_element_trace), backend="cpu", batch_size=2, parallel=False)
+    kidx = sim.get("conv", "kidx")
+    sim.set("trace", "e", np.stack([kidx + 0.5, -kidx - 0.5]))
+    pc.prune_channel(sim, "conv", 1)
+    kidx = sim.get("conv", "kidx")
+    np.testing.assert_array_equal(sim.get("trace", "e"), np.stack([kidx + 0.5, -kidx - 0.5]))
+    pc.regrow_slice(sim, "conv", k, 1)
+    _, post = sim.connectivity("conv")
+    kidx, e = sim.get("conv", "kidx"), sim.get("trace", "e")
+    back = post // (conv.num_post // 3) == 1
+    np.testing.assert_array_equal(e[:, back], 0.0)
+    np.testing.assert_array_equal(e[:, ~back], np.stack([kidx + 0.5, -kidx - 0.5])[:, ~back])
+
+
 def test_regrowth_into_full_rows_is_reported_never_dropped():
     conv = pc.Conv2D((1, 4, 4), 2, kernel=3, stride=1, padding=1)
     k = np.random.default_rng(1).normal(size=conv.kernel_shape)
@@ -382,6 +408,7 @@ def test_regrowth_into_full_rows_is_reported_never_dropped():
     ({"in_shape": (1, 4), "channels": 2}, "in_shape must be"),
     ({"in_shape": (0, 4, 4), "channels": 2}, "in_shape must be"),
     ({"in_shape": (1, 4, 4), "channels": 0}, r"channels must be a positive integer \(>= 1\)"),
+    ({"in_shape": (1, 4, 4), "channels": True}, "channels must be a positive integer"),
     ({"in_shape": (1, 4, 4), "channels": 2, "kernel": 7, "padding": 1}, r"kernel height 7 .* must be in \[1, 6\]"),
     ({"in_shape": (1, 4, 8), "channels": 2, "kernel": (1, 9)}, r"kernel width 9 .* must be in \[1, 8\]"),
     ({"in_shape": (1, 4, 4), "channels": 2, "stride": 0}, "stride must be >= 1"),

@@ -40,6 +40,8 @@ _BLOCK_SYNAPSES = 1 << 22
 
 def _positive_int(name: str, value, what: str = "a positive integer") -> int:
     try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
         v = operator.index(value)
     except TypeError:
         raise ValueError(f"{name} must be {what}, got {value!r}") from None
