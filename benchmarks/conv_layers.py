@@ -6,6 +6,8 @@ against a reference measured in the same run:
 * ``kernel_sum`` of a per-synapse array (a weight gradient) into the kernel -- reference: ``np.bincount``
   by a flat kidx array; for context, the dense numpy gradient from the layer's input and output
   gradient (sliding windows + einsum, a BLAS matrix product);
+* ``kernel_sum_outer`` of (output gradient) x (a spike frame, 20 % of inputs active) -- reference: the
+  dense numpy gradient from the same arrays;
 * ``prune_channel`` (one output channel) and ``regrow_slice`` (that channel back) -- reference:
   ``Simulation.set_connectivity`` to the same synapse lists (which also resets update-owned state).
 
@@ -89,6 +91,11 @@ def run_layer(name: str, repeat: int) -> dict:
     size = int(np.prod(conv.kernel_shape))
     row["ref_bincount_s"] = best(lambda: np.bincount(kidx_flat, weights=per_synapse, minlength=size), repeat)
     row["dense_grad_s"] = best(lambda: dense_kernel_grad(x, g, conv.kernel_shape, 1), repeat)
+    spikes = (rng.random(in_shape) < 0.2).astype(np.float64)  # a spike frame, 20 % of inputs active
+    row["kernel_sum_outer_spikes_s"] = best(lambda: pc.kernel_sum_outer(sim, "conv", gf, spikes.ravel()), repeat)
+    row["dense_grad_spikes_s"] = best(lambda: dense_kernel_grad(spikes, g, conv.kernel_shape, 1), repeat)
+    np.testing.assert_allclose(pc.kernel_sum_outer(sim, "conv", gf, spikes.ravel()),
+                               dense_kernel_grad(spikes, g, conv.kernel_shape, 1), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(pc.kernel_sum(sim, "conv", per_synapse),
                                dense_kernel_grad(x, g, conv.kernel_shape, 1), rtol=1e-9, atol=1e-9)
 
@@ -128,6 +135,7 @@ def main(argv=None):
               f"(AllToAll {r['ref_alltoall_s'] * 1e3:.1f})  tie {r['tie_s'] * 1e3:7.2f} ms "
               f"(take {r['ref_take_s'] * 1e3:.2f})  kernel_sum {r['kernel_sum_s'] * 1e3:7.2f} ms "
               f"(bincount {r['ref_bincount_s'] * 1e3:.2f}, dense {r['dense_grad_s'] * 1e3:.2f})  "
+              f"outer {r['kernel_sum_outer_spikes_s'] * 1e3:.2f} ms (dense {r['dense_grad_spikes_s'] * 1e3:.2f})  "
               f"prune {r['prune_s'] * 1e3:7.2f} ms "
               f"regrow {r['regrow_s'] * 1e3:7.2f} ms (set_connectivity {r['ref_set_pruned_s'] * 1e3:.2f} / "
               f"{r['ref_set_full_s'] * 1e3:.2f})  build {r['sim_build_s']:.2f} s")

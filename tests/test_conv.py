@@ -251,6 +251,15 @@ def test_tie_and_kernel_sum_against_numpy_references():
     per_synapse = g.ravel()[post] * x.ravel()[pre]
     ref = kernel_grad(x, g, conv.kernel_shape, (2, 2), (1, 1))
     np.testing.assert_allclose(pc.kernel_sum(sim, "conv", per_synapse), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pc.kernel_sum_outer(sim, "conv", g.ravel(), x.ravel()), ref, rtol=1e-12, atol=1e-12)
+    # over time: spikes x gradients summed over steps, and pruned entries get nothing
+    spikes = (rng.random((4,) + conv.in_shape) < 0.3).astype(float)
+    gt = rng.normal(size=(4,) + conv.out_shape)
+    ref_t = sum(kernel_grad(spikes[t], gt[t], conv.kernel_shape, (2, 2), (1, 1)) for t in range(4))
+    got = pc.kernel_sum_outer(sim, "conv", gt.reshape(4, -1), spikes.reshape(4, -1))
+    np.testing.assert_allclose(got, ref_t, rtol=1e-12, atol=1e-12)
+    with pytest.raises(StateError, match="post_values / pre_values must have shapes"):
+        pc.kernel_sum_outer(sim, "conv", gt.reshape(4, -1), spikes.reshape(4, -1)[:3])
     ragged = sim.ragged("conv")
     grid = np.zeros(ragged["ind"].shape)
     valid = np.arange(grid.shape[1])[None, :] < ragged["row_length"][:, None]
@@ -324,6 +333,11 @@ def test_prune_channel_removes_its_synapses_and_regrowth_restores_them():
     np.testing.assert_allclose(_forward(sim, frame), xcorr(frame.astype(float), zeroed, (1, 1), (1, 1)).ravel(),
                                rtol=1e-12, atol=1e-12)
     assert pc.kernel_from_synapses(sim, "conv")[1][2].sum() == 0
+    g = rng.normal(size=conv.out_shape)
+    grad = kernel_grad(frame.astype(float), g, conv.kernel_shape, (1, 1), (1, 1))
+    grad[2] = 0.0  # no synapses, no gradient
+    np.testing.assert_allclose(pc.kernel_sum_outer(sim, "conv", g.ravel(), frame.ravel()), grad, rtol=1e-12,
+                               atol=1e-12)
 
     # one slice back, then the rest of the channel; a second regrowth finds everything present
     rep = pc.regrow_slice(sim, "conv", k, 2, 0)

@@ -66,3 +66,16 @@ def apply_removal(arr, rowlen, rows, src, new_len):
             arr[i, j] = arr[i, src[r, j]]
         for j in range(n, rowlen[i]):
             arr[i, j] = 0
+
+
+@numba.njit(cache=True)
+def scatter_outer(post_values, pre_values, ind, kidx, rowlen, out):
+    """``out[kidx[i, j]] += post_values[t, ind[i, j]] * pre_values[t, i]`` over the occupied slots and
+    every ``t``; rows whose presynaptic value is 0 are skipped (spikes: work ~ events x row length)."""
+    for t in range(post_values.shape[0]):
+        for i in range(rowlen.size):
+            x = pre_values[t, i]
+            if x == 0.0:
+                continue
+            for j in range(rowlen[i]):
+                out[kidx[i, j]] += post_values[t, ind[i, j]] * x

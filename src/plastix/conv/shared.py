@@ -15,9 +15,10 @@ import numpy as np
 from ..codegen.names import NAMES
 from ..errors import StateError
 from ..model.conv import Conv2D
-from .rows import gather_kernel, scatter_flat, scatter_ragged
+from .rows import gather_kernel, scatter_flat, scatter_outer, scatter_ragged
 
-__all__ = ["conv_projection", "synapse_keys", "valid_slots", "tie", "kernel_sum", "kernel_from_synapses"]
+__all__ = ["conv_projection", "synapse_keys", "valid_slots", "tie", "kernel_sum", "kernel_sum_outer",
+           "kernel_from_synapses"]
 
 
 def conv_projection(sim, proj: str):
@@ -97,6 +98,35 @@ def kernel_sum(sim, proj: str, per_synapse) -> np.ndarray:
     else:
         raise StateError(f"kernel_sum({proj!r}): per_synapse must have one value per synapse ({n_syn}, row "
                          f"order) or the ragged shape {kidx.shape}, got shape {values.shape}")
+    return out.reshape(conv.kernel_shape)
+
+
+def kernel_sum_outer(sim, proj: str, post_values, pre_values) -> np.ndarray:
+    """``kernel_sum`` of the per-synapse products ``post_values[post] * pre_values[pre]``, summed over a
+    leading time axis if there is one, without forming them: ``out.flat[k] = sum over t and over the
+    synapses s with kidx[s] == k of post_values[t, post[s]] * pre_values[t, pre[s]]`` (float64,
+    [C_out, C_in, kh, kw]).
+
+    With ``post_values`` the loss gradient at each output neuron and ``pre_values`` the presynaptic
+    spikes (or traces), this is the gradient with respect to the kernel of the existing synapses
+    (pruned entries get 0).  Shapes: [num_post] and [num_pre], or [T, num_post] and [T, num_pre].
+    Presynaptic zeros are skipped, so with spikes the work is events x row length.
+    """
+    q, conv, keys = conv_projection(sim, proj)
+    post_v = np.asarray(post_values, dtype=np.float64)
+    pre_v = np.asarray(pre_values, dtype=np.float64)
+    if (post_v.ndim not in (1, 2) or post_v.ndim != pre_v.ndim or post_v.shape[-1] != q.post.size
+            or pre_v.shape[-1] != q.pre.size or post_v.shape[:-1] != pre_v.shape[:-1]):
+        raise StateError(f"kernel_sum_outer({proj!r}): post_values / pre_values must have shapes "
+                         f"({q.post.size},) / ({q.pre.size},) or (T, {q.post.size}) / (T, {q.pre.size}), "
+                         f"got {post_v.shape} / {pre_v.shape}")
+    if not (np.all(np.isfinite(post_v)) and np.all(np.isfinite(pre_v))):
+        raise StateError(f"kernel_sum_outer({proj!r}): values must be finite (found NaN or inf)")
+    kidx_key = keys.syn("kidx")
+    sim.backend.pull(sim.state, [keys.ind, keys.rowlen, kidx_key])
+    out = np.zeros(int(np.prod(conv.kernel_shape)))
+    scatter_outer(np.ascontiguousarray(np.atleast_2d(post_v)), np.ascontiguousarray(np.atleast_2d(pre_v)),
+                  sim.state[keys.ind], sim.state[kidx_key], sim.state[keys.rowlen], out)
     return out.reshape(conv.kernel_shape)
 
 
