@@ -165,6 +165,24 @@ def test_conv_synapses_equal_independent_enumeration(cfg):
     assert list(zip(spre.tolist(), spost.tolist(), skidx.tolist())) == sub
 
 
+def test_conv_and_pool_synapses_on_random_shapes():
+    rng = np.random.default_rng(2024)
+    for _ in range(60):
+        in_shape = tuple(int(v) for v in rng.integers(1, [3, 8, 8], endpoint=True))
+        padding = tuple(int(v) for v in rng.integers(0, 3, size=2))
+        kernel = tuple(int(rng.integers(1, in_shape[1 + a] + 2 * padding[a], endpoint=True)) for a in range(2))
+        stride = tuple(int(v) for v in rng.integers(1, 4, size=2, endpoint=True))
+        channels = int(rng.integers(1, 3, endpoint=True))
+        conv = pc.Conv2D(in_shape, channels, kernel=kernel, stride=stride, padding=padding)
+        ref, out_shape = reference_synapses(in_shape, channels, kernel, stride, padding)
+        assert conv.out_shape == out_shape
+        assert list(zip(*(a.tolist() for a in conv.synapses()))) == ref, (in_shape, channels, kernel, stride, padding)
+        pool = tuple(int(rng.integers(1, in_shape[1 + a], endpoint=True)) for a in range(2))
+        p = pc.AvgPool2D(in_shape, pool, stride)
+        ref_pool, _ = reference_pool_synapses(in_shape, pool, stride)
+        assert list(zip(*(a.tolist() for a in p.build(p.num_pre, p.num_post)))) == ref_pool
+
+
 @pytest.mark.parametrize("in_shape, pool, stride", [((2, 4, 6), 2, None), ((1, 5, 7), (2, 3), None),
                                                     ((2, 5, 5), 3, 1), ((1, 6, 4), (2, 1), (3, 2))])
 def test_pool_synapses_equal_independent_enumeration(in_shape, pool, stride):

@@ -119,60 +119,59 @@ class _Windows:
         """Synapses from the rows of ``pre_channels`` to, for the ``r``-th of them, output channels
         ``out_channels[r]`` (sorted), in row order with ascending post within a row.
 
-        Returns ``(pre, post, kidx)`` int64 (``kidx`` None unless ``kernel_index``)."""
-        _, h, w = self.in_shape
-        ylo, ny, xlo, nx = self.axes()
-        m = out_channels.shape[1]
-        hw = h * w
-        # rows of these channels, and each row's length (m channels x ny x nx window positions)
-        row_chan = np.repeat(np.arange(pre_channels.size, dtype=np.int64), hw)
-        pix = np.tile(np.arange(hw, dtype=np.int64), pre_channels.size)
-        y, x = np.divmod(pix, w)
-        lengths = m * ny[y] * nx[x]
-        ends = np.cumsum(lengths)
-        pieces = []
-        r0 = 0
-        while r0 < lengths.size:  # blocks of rows holding about _BLOCK_SYNAPSES synapses
-            base = ends[r0 - 1] if r0 else 0
-            r1 = max(r0 + 1, int(np.searchsorted(ends, base + _BLOCK_SYNAPSES, side="right")))
-            r1 = min(r1, lengths.size)
-            pieces.append(self._block(slice(r0, r1), row_chan, y, x, lengths, pre_channels, out_channels,
-                                      ylo, ny, xlo, nx, kernel_index))
-            r0 = r1
-        if not pieces:
-            empty = np.zeros(0, np.int64)
-            return empty, empty.copy(), (empty.copy() if kernel_index else None)
-        pre = np.concatenate([pc[0] for pc in pieces])
-        post = np.concatenate([pc[1] for pc in pieces])
-        kidx = np.concatenate([pc[2] for pc in pieces]) if kernel_index else None
-        return pre, post, kidx
+        Returns ``(pre, post, kidx)`` int64 (``kidx`` None unless ``kernel_index``).
 
-    def _block(self, rows, row_chan, y, x, lengths, pre_channels, out_channels, ylo, ny, xlo, nx, kernel_index):
+        Input rows ``y`` whose windows have the same count ``ny`` and the same first tap ``ky0`` (the
+        border rows, and all interior rows of a stride-1 layer) form one class; likewise columns.  Within
+        a (row class, column class) pair every presynaptic neuron's targets are its own base plus one
+        shared pattern, and so are their kernel indices: each pair is written with one broadcast."""
         c_in, h, w = self.in_shape
         (kh, kw), (sh, sw), (ph, pw), (ho, wo) = self.kernel, self.stride, self.padding, self.out_hw
-        length = lengths[rows]
-        n = int(length.sum())
-        start = np.cumsum(length) - length
-        chan = np.repeat(row_chan[rows], length)
-        yy = np.repeat(y[rows], length)
-        xx = np.repeat(x[rows], length)
-        r = np.arange(n, dtype=np.int64) - np.repeat(start, length)  # position inside the row
-        row_nx = nx[xx]
-        plane = ny[yy] * row_nx
-        which, rem = np.divmod(r, np.maximum(plane, 1))
-        a, b = np.divmod(rem, np.maximum(row_nx, 1))
-        oy = ylo[yy] + a
-        ox = xlo[xx] + b
-        ci = pre_channels[chan]
-        co = out_channels[chan, which]
-        pre = (ci * h + yy) * w + xx
-        post = (co * ho + oy) * wo + ox
-        kidx = None
-        if kernel_index:
-            ky = yy + ph - oy * sh
-            kx = xx + pw - ox * sw
-            kidx = ((co * c_in + ci) * kh + ky) * kw + kx
+        ylo, ny, xlo, nx = self.axes()
+        ky0 = np.arange(h) + ph - ylo * sh  # kernel row of the first output window covering y
+        kx0 = np.arange(w) + pw - xlo * sw
+        m = out_channels.shape[1]
+        hw = h * w
+        rows = (pre_channels[:, None] * hw + np.arange(hw)[None, :]).ravel()
+        lengths = np.tile(m * (ny[:, None] * nx[None, :]).ravel(), pre_channels.size)
+        n = int(lengths.sum())
+        starts = np.cumsum(lengths) - lengths  # in the output, per row of ``rows`` (local order)
+        pre = np.repeat(rows, lengths)
+        post = np.empty(n, np.int64)
+        kidx = np.empty(n, np.int64) if kernel_index else None
+        y_classes = _classes(ny, ky0)
+        x_classes = _classes(nx, kx0)
+        for r in range(pre_channels.size):
+            ci, couts = int(pre_channels[r]), out_channels[r]
+            for ys in y_classes:
+                cy = int(ny[ys[0]])
+                if cy == 0:
+                    continue
+                for xs in x_classes:
+                    cx = int(nx[xs[0]])
+                    if cx == 0:
+                        continue
+                    co, a, b = (g.ravel() for g in np.meshgrid(couts, np.arange(cy), np.arange(cx), indexing="ij"))
+                    post_pattern = (co * ho + a) * wo + b
+                    local = (r * hw + ys[:, None] * w + xs[None, :]).ravel()  # rows of this class pair
+                    post_base = (ylo[ys][:, None] * wo + xlo[xs][None, :]).ravel()
+                    k_pattern = co * (c_in * kh * kw) - a * (sh * kw) - b * sw
+                    k_base = ci * kh * kw + int(ky0[ys[0]]) * kw + int(kx0[xs[0]])
+                    step = max(1, _BLOCK_SYNAPSES // post_pattern.size)
+                    for c0 in range(0, local.size, step):  # bounded temporaries
+                        sl = slice(c0, c0 + step)
+                        dest = starts[local[sl]][:, None] + np.arange(post_pattern.size)[None, :]
+                        post[dest] = post_base[sl][:, None] + post_pattern[None, :]
+                        if kernel_index:
+                            kidx[dest] = k_base + k_pattern
         return pre, post, kidx
+
+
+def _classes(count: np.ndarray, first_tap: np.ndarray) -> list[np.ndarray]:
+    """The input rows (or columns) grouped by (window count, first kernel tap)."""
+    _, which = np.unique(np.stack([count, first_tap], axis=1), axis=0, return_inverse=True)
+    which = which.ravel()
+    return [np.nonzero(which == k)[0] for k in range(int(which.max(initial=-1)) + 1)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,7 +264,9 @@ class Conv2D(Connectivity):
 
     def build(self, num_pre: int, num_post: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
         self.check_sizes(num_pre, num_post)
-        pre, post, _ = self.synapses()
+        cins = np.arange(self.in_shape[0], dtype=np.int64)
+        couts = np.broadcast_to(np.arange(self.channels, dtype=np.int64), (cins.size, self.channels))
+        pre, post, _ = self._windows.enumerate(cins, couts, kernel_index=False)
         return pre, post
 
     # -- synapses and their kernel indices ------------------------------------------------------------
