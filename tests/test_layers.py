@@ -21,7 +21,7 @@ LAYERS = {
     "codegen": 2, "structural": 2,
     "backends": 3,
     "runtime": 4,
-    "learning": 5, "topomap": 5, "bench": 5,
+    "learning": 5, "topomap": 5, "bench": 5, "conv": 5,
     "nir": 6,
     "cli": 7,
 }
@@ -96,7 +96,7 @@ def test_imports_point_down(path):
 PUBLIC = ["plastix", "plastix.connect", "plastix.init", "plastix.neurons", "plastix.postsynaptic",
           "plastix.weight_update", "plastix.structural", "plastix.datasets", "plastix.topomap",
           "plastix.topomap.analysis", "plastix.analysis", "plastix.runtime", "plastix.backends",
-          "plastix.model.connectivity", "plastix.kernels", "plastix.nir"]
+          "plastix.model.connectivity", "plastix.kernels", "plastix.nir", "plastix.conv"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
