@@ -169,7 +169,7 @@ def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
     b_, n_ = ("_bb, ", f"{count}[_bb, 0]") if plan.batched else ("", f"{count}[0]")
     nb = f"{count}.shape[0]" if plan.batched else "1"
     return [f"_nb = {nb}", f"_npre = {rl}.shape[0]", f"_cap = {steps}.shape[{1 if plan.batched else 0}]",
-            "_off = np.zeros((_nb, _npre + 1), np.int64)", "_evt = np.zeros((_nb, max(_cap, 1)), np.int64)",
+            "_off = np.zeros((_nb, _npre + 1), np.int64)", "_evt = np.empty((_nb, max(_cap, 1)), np.int64)",
             "_fill = np.zeros(_npre, np.int64)", f"_t0 = {t0}[0]",
             "for _bb in range(_nb):",
             f"    _ne = min({n_}, _cap)",
