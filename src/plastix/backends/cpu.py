@@ -50,11 +50,16 @@ class CpuBackend:
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
         self.batched = plan.batched
+        self.batch_size = plan.batch_size
         self.parallel = False if self.batched else (
             wants_parallel(plan, state) if self.parallel_option == "auto" else bool(self.parallel_option))
         source, self.run_args = cpu_emit.emit_module(plan, parallel=self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
         self.custom_args = cpu_emit.custom_kernel_args(plan)
+        # what sizes a custom update's work: its elements (per batch element) and whether it scans the tape
+        self.custom_work = {c.prefix: (c.target_keys.rowlen if c.per_synapse else c.target_keys.flag,
+                                       c.update.model.over_time) for c in plan.customs}
+        self.last_steps = 1
         parts = self.partitions if self.parallel else 1
         for u in plan.updates:  # per-partition selection scratch of the row kernels
             stride = state[u.proj.keys.ind].shape[1]
@@ -79,11 +84,14 @@ class CpuBackend:
     def pull(self, state: dict, names=None) -> None:
         """Host arrays are the kernels' arrays: nothing to copy."""
 
-    def _chunks(self, kernel, *args) -> None:
+    #: below this many element-steps a chunked kernel runs as one chunk: handing work to the pool costs more
+    SMALL_WORK = 50_000
+
+    def _chunks(self, kernel, *args, work: int | None = None) -> None:
         """Run a chunked kernel (``kernel(part, parts, *args)``, serial and without the GIL) as
         :attr:`thread_count` chunks on a thread pool; the chunks visit disjoint elements."""
         parts = self.thread_count
-        if parts == 1:
+        if parts == 1 or (work is not None and work < self.SMALL_WORK):
             kernel(np.int64(0), np.int64(1), *args)
             return
         if self._pool is None or self._pool._max_workers != parts:
@@ -95,6 +103,7 @@ class CpuBackend:
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
         args = [state[a] for a in self.run_args]
         scalars = (np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed), np.int64(rec_every))
+        self.last_steps = max(1, int(n_steps))
         if self.batched:  # the elements' time loops, chunks of the batch on threads
             self._chunks(self.module.run_batched, *scalars, *args)
             return
@@ -114,8 +123,12 @@ class CpuBackend:
         """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
         scalar = np.dtype(self.precision).type
         args = [state[a] for a in self.custom_args[prefix][4:]]  # after step, t, dt, seed
+        size_key, over_time = self.custom_work[prefix]
+        size = state[size_key]
+        elements = int(size.sum()) if size_key.endswith(("rowlen", "row_length")) else int(size.size)
+        work = elements * (self.last_steps if over_time else 1) * (self.batch_size if size.ndim == 1 else 1)
         self._chunks(getattr(self.module, f"{prefix}_update"), np.int64(step), scalar(step * dt), scalar(dt),
-                     np.uint64(seed), *args)
+                     np.uint64(seed), *args, work=work)
 
     def run_global(self, state: dict, u, step: int, dt: float, seed: int) -> None:
         """Run connectivity update ``u``'s compiled global phase once."""
