@@ -123,13 +123,14 @@ class _Body:
         return L
 
 
-    def code_neurons_inner(self, time_loop: list[str]) -> list[str]:
-        """A per-neuron scan over the tape with the neurons innermost: ``for b: for t: for i in chunk``, so
-        every step reads and writes one contiguous row of each tape ([b, t, :]) instead of striding by
-        the population size.  What the element form keeps in locals across the loops (shared and
-        per-element values, temporaries, reductions) lives in per-chunk arrays indexed ``_ii = i - _lo``;
-        each element still sees its batch elements and steps in the same order, so the results are
-        identical."""
+    def code_inner(self, time_loop: list[str], head: list[str], size: str) -> tuple[list[str], list[str]]:
+        """A scan over the tape with the elements innermost: ``for b: for t: for element``, so every step
+        reads and writes one contiguous row of each tape ([b, t, :]) instead of striding by the population
+        size per element.  ``head``: the element loop's header lines (they set ``_ii``, the element's slot
+        in the per-loop arrays, and whatever the body indexes by); ``size``: the slots to allocate.  What
+        the element form keeps in locals across the loops (shared and per-element values, temporaries,
+        reductions) lives in those arrays; each element still sees its batch elements and steps in the
+        same order, so the results are identical.  Returns (allocations, loops)."""
         c, names = self.c, self.names
         plain = {n: f for n, f in self.fields.items()
                  if f.kind != "temp" and f.kind != "tape" and f.access not in VarAccess.REDUCTIONS}
@@ -137,43 +138,39 @@ class _Body:
         per = {n: f for n, f in plain.items() if f.per_element}
         temps = [n for n, f in self.fields.items() if f.kind == "temp"]
         carried = list(shared) + list(per) + temps
-        L = ["_nc = _hi - _lo"]
-        for n in carried:
-            L.append(f"_a_{n} = np.empty(_nc, {self._dtype(self.fields[n])})")
-        for n, f in self.red.items():
-            init = "-np.inf" if f.access == VarAccess.REDUCE_MAX else "0.0"
-            L.append(f"_r_{n} = np.full(_nc, {init}, _T)")
-        L += ["for i in range(_lo, _hi):", "    _ii = i - _lo"]
-        L += ["    " + x.replace(f"u_{n} = ", f"_a_{n}[_ii] = ", 1) for n, f in shared.items() for x in self.load(n, f)]
+        alloc = [f"_a_{n} = np.empty({size}, {self._dtype(self.fields[n])})" for n in carried]
+        alloc += [f"_r_{n} = np.empty({size}, _T)" for n in self.red]
+
+        def loop(lines):
+            return head + indent(lines, 1)
+
+        first = [x.replace(f"u_{n} = ", f"_a_{n}[_ii] = ", 1) for n, f in shared.items() for x in self.load(n, f)]
+        first += [f"_r_{n}[_ii] = {'-np.inf' if f.access == VarAccess.REDUCE_MAX else '0.0'}"
+                  for n, f in self.red.items()]
+        L = loop(first + ["pass"])
         if c.batched:
             batch_key = names(next(f.key for f in c.fields.values() if f.per_element))
             L += [f"_B = {batch_key}.shape[0]", "for _b in range(_B):"]
         else:
             L += ["_B = 1", "for _b in range(1):"]
-        inner = ["for i in range(_lo, _hi):", "    _ii = i - _lo"]
-        inner += ["    " + x.replace(f"u_{n} = ", f"_a_{n}[_ii] = ", 1)
-                  for n, f in per.items() for x in self.load(n, f)]
-        inner += [f"    _a_{n}[_ii] = 0.0" for n in temps]
-        step = ["for i in range(_lo, _hi):", "    _ii = i - _lo"]
-        step += [f"    u_{n} = _a_{n}[_ii]" for n in carried]
+        start = [x.replace(f"u_{n} = ", f"_a_{n}[_ii] = ", 1) for n, f in per.items() for x in self.load(n, f)]
+        start += [f"_a_{n}[_ii] = 0.0" for n in temps]
         body = self.step()
-        # reductions accumulate into their per-chunk arrays
-        for n, f in self.red.items():
+        for n, f in self.red.items():  # reductions accumulate into their per-element slots
             body = [ln.replace(f"_red_{n} = max(_red_{n}, u_{n})", f"_r_{n}[_ii] = max(_r_{n}[_ii], u_{n})")
                     .replace(f"_red_{n} += u_{n}", f"_r_{n}[_ii] += u_{n}") for ln in body]
-        step += indent(body, 1)
-        step += [f"    _a_{n}[_ii] = u_{n}" for n in carried if n in self.written or n in temps]
-        inner += time_loop + indent(step, len(time_loop))
-        inner += ["for i in range(_lo, _hi):", "    _ii = i - _lo"]
-        inner += [f"    {names(f.key)}[_b, i] = _a_{n}[_ii]" for n, f in per.items() if n in self.written]
+        step = [f"u_{n} = _a_{n}[_ii]" for n in carried] + body
+        step += [f"_a_{n}[_ii] = u_{n}" for n in carried if n in self.written or n in temps]
+        end = [f"{names(f.key)}[_b, {self.idx}] = _a_{n}[_ii]" for n, f in per.items() if n in self.written]
+        inner = loop(start + ["pass"]) + time_loop + indent(loop(step), len(time_loop)) + loop(end + ["pass"])
         L += indent(inner, 1)
-        L += ["for i in range(_lo, _hi):", "    _ii = i - _lo"]
+        last = []
         for n, f in self.red.items():
             value = f"_T(_r_{n}[_ii] / _B)" if f.access == VarAccess.REDUCE_MEAN else f"_r_{n}[_ii]"
-            L.append(f"    {names(f.key)}[i] = {value}")
-        L += [f"    {names(f.key)}[i] = _a_{n}[_ii]" for n, f in shared.items() if n in self.written]
-        L.append("    pass")
-        return L
+            last.append(f"{names(f.key)}[{self.idx}] = {value}")
+        last += [f"{names(f.key)}[{self.idx}] = _a_{n}[_ii]" for n, f in shared.items() if n in self.written]
+        L += loop(last + ["pass"])
+        return alloc, L
 
     @staticmethod
     def _dtype(f) -> str:
@@ -321,16 +318,24 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tu
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             time_loop = _scan_loop(b)
             body += _ntape(b)
-        element = _target_j(plan, c, names) + b.code(time_loop)
         body += [f"stride = {names(tk.ind)}.shape[1]"] + chunk_bounds(f"{rl}.shape[0]")
-        body += ["for i in range(_lo, _hi):", f"    for k in range({rl}[i]):"] + indent(element, 2)
+        if time_loop is not None and not c.update.model.events and _has_tape(c):
+            # a row's synapses innermost: each step reads the row's presynaptic value once and the targets'
+            # values from one contiguous tape row
+            head = [f"for k in range({rl}[i]):", "    _ii = k"] + indent(_target_j(plan, c, names), 1)
+            alloc, loops = b.code_inner(time_loop, head, "stride")
+            body += alloc + ["for i in range(_lo, _hi):"] + indent(loops, 1)
+        else:
+            element = _target_j(plan, c, names) + b.code(time_loop)
+            body += ["for i in range(_lo, _hi):", f"    for k in range({rl}[i]):"] + indent(element, 2)
     else:
         b = _Body(plan, c, names, "i", "i")
         flag = names(tk.flag)  # [neurons] or [batch, neurons]
         body = _ntape(b) + chunk_bounds(f"{flag}.shape[{flag}.ndim - 1]")
         scan = _scan_loop(b)
         if scan is not None and _has_tape(c):
-            body += b.code_neurons_inner(scan)
+            alloc, loops = b.code_inner(scan, ["for i in range(_lo, _hi):", "    _ii = i - _lo"], "_hi - _lo")
+            body += alloc + loops
         else:
             body += ["for i in range(_lo, _hi):"] + indent(b.code(scan), 1)
     args = _LOOP_SCALARS + sorted(names.used)
