@@ -39,9 +39,11 @@ def _fast_simulator():
 RULES = ("prune_small", "rprune", "regrow", "deep_r_prune", "deep_r_regrow")
 
 
-def _rules_net():
-    from plastix.learning.eprop import EPROP_SYNAPSE
+#: a signed synapse as DEEP R needs (no transmission), with per-synapse state that must move with it
+SIGNED_SYNAPSE = px.WeightUpdateModel(name="signed", vars={"w": 0.0, "sign": 1.0, "m": 0.0, "v": 0.0, "grad": 0.0})
 
+
+def _rules_net():
     net = px.Network(dt=1.0, seed=11, precision="float64")
     a = net.add_population("a", 16, px.neurons.lif(reset="subtract", v_rest=0.0, v_reset=0.0, v_thresh=10.0),
                            init={"v": px.init.Uniform(0.0, 9.0), "i_offset": px.init.Uniform(0.5, 1.2)})
@@ -53,7 +55,7 @@ def _rules_net():
     net.add_connectivity_update("regrow", "rr", px.structural.random_regrow(7, w_init=0.2),
                                 var_refs={"weight": "w"})
     # DEEP R as e-prop attaches it: every synapse starts with sign +1, so the negative weights are dormant
-    net.add_projection("dr", a, a, connectivity=sparse, weight_update=EPROP_SYNAPSE,
+    net.add_projection("dr", a, a, connectivity=sparse, weight_update=SIGNED_SYNAPSE,
                        init={"w": px.init.Uniform(-1.0, 1.0)}, row_stride=8)
     refs = {"weight": "w", "sign": "sign"}
     net.add_connectivity_update("deep_r_prune", "dr", px.structural.deep_r_prune(), var_refs=refs)
