@@ -235,6 +235,7 @@ class EPropNetwork:
         self.rate = np.full(H, c.f_target / 1000.0)   # 1/ms, running batch-mean firing rate
         self.opt_step = 0
         self.lr_scale = 1.0   # set per epoch by the trainer (config.lr_decay ** epoch)
+        self._steps = -1      # the trial length the hidden neurons were last set up for
 
     # -- description -----------------------------------------------------------------------------------
     @property
@@ -259,7 +260,7 @@ class EPropNetwork:
         to layer 1), ``hid_hid`` (recurrent, layer 1), then per further layer l the feed-forward projection
         from layer l - 1 (``hid_hid2``, ``hid2_hid3``, ...) and its recurrent one (``hid2_hid2``, ...); dense
         readout projections ``hid_out``, ... (random feedback: ``hid_fb``, ...); the gradient updates
-        (groups ``trial_start``, ``stats``, ``grad``), the optimiser (group ``adam``) and DEEP R."""
+        (groups ``trial_start``, ``grad``), the optimiser (group ``adam``) and DEEP R."""
         c = self.config
         net = Network(dt=c.dt, seed=c.seed, precision=c.dtype)
         alpha, kappa = math.exp(-c.dt / c.tau_mem), math.exp(-c.dt / c.tau_out)
@@ -308,14 +309,13 @@ class EPropNetwork:
         # -- a trial's gradient, over its tape
         for l in range(len(layers)):
             net.add_custom_update(f"rate_start_{l}", hid[l].name, em.rate_start(), group="trial_start")
-            net.add_custom_update(f"trial_stats_{l}", hid[l].name, em.trial_stats(), group="stats")
         net.add_custom_update("softmax_error", "out", em.softmax_error(), group="grad")
         net.add_custom_update("error_filter", "out", em.error_filter(kappa), group="grad")
         for l in range(len(layers)):
             fb = f"{layer_name(l)}_fb" if c.feedback == "random" else f"{layer_name(l)}_out"
-            net.add_custom_update(f"signal_{l}", hid[l].name, em.learning_signal(), var_refs={"B": f"{fb}.w"},
-                                  tape_refs={"A": "A", "E": "out.err", "reg": "reg", "psi": "psi"}, group="grad")
-            net.add_custom_update(f"alpha_filter_{l}", hid[l].name, em.alpha_filter(alpha), group="grad")
+            net.add_custom_update(f"signal_{l}", hid[l].name, em.learning_signal(alpha), var_refs={"B": f"{fb}.w"},
+                                  tape_refs={"A": "A", "Ab": "Ab", "E": "out.err", "reg": "reg", "psi": "psi"},
+                                  group="grad")
         for name, pre, *_ in specs:
             counts = pre is inp
             refs = {"Ab": "post.Ab", "cnt": "pre.cnt"} if counts else {"Ab": "post.Ab"}
@@ -484,10 +484,10 @@ class EPropNetwork:
         spikes at t0 + t dt (t0: now); elements beyond n (padding) get none."""
         sim, B, N = self.sim, self.batch_size, self.config.num_inputs
         counts = np.zeros((B, N), np.int64)
-        per_train = x.astype(np.int64).transpose(0, 2, 1)   # [n, inputs, steps]
-        counts[:x.shape[0]] = per_train.sum(axis=2)
+        per_train = np.ascontiguousarray(x.transpose(0, 2, 1))   # [n, inputs, steps] counts (uint8)
+        counts[:x.shape[0]] = per_train.sum(axis=2, dtype=np.int64)
         b_idx, i_idx, t_idx = np.nonzero(per_train)   # ordered by element, neuron, step: the trains' order
-        times = np.repeat(sim.t + t_idx * self.config.dt, per_train[b_idx, i_idx, t_idx])
+        times = np.repeat(sim.t + t_idx * self.config.dt, per_train[b_idx, i_idx, t_idx].astype(np.int64))
         sim.set_spike_times_flat("input", times, counts)
 
     def _run_chunk(self, x, labels, train: bool) -> dict:
@@ -498,11 +498,12 @@ class EPropNetwork:
         self._set_input(x)
         active = (np.arange(B) < n).astype(np.float64)
         layers = range(len(c.layers))
-        for l in layers:
-            sim.set(f"trial_stats_{l}", "active", active)
+        if self._steps != steps:   # the hidden neurons count rates and spikes over the trial's steps only
+            for l in layers:
+                sim.set_param(population_name(l), "t_last", float(steps + 1))
+            self._steps = steps
         sim.custom_update("trial_start")
         sim.run(steps + 2)
-        sim.custom_update("stats")
         if train:
             sim.set("softmax_error", "label", np.concatenate([labels, np.zeros(B - n, np.int64)]))
             sim.set("softmax_error", "active", active)
@@ -513,8 +514,10 @@ class EPropNetwork:
         top = y.max(axis=2, keepdims=True)
         lse = top + np.log(np.exp(y - top).sum(axis=2, keepdims=True))
         loss = (lse[..., 0] - np.take_along_axis(y, labels[:, None, None], axis=2)[..., 0]).sum(axis=1)
-        spikes = sum(np.asarray(sim.get(f"trial_stats_{l}", "spikes")).reshape(B, -1)[:n].sum(axis=1) for l in layers)
-        totals = np.concatenate([np.ravel(sim.get(f"trial_stats_{l}", "total")) for l in layers]) if train else None
+        spikes = sum(sim.get(population_name(l), "nz")[:n].sum(axis=1) for l in layers)
+        # the batch's running rates at the trial's last step, summed over its samples in element order
+        totals = np.concatenate([sim.get(population_name(l), "f")[:n].astype(np.float64).sum(axis=0)
+                                 for l in layers]) if train else None
         return {"loss": loss, "pi_sum": np.exp(y - lse).sum(axis=1), "spikes": spikes, "totals": totals}
 
     def _trial(self, x, labels, train: bool) -> dict:

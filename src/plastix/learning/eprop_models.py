@@ -13,13 +13,14 @@ Gradients (per batch element, summed over the batch by the updates' reductions):
   the readout neuron model and :func:`softmax_error` (a whole-population update over the tape);
 * ``E(t) = err(t) + kappa E(t + 1)`` (:func:`error_filter`, a backward scan); the bias gradient is its
   sum, the readout gradient its sum over the hidden spikes that reach the readout (:func:`at_readout`);
-* ``A_j(t) = (sum_k B_jk E_k(t) + reg_j(t)) psi_j(t)`` (:func:`learning_signal`) and its backward
-  alpha-filter ``Abar`` (:func:`alpha_filter`);
+* ``A_j(t) = (sum_k B_jk E_k(t) + reg_j(t)) psi_j(t)`` and its backward alpha-filter ``Abar``
+  (:func:`learning_signal`, one pass);
 * per input or recurrent synapse, ``sum_t (L_j ebar_ji + reg_j e_ji)`` equals the sum of ``Abar_j`` over
   the presynaptic spikes arriving at it (:func:`at_arrivals`, weighted by the spike count of input
   neurons): work ~ presynaptic events x row length; ALIF adds ``-beta sum_t A_j(t) eps_ji(t)`` with the
   adaptation eligibility ``eps`` from a per-synapse forward scan (:func:`adaptation`);
-* the rate estimate: the batch mean of the running rates at the trial's last step (:func:`trial_stats`).
+* the rate estimate: the batch mean of the running rates at the trial's last step (host side, over
+  the neurons' state).
 
 Padding: a batch element with ``active = 0`` (a short last batch) runs, but its error and learning signal
 are zero and its rate is not counted, so it adds nothing.
@@ -80,9 +81,11 @@ def _hidden_sim(n, p, i_syn):
         else:
             n.z = 0.0
     n.xbar = p.alpha * n.xbar + n.z
-    if n.age > 1.0:  # engine step 0 of a trial is before its first input arrives
+    # the trial's steps: engine step 0 is before the first input arrives, the run's last step after the trial
+    if n.age > 1.0 and n.age < p.t_last + 0.5:
         n.f = p.rate_decay * n.f + (1.0 - p.rate_decay) * n.z / p.dt
         n.reg = p.c_reg * (n.f - p.f_target)
+        n.nz += n.z
 
 
 def _hidden_threshold(n):
@@ -94,11 +97,12 @@ def hidden_model(*, alpha, rho, beta, v_thresh, n_ref, rate_decay, c_reg, f_targ
     pseudo-derivative ``psi = 0.3 / v_th max(0, 1 - |v - thr| / v_th)`` (0 while refractory), the filtered
     spike train ``xbar``, the running rate ``f`` (1/ms) and its regulariser ``reg = c_reg (f - f_target)``.
     ``v`` keeps its value before the reset: a spike is subtracted in the next step, or with ``reset_zero``
-    the next step starts from 0.  ``A`` / ``Ab`` are tape slots the gradient updates fill."""
+    the next step starts from 0.  ``nz`` counts the trial's spikes; ``t_last`` (a param set per trial) is
+    the engine step of the trial's last step + 1.  ``A`` / ``Ab`` are tape slots the gradient updates fill."""
     params = {"alpha": alpha, "rho": rho, "beta": beta, "v_th": v_thresh, "gain": 0.3 / v_thresh,
               "n_ref": float(n_ref), "rate_decay": rate_decay, "c_reg": c_reg, "f_target": f_target, "dt": dt,
-              "reset_zero": 1.0 if reset_zero else 0.0}
-    vars_ = {v: 0.0 for v in ("v", "a", "z", "refrac", "psi", "xbar", "f", "reg", "age", "A", "Ab")}
+              "reset_zero": 1.0 if reset_zero else 0.0, "t_last": 1.0}
+    vars_ = {v: 0.0 for v in ("v", "a", "z", "refrac", "psi", "xbar", "f", "reg", "age", "nz", "A", "Ab")}
     return NeuronModel(name="eprop_hidden", params=params, vars=vars_, sim=_hidden_sim, threshold=_hidden_threshold)
 
 
@@ -148,24 +152,6 @@ def rate_start() -> CustomUpdateModel:
     return CustomUpdateModel(name="rate_start", vars={"rate": 0.0}, var_refs={"f": VA.READ_WRITE}, update=_rate_start)
 
 
-def _trial_stats(u, row, rows):
-    if row == 0:
-        u.spikes = 0.0
-    elif row < rows - 1:  # trial steps run at engine steps 1 .. rows - 2
-        u.spikes += u.z
-    if row == rows - 2:  # the trial's last step
-        u.total = u.f * u.active
-
-
-def trial_stats() -> CustomUpdateModel:
-    """Per neuron: ``spikes``, its spike count in the trial (per batch element), and ``total``, the sum over
-    the active batch elements of the running rate at the trial's last step (for the rate estimate)."""
-    return CustomUpdateModel(name="trial_stats", tape_refs={"f": VA.READ_ONLY, "z": VA.READ_ONLY},
-                             vars={"total": Var(0.0, access=VA.REDUCE_SUM), "spikes": Var(0.0, access=VA.READ_WRITE)},
-                             global_vars={"active": Var(1.0, access=VA.READ_ONLY_DUPLICATE)}, scan="forward",
-                             update=_trial_stats)
-
-
 def _softmax_error(u, rows):
     K = u.y.shape[1]
     for r in range(rows):
@@ -208,38 +194,33 @@ def error_filter(kappa: float) -> CustomUpdateModel:
                              scan="backward", update=_error_filter)
 
 
-def _learning_signal(u, rows):
+def _learning_signal(u, p, rows):
     H = u.A.shape[1]
     K = u.E.shape[1]
-    for j in range(H):
-        u.A[0, j] = 0.0
-        u.A[rows - 1, j] = 0.0  # the extra last step: its error would reach the readout after the run
-    for r in range(1, rows - 1):
+    for r in range(rows - 1, -1, -1):
         for j in range(H):
-            acc = u.reg[r, j] * u.active
-            for k in range(K):
-                acc += u.B[j, k] * u.E[r + 1, k]
-            u.A[r, j] = acc * u.psi[r, j]
+            a = 0.0
+            if r > 0 and r < rows - 1:  # the extra last step: its error would reach the readout after the run
+                acc = u.reg[r, j] * u.active
+                for k in range(K):
+                    acc += u.B[j, k] * u.E[r + 1, k]
+                a = acc * u.psi[r, j]
+            u.A[r, j] = a
+            if r == rows - 1:
+                u.Ab[r, j] = a
+            else:
+                u.Ab[r, j] = p.alpha * u.Ab[r + 1, j] + a
 
 
-def learning_signal() -> CustomUpdateModel:
+def learning_signal(alpha: float) -> CustomUpdateModel:
     """``A_j = (sum_k B_jk E_k + reg_j) psi_j`` per step, with feedback ``B`` (symmetric: the readout weights;
-    or fixed random), over the whole layer (a matrix-vector product per step)."""
+    or fixed random), over the whole layer (a matrix-vector product per step), and its backward
+    alpha-filter ``Abar(t) = A(t) + alpha Abar(t + 1)`` in the same pass."""
     return CustomUpdateModel(
-        name="learning_signal", per="population", var_refs={"B": VA.READ_ONLY},
-        tape_refs={"A": VA.READ_WRITE, "E": VA.READ_ONLY, "reg": VA.READ_ONLY, "psi": VA.READ_ONLY},
+        name="learning_signal", per="population", params={"alpha": alpha}, var_refs={"B": VA.READ_ONLY},
+        tape_refs={"A": VA.READ_WRITE, "Ab": VA.READ_WRITE, "E": VA.READ_ONLY, "reg": VA.READ_ONLY,
+                   "psi": VA.READ_ONLY},
         global_vars={"active": Var(1.0, access=VA.READ_ONLY_DUPLICATE)}, update=_learning_signal)
-
-
-def _alpha_filter(u, p):
-    u.acc = p.alpha * u.acc + u.A
-    u.Ab = u.acc
-
-
-def alpha_filter(alpha: float) -> CustomUpdateModel:
-    """``Abar(t) = A(t) + alpha Abar(t + 1)`` (backward scan)."""
-    return CustomUpdateModel(name="alpha_filter", params={"alpha": alpha}, temps=("acc",),
-                             tape_refs={"A": VA.READ_ONLY, "Ab": VA.READ_WRITE}, scan="backward", update=_alpha_filter)
 
 
 _SUMMED = {"g": Var(0.0, access=VA.REDUCE_SUM)}
