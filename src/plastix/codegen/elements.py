@@ -224,6 +224,7 @@ def header(backend: str, precision: str) -> list[str]:
              else "from numba import cuda")
     if backend == "cpu":
         L += ["from plastix.kernels.columns import fill_columns as _fill_cols",
+              "from plastix.kernels.assign import fill as _fill_rows",
               "from plastix.kernels.prefetch import prefetch", "",
               "",
               "def njit(*args, **kwargs):",

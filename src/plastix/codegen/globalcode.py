@@ -91,6 +91,17 @@ def global_code(fn, keys: GlobalKeys, name: str, where: str, stream: int) -> Glo
                 return ast.copy_location(ast.Name(keys.params[attr], ast.Load()), node)
             return self.generic_visit(node)
 
+        def visit_Assign(self, node):
+            t = node.targets[0] if len(node.targets) == 1 else None
+            if (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "rows"
+                    and "rows" in args and t.attr in keys.rows):
+                # rows.x = expr: every element, as an element loop (kernels.assign.fill)
+                target = self.visit(t)   # checks and marks the row var written
+                call = ast.Call(ast.Name("_fill_rows", ast.Load()), [ast.Name(target.value.id, ast.Load()),
+                                                                      self.visit(node.value)], [])
+                return ast.copy_location(ast.Expr(call), node)
+            return self.generic_visit(node)
+
         def visit_Call(self, node):
             f = node.func
             if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "rng":

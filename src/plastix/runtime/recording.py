@@ -100,8 +100,12 @@ class Recorder:
         rows = -(-n_steps // self.every)
         for r, (pop, var) in enumerate(plan.recorded_vars):
             arr = state[NAMES.pop(self._pop(pop)).var(var)]
-            # a shared (read-only) variable is recorded once per element too: the copy is per element
-            state[rec_var(r)] = np.zeros(self._lead + (rows, arr.shape[-1]), arr.dtype)
+            # a shared (read-only) variable is recorded once per element too: the copy is per element.  The
+            # run writes every row, so the last run's buffer is reused when its shape fits (no zeroing)
+            shape = self._lead + (rows, arr.shape[-1])
+            old = state.get(rec_var(r))
+            if not (isinstance(old, np.ndarray) and old.shape == shape and old.dtype == arr.dtype):
+                state[rec_var(r)] = np.empty(shape, arr.dtype)
             backend.push(state, [rec_var(r)])
         return caps
 
