@@ -120,7 +120,7 @@ def test_normal_as_first_draw_and_skipped_rows(mode):
     np.testing.assert_allclose(sim.get("u", "second"), second, rtol=1e-12)
 
 
-def test_row_draws_on_cuda():
+def test_row_draws_on_cuda(small_cuda_blocks):
     pytest.importorskip("numba.cuda")
     from plastix.backends import cuda_available
 
