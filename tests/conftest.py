@@ -37,6 +37,23 @@ def cpu_mode(request):
     return request.param
 
 
+@pytest.fixture(scope="module")
+def small_cuda_blocks():
+    """8-thread blocks on numba-cuda's simulator (a real GPU keeps the production geometry).
+
+    The simulator runs every thread of a block as a Python thread, idle ones included: with the default
+    128-thread blocks a tiny network's launches cost ~5x more than with 8-thread ones, and small blocks
+    also take tiny inputs through the multi-block paths.  The launch geometry is a launch argument, not
+    part of the generated source, so the kernels (and what tests/test_ptx.py compiles) are the same."""
+    from plastix.kernels import launch
+
+    old = launch.THREADS_PER_BLOCK
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        launch.THREADS_PER_BLOCK = 8
+    yield
+    launch.THREADS_PER_BLOCK = old
+
+
 def make_sim(net, mode: str, **kw) -> px.Simulation:
     return px.Simulation(net, backend="cpu", **CPU_MODES[mode], **kw)
 

@@ -14,7 +14,8 @@ import plastix as px
 pytest.importorskip("numba.cuda")
 from plastix.backends import cuda_available  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not cuda_available(), reason="needs numba-cuda (simulator or GPU)")
+pytestmark = [pytest.mark.skipif(not cuda_available(), reason="needs numba-cuda (simulator or GPU)"),
+              pytest.mark.usefixtures("small_cuda_blocks")]
 
 
 def _net():

@@ -138,11 +138,13 @@ VISITS = px.ConnectivityUpdateModel(name="visits", row_vars={"go": px.Var(0, "in
 
 
 @pytest.mark.parametrize("backend", ["cpu", "cpu_parallel", "cuda"])
-def test_active_if_skips_rows(backend):
+def test_active_if_skips_rows(backend, request):
     from plastix.backends import cuda_available
 
     if backend == "cuda" and not cuda_available():
         pytest.skip("needs numba-cuda")
+    if backend == "cuda":
+        request.getfixturevalue("small_cuda_blocks")
     net = px.Network(dt=1.0, seed=1)
     a = net.add_population("a", 40, px.neurons.lif())
     net.add_projection("aa", a, a, connectivity=px.connect.FixedNumberPost(3))

@@ -120,7 +120,7 @@ def test_normal_as_first_draw_and_skipped_rows(mode):
     np.testing.assert_allclose(sim.get("u", "second"), second, rtol=1e-12)
 
 
-def test_row_draws_on_cuda():
+def test_row_draws_on_cuda(small_cuda_blocks):
     pytest.importorskip("numba.cuda")
     from plastix.backends import cuda_available
 
@@ -151,32 +151,38 @@ def test_random_slot_is_uniform_over_the_row():
     assert chi2 < 18.5, f"random_slot not uniform: {counts}"  # p = 0.001, 4 dof
 
 
-def test_random_replace_keeps_rows_duplicate_free_and_full():
-    net = px.Network(dt=1.0, seed=4)
-    a = net.add_population("a", 30, px.neurons.lif())
-    b = net.add_population("b", 40, px.neurons.lif())
-    rng = np.random.default_rng(1)
-    pre = np.repeat(np.arange(30), 8)
-    post = np.concatenate([rng.choice(40, 8, replace=False) for _ in range(30)])
-    w = rng.uniform(1.0, 2.0, pre.size)
-    proj = net.add_projection("ab", a, b, connectivity=px.connect.FromArrays(pre, post), row_stride=10,
-                              init={"w": w})
-    net.add_connectivity_update("turnover", proj, px.structural.random_replace(3), var_refs={"weight": "w"},
+def _turnover_net(n_replace: int, seed: int) -> px.Network:
+    """stdp_recurrent_net (40 neurons) with ``n_replace`` synapses of every row replaced at every step: the
+    two random_replace tests share this structure, so it compiles once per CPU mode."""
+    net, proj = stdp_recurrent_net(40, row_stride=10, seed=seed)
+    net.add_connectivity_update("turnover", proj, px.structural.random_replace(n_replace), var_refs={"weight": "w"},
                                 every=1)
-    sims = {m: make_sim(net, m) for m in sorted(CPU_MODES)}
+    return net
+
+
+def test_random_replace_keeps_rows_duplicate_free_and_full():
+    n, k = 40, 8
+    rng = np.random.default_rng(1)
+    pre = np.repeat(np.arange(n), k)
+    post = np.concatenate([rng.choice(n, k, replace=False) for _ in range(n)])
+    w = rng.uniform(1.0, 2.0, pre.size)
+    sims = {m: make_sim(_turnover_net(3, seed=4), m) for m in sorted(CPU_MODES)}
     for sim in sims.values():
+        sim.set_connectivity("aa", pre, post, w=w)
+        for amplitude in ("a_plus", "a_minus"):  # STDP off: every weight change is the rule's
+            sim.set_param("aa", amplitude, 0.0)
         sim.run(20)
-        r = sim.ragged("ab", "w")
-        assert (r["row_length"] == 8).all()
-        for i in range(30):
-            row = r["ind"][i, :8]
-            assert len(set(row.tolist())) == 8 and row.min() >= 0 and row.max() < 40
+        r = sim.ragged("aa", "w")
+        assert (r["row_length"] == k).all()
+        for i in range(n):
+            row = r["ind"][i, :k]
+            assert len(set(row.tolist())) == k and row.min() >= 0 and row.max() < n
         stats = sim.update_stats("turnover")
-        assert stats["removed"] == stats["added"] == 20 * 30 * 3
+        assert stats["removed"] == stats["added"] == 20 * n * 3
         # kept synapses keep their weight, new ones start at 0: the weights are the initial ones or 0
-        vals = r["w"][:, :8]
+        vals = r["w"][:, :k]
         assert np.isin(vals[vals != 0], w).all() and (vals == 0).any()
-    a_, b_ = (sims[m].ragged("ab", "w") for m in sorted(CPU_MODES))
+    a_, b_ = (sims[m].ragged("aa", "w") for m in sorted(CPU_MODES))
     np.testing.assert_array_equal(a_["ind"], b_["ind"])
     np.testing.assert_array_equal(a_["w"], b_["w"])
 
@@ -186,13 +192,7 @@ def test_random_replace_with_stdp_keeps_the_column_view():
     both must give the same connectivity and a column view equal to one rebuilt from scratch."""
     from structural_reference import assert_column_view
 
-    def net():
-        n, proj = stdp_recurrent_net(40, row_stride=9, seed=9)
-        n.add_connectivity_update("turnover", proj, px.structural.random_replace(2), var_refs={"weight": "w"},
-                                  every=1)
-        return n
-
-    sims = {m: make_sim(net(), m) for m in sorted(CPU_MODES)}
+    sims = {m: make_sim(_turnover_net(2, seed=9), m) for m in sorted(CPU_MODES)}
     for sim in sims.values():
         sim.run(25)
         assert_column_view(sim, "aa")

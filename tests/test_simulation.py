@@ -51,17 +51,21 @@ def test_same_seed_same_spikes_any_thread_count():
 
 
 def test_delay_shifts_delivery_by_whole_steps():
-    """One source spike at step 3 reaches the target's in_syn at step 3 + 1 + delay."""
-    for delay in (0, 1, 4):
-        net = px.Network(dt=1.0, seed=1)
-        src = net.add_population("src", 1, px.neurons.spike_source_array())
-        tgt = net.add_population("tgt", 1, px.neurons.leaky_integrator(tau_m=1e9))
-        net.add_projection("st", src, tgt, connectivity=px.connect.OneToOne(), init={"w": 2.0}, delay=delay)
-        sim = px.Simulation(net, backend="cpu")
-        sim.set_spike_times("src", [np.array([3.0])])
-        sim.record("tgt", "v")
-        sim.run(12)
-        v = sim.recorded("tgt", "v")[:, 0]
+    """One source spike at step 3 reaches the target's in_syn at step 3 + 1 + delay: delays 0, 1 and 4 as
+    three projections onto three targets of one network (one compiled model)."""
+    delays = (0, 1, 4)
+    net = px.Network(dt=1.0, seed=1)
+    src = net.add_population("src", 1, px.neurons.spike_source_array())
+    tgt = net.add_population("tgt", len(delays), px.neurons.leaky_integrator(tau_m=1e9))
+    for k, delay in enumerate(delays):
+        net.add_projection(f"st{delay}", src, tgt, connectivity=px.connect.FromArrays([0], [k]), init={"w": 2.0},
+                           delay=delay)
+    sim = px.Simulation(net, backend="cpu")
+    sim.set_spike_times("src", [np.array([3.0])])
+    sim.record("tgt", "v")
+    sim.run(12)
+    for k, delay in enumerate(delays):
+        v = sim.recorded("tgt", "v")[:, k]
         first = int(np.flatnonzero(v > 0)[0])
         assert first == 3 + 1 + delay
         assert v[first] == pytest.approx(2.0)
