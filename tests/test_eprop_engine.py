@@ -73,3 +73,17 @@ def test_cuda_gradients_equal_the_forward_reference(monkeypatch):
     net.w_out = net.w_out * 3.0
     x, labels = _batch(2, T=20, max_count=2)
     _check(net, x, labels)
+
+
+def test_input_trains_from_counts_equal_a_numpy_construction():
+    from plastix.kernels.spike_trains import trains_from_counts
+
+    rng = np.random.default_rng(3)
+    x = ((rng.random((3, 7, 5)) < 0.3) * rng.integers(1, 4, (3, 7, 5))).astype(np.uint8)
+    times, counts = trains_from_counts(x, 10.0, 0.5, 4)   # one padded element
+    per = x.transpose(0, 2, 1).astype(np.int64)
+    b, i, t = np.nonzero(per)
+    np.testing.assert_array_equal(times, np.repeat(10.0 + 0.5 * t, per[b, i, t]))
+    want = np.zeros((4, 5), np.int64)
+    want[:3] = per.sum(axis=2)
+    np.testing.assert_array_equal(counts, want)

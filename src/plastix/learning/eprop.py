@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..errors import PlastixError
+from ..kernels.spike_trains import trains_from_counts
 from ..model import connectivity as connect
 from ..model import init
 from ..model.network import Dense, Network
@@ -482,12 +483,9 @@ class EPropNetwork:
     def _set_input(self, x: np.ndarray) -> None:
         """The input spike source's trains from ``x`` [n, steps, inputs] counts: a count of c at step t is c
         spikes at t0 + t dt (t0: now); elements beyond n (padding) get none."""
-        sim, B, N = self.sim, self.batch_size, self.config.num_inputs
-        counts = np.zeros((B, N), np.int64)
-        per_train = np.ascontiguousarray(x.transpose(0, 2, 1))   # [n, inputs, steps] counts (uint8)
-        counts[:x.shape[0]] = per_train.sum(axis=2, dtype=np.int64)
-        b_idx, i_idx, t_idx = np.nonzero(per_train)   # ordered by element, neuron, step: the trains' order
-        times = np.repeat(sim.t + t_idx * self.config.dt, per_train[b_idx, i_idx, t_idx].astype(np.int64))
+        sim = self.sim
+        times, counts = trains_from_counts(np.ascontiguousarray(x, np.uint8), float(sim.t), float(self.config.dt),
+                                           self.batch_size)
         sim.set_spike_times_flat("input", times, counts)
 
     def _run_chunk(self, x, labels, train: bool) -> dict:
