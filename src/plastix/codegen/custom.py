@@ -39,6 +39,7 @@ class _Body:
         self.m = {("u", n): f"u_{n}" for n in c.fields}
         self.m.update({("p", p): names(c.keys.param(p)) for p in c.param_names})
         self.bt = "_b, " if plan.batched else ""  # tape rows: [b, t, neuron] or [t, neuron]
+        self.atomic_tapes = False  # accumulating tapes with atomics (the GPU's threads share a neuron)
 
     def tape_at(self, f) -> str:
         neuron = {"pre": "i", "post": "j"}.get(f.side, self.idx)
@@ -46,7 +47,7 @@ class _Body:
         return f"{self.names(f.key)}[{self.bt}{row}, {neuron}]"
 
     def load(self, n, f) -> list[str]:
-        if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
+        if f.kind == "temp" or f.access in VarAccess.REDUCTIONS or f.access == VarAccess.ACCUMULATE:
             return [f"u_{n} = _T(0.0)"]
         if f.kind == "global":  # one scalar for the target ([1], or [batch, 1])
             return [f"u_{n} = {self.names(f.key)}[{'_b, 0' if f.per_element else '0'}]"]
@@ -88,6 +89,13 @@ class _Body:
         L += self.calls()
         L += [f"{self.tape_at(f)} = u_{n}" for n, f in self.fields.items()
               if f.kind == "tape" and n in self.written and f.side != "pre"]
+        for n, f in self.fields.items():  # sums into the presynaptic neurons' tapes (the GPU: atomics)
+            if f.kind == "tape" and f.access == VarAccess.ACCUMULATE and n in self.written:
+                if self.atomic_tapes:
+                    at = f"({self.bt}_tp, i)" if self.bt else "(_tp, i)"
+                    L += ["if _tp >= 0:", f"    cuda.atomic.add({self.names(f.key)}, {at}, u_{n})"]
+                else:
+                    L += ["if _tp >= 0:", f"    {self.tape_at(f)} += u_{n}"]
         return L + self.accumulate(atomic)
 
     def code(self, time_loop: list[str] | None, atomic=None) -> list[str]:
@@ -359,6 +367,7 @@ def cuda_kernel(plan: Plan, c: CustomPlan, name: str, decorator: str) -> tuple[l
         return _cuda_events_kernel(plan, c, name, decorator, names)
     if c.per_synapse:
         b = _Body(plan, c, names, "i, k", "i * stride + k")
+        b.atomic_tapes = True
         ind, rl = names(tk.ind), names(tk.rowlen)
         body = ["_x = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
                 "_y0 = cuda.blockIdx.y * cuda.blockDim.y + cuda.threadIdx.y",

@@ -360,8 +360,12 @@ def _custom_plan(plan: Plan, cu: CustomUpdate) -> CustomPlan:
                   for k, fn in enumerate(m.stages)]
         written = {f for sf in stages for n, f in sf.writes if n == "u"}
     batched = any(f.per_element for f in fields.values())
+    for name, f in fields.items():
+        if f.kind == "tape" and f.access == VarAccess.ACCUMULATE and not (cu.per_synapse and f.side == "pre"):
+            raise ModelError(f"{where}: tape_ref {name!r} accumulates (access 'accumulate'): bind it to 'pre.<var>' "
+                             "of the projection the update runs over")
     if cu.per_synapse:
-        bad = sorted(n for n in written if fields[n].kind == "tape")
+        bad = sorted(n for n in written if fields[n].kind == "tape" and fields[n].access != VarAccess.ACCUMULATE)
         if bad:
             raise ModelError(f"{where}: a per-synapse update may not write tapes {bad}: the synapses of one neuron "
                              "would race on its value (write per-synapse variables or reductions instead)")

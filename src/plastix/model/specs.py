@@ -45,6 +45,11 @@ class VarAccess:
     REDUCE_MEAN = "reduce_mean"
     REDUCE_MAX = "reduce_max"
     REDUCTIONS = (REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX)
+    #: Tape references of per-synapse scans only, bound to ``pre.<var>``: at every step what the update
+    #: assigns is added to the presynaptic neuron's tape at the step whose value reached the synapse
+    #: (1 + delay steps earlier), per batch element -- the transpose of reading ``pre.<var>``, e.g. BPTT's
+    #: adjoint carried back through a projection.  The slot should be a variable the run leaves at 0.
+    ACCUMULATE = "accumulate"
 
     @staticmethod
     def duplicated(access: str) -> bool:
@@ -444,9 +449,12 @@ class CustomUpdateModel(_Model):
         tapes = dict(self.tape_refs or {})
         for name, access in tapes.items():
             _check_name(name, "tape_ref")
-            if access not in (VarAccess.READ_ONLY, VarAccess.READ_WRITE):
-                raise ModelError(f"custom update {self.name!r}: tape_ref {name!r} access must be read_only or "
-                                 f"read_write, got {access!r}")
+            if access not in (VarAccess.READ_ONLY, VarAccess.READ_WRITE, VarAccess.ACCUMULATE):
+                raise ModelError(f"custom update {self.name!r}: tape_ref {name!r} access must be read_only, "
+                                 f"read_write or accumulate, got {access!r}")
+            if access == VarAccess.ACCUMULATE and not (self.scan and self.per == "element"):
+                raise ModelError(f"custom update {self.name!r}: tape_ref {name!r} accumulates into the presynaptic "
+                                 "tape: it needs a per-synapse scan (scan='forward' / 'backward')")
         object.__setattr__(self, "tape_refs", tapes)
         if self.scan not in (None, "forward", "backward"):
             raise ModelError(f"custom update {self.name!r}: scan must be 'forward', 'backward' or None, "
