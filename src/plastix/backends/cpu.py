@@ -46,6 +46,7 @@ class CpuBackend:
         self.module = None
         self.run_args: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
 
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
@@ -56,9 +57,10 @@ class CpuBackend:
         source, self.run_args = cpu_emit.emit_module(plan, parallel=self.parallel)
         self.update_args = cpu_emit.update_kernel_args(plan, self.parallel)
         self.custom_args = cpu_emit.custom_kernel_args(plan)
-        # what sizes a custom update's work: its elements (per batch element) and whether it scans the tape
+        # what sizes a custom update's work: its elements (synapses: the row lengths' sum; neurons: the spike
+        # flags, [batch, neurons] when batched) and whether it scans the tape
         self.custom_work = {c.prefix: (c.target_keys.rowlen if c.per_synapse else c.target_keys.flag,
-                                       c.update.model.over_time) for c in plan.customs}
+                                       c.per_synapse, c.update.model.over_time) for c in plan.customs}
         self.last_steps = 1
         parts = self.partitions if self.parallel else 1
         for u in plan.updates:  # per-partition selection scratch of the row kernels
@@ -94,8 +96,9 @@ class CpuBackend:
         if parts == 1 or (work is not None and work < self.SMALL_WORK):
             kernel(np.int64(0), np.int64(1), *args)
             return
-        if self._pool is None or self._pool._max_workers != parts:
+        if self._pool is None or self._pool_size != parts:
             self._pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="plastix-cpu")
+            self._pool_size = parts
         futures = [self._pool.submit(kernel, np.int64(p), np.int64(parts), *args) for p in range(parts)]
         for f in futures:
             f.result()  # re-raises a chunk's exception
@@ -123,10 +126,9 @@ class CpuBackend:
         """Run custom update ``prefix``'s kernel once (``Simulation.custom_update``)."""
         scalar = np.dtype(self.precision).type
         args = [state[a] for a in self.custom_args[prefix][4:]]  # after step, t, dt, seed
-        size_key, over_time = self.custom_work[prefix]
-        size = state[size_key]
-        elements = int(size.sum()) if size_key.endswith(("rowlen", "row_length")) else int(size.size)
-        work = elements * (self.last_steps if over_time else 1) * (self.batch_size if size.ndim == 1 else 1)
+        size_key, per_synapse, over_time = self.custom_work[prefix]
+        elements = int(state[size_key].sum()) * self.batch_size if per_synapse else int(state[size_key].size)
+        work = elements * (self.last_steps if over_time else 1)
         self._chunks(getattr(self.module, f"{prefix}_update"), np.int64(step), scalar(step * dt), scalar(dt),
                      np.uint64(seed), *args, work=work)
 
