@@ -21,9 +21,10 @@ LAYERS = {
     "codegen": 2, "structural": 2,
     "backends": 3,
     "runtime": 4,
-    "learning": 5, "topomap": 5, "bench": 5, "conv": 5,
-    "nir": 6,
-    "cli": 7,
+    "conv": 5,
+    "learning": 6, "topomap": 6, "bench": 6,
+    "nir": 7,
+    "cli": 8,
 }
 FACES = {"__init__", "connect", "init", "neurons", "postsynaptic", "weight_update"}
 #: Leaves may import only themselves and these.

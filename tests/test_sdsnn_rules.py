@@ -533,6 +533,13 @@ def test_scaled_schedule_stretches_and_compresses_the_timing():
     s = base.scaled(1 / 6).schedule
     assert (s.count_thre, s.clip_after, s.prune_after, s.t0) == (3, 3, 6, 7.0)
     assert s.rate_scale == pytest.approx(6.0) and s.fc_alpha_switch == pytest.approx(7 + 23 / 6)
+    # the decaying increments keep their total: sum_k alpha(t0 + k) of the scaled schedule = the authors'
+    authors, fast = SDSNNSchedule(), s
+    for alpha in (lambda sc, t: sc.fc_alpha(t, 1.0, 0.0), lambda sc, t: sc.conv_alpha(t)):
+        total = sum(alpha(authors, authors.t0 + k) for k in range(2000))
+        assert sum(alpha(fast, fast.t0 + k) for k in range(2000)) == pytest.approx(total, rel=1e-9)
+        slow = base.scaled(12).schedule
+        assert sum(alpha(slow, slow.t0 + k) for k in range(20000)) == pytest.approx(total, rel=1e-9)
     assert sdsnn_variant("mnist").scaled(1 / 6).layers["fc1"].regrow_after == 2
     with pytest.raises(ValueError, match="factor"):
         base.scaled(0)

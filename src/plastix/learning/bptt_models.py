@@ -48,8 +48,60 @@ def _transmit(s):
     add_to_post(s.w)  # noqa: F821 - provided by the engine
 
 
+def _transmit_count(s, pre):
+    add_to_post(s.w * pre.cnt)  # noqa: F821 - provided by the engine
+
+
 #: trainable synapse: weight and accumulated gradient
 SYNAPSE = WeightUpdateModel(name="bptt_synapse", vars={"w": 0.0, "grad": 0.0}, on_pre=_transmit)
+
+_KIDX = Var(0, "int32", access=VA.READ_ONLY, doc="flat index into the kernel [C_out, C_in, kh, kw]")
+
+
+def synapse(graded: bool, conv: bool) -> WeightUpdateModel:
+    """A trainable synapse: ``w`` (for a convolution: its copy of the shared kernel entry ``kidx``).
+    ``graded``: the presynaptic neuron sends a value ``cnt`` per event (an input count, a pooled value)
+    and the synapse transmits ``w cnt``; else a spike, transmitting ``w``."""
+    vars_ = {"w": 0.0, "kidx": _KIDX} if conv else {"w": 0.0}
+    name = "bptt_" + ("conv" if conv else "fc") + ("_graded" if graded else "")
+    return WeightUpdateModel(name=name, vars=vars_, on_pre=_transmit_count if graded else _transmit)
+
+
+def _pool_sim(n, i_syn):
+    n.cnt = i_syn
+
+
+def _pool_threshold(n):
+    return n.cnt != 0.0
+
+
+def pool_model() -> NeuronModel:
+    """Average pooling of spikes as a population: each neuron passes on its input of the step (the mean of
+    its window's spikes, through synapses of weight ``1 / window``) as a graded event ``cnt``.  ``du``:
+    the tape slot the layer above accumulates ``dL/dcnt`` into (pooling is linear: nothing else to do)."""
+    return NeuronModel(name="avg_pool", vars={"cnt": 0.0, "du": 0.0}, sim=_pool_sim, threshold=_pool_threshold)
+
+
+def _li_sim(n, p, i_syn):
+    n.age += 1.0
+    if n.age > p.t_first + 0.5:
+        n.y = p.kappa * n.y + i_syn + n.bias
+
+
+def li_readout(depth: int, kappa: float = 0.8) -> NeuronModel:
+    """A leaky-integrator readout ``y_t = kappa y_{t-1} + I_t + b`` at ``depth`` (no spikes); ``g`` (the
+    loss's ``dL/dy``) and ``du`` are tape slots of the backward pass."""
+    return NeuronModel(name="li_readout", params={"kappa": kappa, "t_first": float(depth)},
+                       vars={"y": 0.0, "age": 0.0, "g": 0.0, "du": 0.0,
+                             "bias": Var(0.0, access=VA.READ_WRITE_SHARED)}, sim=_li_sim)
+
+
+def parameters() -> NeuronModel:
+    """Trainable values that are not a population's or a synapse's own, as a population (a convolution's
+    shared kernel and channel biases): ``w`` and its gradient ``grad``, shared by the batch; no dynamics.
+    Optimiser chains run on it like on any population."""
+    shared = VA.READ_WRITE_SHARED
+    return NeuronModel(name="parameters", vars={"w": Var(0.0, access=shared), "grad": Var(0.0, access=shared)})
 
 
 def _rate_loss(u, p, rows):
@@ -75,6 +127,84 @@ def rate_mse(steps: int) -> CustomUpdateModel:
                                           "active": Var(1.0, access=VA.READ_ONLY_DUPLICATE)}, update=_rate_loss)
 
 
+def _ce_rate_loss(u, p, rows):
+    K = u.s.shape[1]
+    first = rows - p.steps
+    top = -1e30
+    for k in range(K):  # the counts are recomputed per pass: no scratch array shared by batch elements
+        c = 0.0
+        for r in range(first, rows):
+            c += u.s[r, k]
+        top = max(top, c)
+    total = 0.0
+    for k in range(K):
+        c = 0.0
+        for r in range(first, rows):
+            c += u.s[r, k]
+        total += exp(c - top)  # noqa: F821 - engine math
+    for k in range(K):
+        c = 0.0
+        for r in range(first, rows):
+            c += u.s[r, k]
+        target = 1.0 if k == u.label else 0.0
+        grad = p.scale * u.active * (exp(c - top) / total - target)  # noqa: F821
+        for r in range(rows):
+            u.g[r, k] = grad if r >= first else 0.0
+
+
+def ce_rate(steps: int) -> CustomUpdateModel:
+    """``g = dL/ds`` for the cross-entropy of the output spike counts ``c_k = sum_t s_t`` as logits,
+    ``L = scale * CE(c, label)`` (``scale``: ``1 / batch`` for a batch mean)."""
+    return CustomUpdateModel(name="ce_rate", per="population", params={"steps": float(steps), "scale": 1.0},
+                             tape_refs={"s": VA.READ_ONLY, "g": VA.READ_WRITE},
+                             global_vars={"label": Var(0, "int32", access=VA.READ_ONLY_DUPLICATE),
+                                          "active": Var(1.0, access=VA.READ_ONLY_DUPLICATE)}, update=_ce_rate_loss)
+
+
+def _ce_step_loss(u, p, rows):
+    K = u.y.shape[1]
+    first = rows - p.steps
+    for r in range(rows):
+        if r < first:
+            for k in range(K):
+                u.g[r, k] = 0.0
+            continue
+        top = u.y[r, 0]
+        for k in range(1, K):
+            top = max(top, u.y[r, k])
+        total = 0.0
+        for k in range(K):
+            total += exp(u.y[r, k] - top)  # noqa: F821 - engine math
+        for k in range(K):
+            target = 1.0 if k == u.label else 0.0
+            u.g[r, k] = p.scale * u.active * (exp(u.y[r, k] - top) / total - target)  # noqa: F821
+
+
+def ce_step(steps: int) -> CustomUpdateModel:
+    """``g = dL/dy`` of a leaky readout for the per-step cross-entropy summed over the trial's steps,
+    ``L = scale * sum_t CE(y_t, label)``."""
+    return CustomUpdateModel(name="ce_step", per="population", params={"steps": float(steps), "scale": 1.0},
+                             tape_refs={"y": VA.READ_ONLY, "g": VA.READ_WRITE},
+                             global_vars={"label": Var(0, "int32", access=VA.READ_ONLY_DUPLICATE),
+                                          "active": Var(1.0, access=VA.READ_ONLY_DUPLICATE)}, update=_ce_step_loss)
+
+
+def _li_adjoint(u, p, row):
+    d = 0.0
+    if row >= p.t_first:
+        d = u.g + p.kappa * u.nxt
+    u.du = d
+    u.nxt = d
+    u.gb = d
+
+
+def li_adjoint(depth: int, kappa: float = 0.8) -> CustomUpdateModel:
+    """The leaky readout's backward scan ``du_t = g_t + kappa du_{t+1}`` (``gb``: the bias gradient)."""
+    return CustomUpdateModel(name="li_adjoint", params={"kappa": kappa, "t_first": float(depth)}, temps=("nxt",),
+                             tape_refs={"g": VA.READ_ONLY, "du": VA.READ_WRITE},
+                             vars={"gb": Var(0.0, access=VA.REDUCE_SUM)}, scan="backward", update=_li_adjoint)
+
+
 def _adjoint(u, p, row):
     d = 0.0
     if row >= p.t_first:  # steps before the layer's first input are not part of the trial
@@ -97,6 +227,46 @@ def adjoint(depth: int, decay: float = 0.2, v_thresh: float = 0.5, lens: float =
                              vars={"gb": Var(0.0, access=VA.REDUCE_SUM)}, scan="backward", update=_adjoint)
 
 
+def _recurrent_adjoint(u, p, rows):
+    n = u.u.shape[1]
+    for r in range(rows - 1, -1, -1):
+        for j in range(n):
+            d = 0.0
+            if r >= p.t_first:
+                nxt = 0.0
+                rec = 0.0
+                if r + 1 < rows:
+                    nxt = u.du[r + 1, j]
+                    for k in range(n):   # dL/ds_j(t) through the recurrent synapses j -> k at t + 1
+                        rec += u.W[j, k] * u.du[r + 1, k]
+                sg = 0.0
+                if abs(u.u[r, j] - p.v_th) < p.lens:
+                    sg = 1.0
+                d = (u.g[r, j] + rec - p.decay * u.u[r, j] * nxt) * sg + p.decay * (1.0 - u.s[r, j]) * nxt
+            u.du[r, j] = d
+
+
+def recurrent_adjoint(depth: int, decay: float = 0.2, v_thresh: float = 0.5, lens: float = 0.5) -> CustomUpdateModel:
+    """:func:`adjoint` for a layer with recurrent synapses ``W`` [pre, post] (a dense projection onto
+    itself): ``dL/ds_j(t)`` also gets ``sum_k W_jk du_k(t + 1)``, so the layer's neurons are coupled from
+    step to step (a whole-population update, a matrix-vector product per step)."""
+    return CustomUpdateModel(name="lif_recurrent_adjoint", per="population",
+                             params={"decay": decay, "v_th": v_thresh, "lens": lens, "t_first": float(depth)},
+                             var_refs={"W": VA.READ_ONLY},
+                             tape_refs={"u": VA.READ_ONLY, "s": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE},
+                             update=_recurrent_adjoint)
+
+
+def _tape_sum(u):
+    u.gb = u.du
+
+
+def tape_sum() -> CustomUpdateModel:
+    """``gb = sum`` over steps and the batch of ``du`` (a bias gradient)."""
+    return CustomUpdateModel(name="tape_sum", tape_refs={"du": VA.READ_ONLY},
+                             vars={"gb": Var(0.0, access=VA.REDUCE_SUM)}, scan="backward", update=_tape_sum)
+
+
 def _transpose(u):
     u.gz = u.w * u.du
 
@@ -113,7 +283,16 @@ def _at_arrivals(u):
     u.gw = u.du
 
 
-def weight_gradient() -> CustomUpdateModel:
-    """``dL/dw_ij = sum`` over the spikes of ``i`` of ``du_j`` where they arrive (presynaptic events)."""
+def _at_arrivals_graded(u):
+    u.gw = u.du * u.x
+
+
+def weight_gradient(graded: bool = False) -> CustomUpdateModel:
+    """``dL/dw_ij = sum`` over the spikes of ``i`` of ``du_j`` where they arrive (presynaptic events);
+    ``graded``: each event weighted by the value ``x`` it carried (tape ref ``pre.cnt``)."""
+    if graded:
+        return CustomUpdateModel(name="weight_gradient_graded", tape_refs={"du": VA.READ_ONLY, "x": VA.READ_ONLY},
+                                 vars={"gw": Var(0.0, access=VA.REDUCE_SUM)}, events="pre_spikes",
+                                 update=_at_arrivals_graded)
     return CustomUpdateModel(name="weight_gradient", tape_refs={"du": VA.READ_ONLY},
                              vars={"gw": Var(0.0, access=VA.REDUCE_SUM)}, events="pre_spikes", update=_at_arrivals)

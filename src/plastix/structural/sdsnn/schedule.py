@@ -32,16 +32,20 @@ class SDSNNSchedule:
     t0 : float
         Origin of the decaying rate and rising percentile, ``2 * count_thre + 1`` (37).
     conv_alpha_tau : float
-        Conv rate: ``alpha(t) = rate_scale * exp(-(t - t0) / conv_alpha_tau)`` (5).
+        Conv rate: ``alpha(t) = conv_decay_scale * exp(-(t - t0) / conv_alpha_tau)`` (5).
     fc_alpha_tau, fc_alpha_switch : float
-        fc rate: ``alpha(t) = rate_scale * fc_alpha_scale * exp(-(t - t0) / fc_alpha_tau)`` for
+        fc rate: ``alpha(t) = fc_decay_scale * fc_alpha_scale * exp(-(t - t0) / fc_alpha_tau)`` for
         ``t <= fc_alpha_switch`` (1 and 60), else ``rate_scale * fc_alpha_floor``; ``fc_alpha_scale`` and
         ``fc_alpha_floor`` are per layer (:class:`LayerRule`).
     percentile_growth, percentile_tau, percentile_cap : float
         Regeneration percentile ``q(t) = min(cap, base + growth ** ((t - t0) / tau))`` in percent
         (1.1, 1, 99).
     rate_scale : float
-        Multiplies every pruning-rate increment (1; :meth:`SDSNNConfig.scaled` sets ``1 / factor``).
+        Multiplies the fc rate's constant floor (1; :meth:`SDSNNConfig.scaled` sets ``1 / factor``: the same
+        increase per epoch).
+    conv_decay_scale, fc_decay_scale : float
+        Multiply the decaying conv / fc rate increments (1; :meth:`SDSNNConfig.scaled` sets them so that
+        the sum of the increments over all steps equals the authors' sum over epochs).
     """
 
     count_thre: int = 18
@@ -56,6 +60,8 @@ class SDSNNSchedule:
     percentile_tau: float = 1.0
     percentile_cap: float = 99.0
     rate_scale: float = 1.0
+    conv_decay_scale: float = 1.0
+    fc_decay_scale: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.count_thre, int) or self.count_thre < 1:
@@ -66,7 +72,8 @@ class SDSNNSchedule:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        for name in ("conv_alpha_tau", "fc_alpha_tau", "percentile_tau", "rate_scale"):
+        for name in ("conv_alpha_tau", "fc_alpha_tau", "percentile_tau", "rate_scale", "conv_decay_scale",
+                     "fc_decay_scale"):
             v = getattr(self, name)
             if not (0.0 < v < math.inf):
                 raise ValueError(f"{name} must be in (0, inf), got {v!r}")
@@ -75,12 +82,12 @@ class SDSNNSchedule:
 
     def conv_alpha(self, t: float) -> float:
         """Rate increment factor of a conv layer at step ``t``."""
-        return self.rate_scale * math.exp(-(t - self.t0) / self.conv_alpha_tau)
+        return self.conv_decay_scale * math.exp(-(t - self.t0) / self.conv_alpha_tau)
 
     def fc_alpha(self, t: float, scale: float, floor: float) -> float:
         """Rate increment factor of an fc layer at step ``t`` (``scale``, ``floor`` from its :class:`LayerRule`)."""
         if t <= self.fc_alpha_switch:
-            return self.rate_scale * scale * math.exp(-(t - self.t0) / self.fc_alpha_tau)
+            return self.fc_decay_scale * scale * math.exp(-(t - self.t0) / self.fc_alpha_tau)
         return self.rate_scale * floor
 
     def percentile(self, t: float, base: float) -> float:
@@ -166,9 +173,12 @@ class SDSNNConfig:
         development into fewer steps.  Scaled (rounded to integers, at least 1 where a count):
         ``count_thre``, ``clip_after``, ``prune_after``, every layer's ``regrow_after`` (R),
         ``t0 = prune_after + 1``, ``fc_alpha_switch = t0 + 23 * factor``, the time constants
-        ``conv_alpha_tau`` (5 f), ``fc_alpha_tau`` (f) and ``percentile_tau`` (f).  The rate increments are
-        multiplied by ``1 / factor`` (``rate_scale``) so that the summed increase per epoch stays about
-        the authors'.  Not scaled: ``shrink``, percentages, percentile bases and cap, K.
+        ``conv_alpha_tau`` (5 f), ``fc_alpha_tau`` (f) and ``percentile_tau`` (f).  The decaying rate
+        increments are multiplied so that their sum over all steps equals the authors' (a geometric sum:
+        ``(1 - exp(-1 / (tau f))) / (1 - exp(-1 / tau))``; about ``1 / f`` for large ``f``, while for
+        ``f < 1`` each step takes what the authors' ``1 / f`` epochs took, not ``1 / f`` times one epoch's
+        first increment), the fc floor by ``1 / factor``.  Not scaled: ``shrink``, percentages, percentile
+        bases and cap, K.
         """
         f = float(factor)
         if not (0.0 < f < math.inf):
@@ -181,9 +191,17 @@ class SDSNNConfig:
         sched = replace(s, count_thre=thre, clip_after=clip_after, prune_after=prune_after, t0=t0,
                         conv_alpha_tau=s.conv_alpha_tau * f, fc_alpha_tau=s.fc_alpha_tau * f,
                         fc_alpha_switch=t0 + (s.fc_alpha_switch - s.t0) * f, percentile_tau=s.percentile_tau * f,
-                        rate_scale=s.rate_scale / f)
+                        rate_scale=s.rate_scale / f,
+                        conv_decay_scale=s.conv_decay_scale * _geometric_ratio(s.conv_alpha_tau, f),
+                        fc_decay_scale=s.fc_decay_scale * _geometric_ratio(s.fc_alpha_tau, f))
         layers = {k: replace(r, regrow_after=max(1, round(r.regrow_after * f))) for k, r in self.layers.items()}
         return SDSNNConfig(sched, layers)
+
+
+def _geometric_ratio(tau: float, f: float) -> float:
+    """``sum_k exp(-k / tau) / sum_k exp(-k / (tau f))`` over k >= 0: what keeps the total of a decaying
+    increment when its time constant is stretched by ``f`` (steps per epoch)."""
+    return (1.0 - math.exp(-1.0 / (tau * f))) / (1.0 - math.exp(-1.0 / tau))
 
 
 def sdsnn_variant(variant: str, *, static_conv_ranges: bool = True) -> SDSNNConfig:
