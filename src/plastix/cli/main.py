@@ -46,10 +46,12 @@ def _add_command(sub, name: str, module, help: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="plastix", description="Sparse spiking networks with structural plasticity.")
     p.add_argument("--version", action="version", version=f"plastix {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,topomap,bench,export,run}")
-    from . import bench_rewire, bench_sim, bench_train, nir, topomap, train
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,sdsnn,topomap,bench,export,run}")
+    from . import bench_rewire, bench_sim, bench_train, nir, sdsnn, topomap, train
 
     _add_command(sub, "train", train, "train a recurrent SNN classifier with e-prop (dense, sparse or DEEP R)")
+    _add_command(sub, "sdsnn", sdsnn, "train a conv SNN by surrogate-gradient BPTT that prunes and regrows itself "
+                 "(SD-SNN: faithful masks, truly sparse, or unpruned)")
     _add_command(sub, "topomap", topomap, "topographic map refinement by rewiring (Bamford et al. 2010)")
     for verb, helptext, module in (("export", "write a trained model to another format", nir.Export),
                                    ("run", "run a model file", nir.Run)):

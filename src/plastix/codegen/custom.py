@@ -167,10 +167,23 @@ class _Body:
         for n, f in self.red.items():  # reductions accumulate into their per-element slots
             body = [ln.replace(f"_red_{n} = max(_red_{n}, u_{n})", f"_r_{n}[_ii] = max(_r_{n}[_ii], u_{n})")
                     .replace(f"_red_{n} += u_{n}", f"_r_{n}[_ii] += u_{n}") for ln in body]
+        # a per-synapse scan summing into its row's presynaptic tape: the row's sum is formed in a local
+        # and added once per step (one store instead of a dependent read-modify-write per synapse)
+        summed = [n for n, f in self.fields.items() if f.kind == "tape" and f.access == VarAccess.ACCUMULATE
+                  and n in self.written and f.side == "pre" and not self.atomic_tapes]
+        for n in summed:
+            f = self.fields[n]
+            target = ["if _tp >= 0:", f"    {self.tape_at(f)} += u_{n}"]
+            at = next(i for i in range(len(body) - 1) if body[i:i + 2] == target)
+            body[at:at + 2] = [f"_acc_{n} += u_{n}"]
         step = [f"u_{n} = _a_{n}[_ii]" for n in carried] + body
         step += [f"_a_{n}[_ii] = u_{n}" for n in carried if n in self.written or n in temps]
         end = [f"{names(f.key)}[_b, {self.idx}] = _a_{n}[_ii]" for n, f in per.items() if n in self.written]
-        inner = loop(start + ["pass"]) + time_loop + indent(loop(step), len(time_loop)) + loop(end + ["pass"])
+        per_step = [f"_acc_{n} = _T(0.0)" for n in summed] + loop(step)
+        if summed:
+            per_step += [f"_tp = _t - {1 + self.c.update.target.delay}", "if _tp >= 0:"]
+            per_step += [f"    {self.tape_at(self.fields[n])} += _acc_{n}" for n in summed]
+        inner = loop(start + ["pass"]) + time_loop + indent(per_step, len(time_loop)) + loop(end + ["pass"])
         L += indent(inner, 1)
         last = []
         for n, f in self.red.items():
