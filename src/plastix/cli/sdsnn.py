@@ -41,9 +41,9 @@ def add_arguments(p) -> None:
     p.add_argument("--test-limit", type=integer(1), default=None, help="use the first N test samples")
     p.add_argument("--validation", type=number(0, 1, low_open=True, high_open=True), default=None,
                    help="hold out this fraction of the training split and evaluate on it instead of the test split")
-    p.add_argument("--probe-batches", type=integer(1), default=1,
+    p.add_argument("--probe-batches", type=integer(1), default=4,
                    help="sparse mode: training batches before a regrowing structure step whose gradients score "
-                        "absent synapses (default 1)")
+                        "absent synapses (default 4)")
     p.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--precision", choices=("float32", "float64"), default="float32")
     p.add_argument("--seed", type=seed, default=0)

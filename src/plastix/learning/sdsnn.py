@@ -8,11 +8,13 @@ Per epoch (or every ``structure_every`` batches): train, then one structure step
 population into the rule's :class:`~plastix.structural.sdsnn.KernelArrays` before a step and tied back
 after it; fc layers' storages read and write the simulation directly.
 
-**The sparse probe.**  Absent synapses do not train, so regeneration scores them by the step a gradient
-step would give them: ``probe = -lr * sum dL/dw`` over the last ``probe_batches`` training batches before
-a structure step that regrows, computed from those batches' tapes as a dense product (fc: ``sum_t x(t)^T
-du(t + 1)``, ``B T n_pre n_post`` multiply-adds; conv: the correlation of the input maps with ``du`` per
-kernel tap).  It is paid only in the probe window, only from the step where regeneration starts.
+**The sparse probe.**  Absent synapses do not train, so regeneration scores them by the weight one
+interval of training from 0 would give them (what the faithful mode's masked weights carry): Adam's
+steps, ``-lr * interval * mean(g) / rms(g)`` from the gradients ``g`` of the last ``probe_batches``
+training batches before a structure step that regrows, computed from those batches' tapes as a dense
+product (fc: ``sum_t x(t)^T du(t + 1)``, ``B T n_pre n_post`` multiply-adds; conv: the correlation of the
+input maps with ``du`` per kernel tap).  It is paid only in the probe window, only from the step where
+regeneration starts.
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class SDSNNSettings:
     train_limit: int | None = None
     test_limit: int | None = None
     validation: float | None = None
-    probe_batches: int = 1
+    probe_batches: int = 4
     data_dir: str | None = None
     backend: str = "cpu"
     dtype: str = "float32"
@@ -165,6 +167,7 @@ class SDSNNTrainer:
         self.net = BPTTNetwork(self.config, batch_size=s.batch_size, attach=self._attach)
         self.sd = self._driver()
         self.structure_t = 0
+        self.structure_enabled = True   # False: train without structure steps (e.g. to time the final network)
         self.results = {"format": FORMAT, "settings": s.to_dict(), "config": self.config.to_dict(),
                         "dataset": ds.summary(), "epochs": [], "structure_steps": []}
 
@@ -261,7 +264,7 @@ class SDSNNTrainer:
 
     # -- probes ---------------------------------------------------------------------------------------------
     def _regrows_next(self) -> bool:
-        if self.sd is None or self.settings.mode != "sparse":
+        if self.sd is None or self.settings.mode != "sparse" or not self.structure_enabled:
             return False
         return self.structure_t > self.rules.schedule.prune_after and any(
             L.rule.regrow for L in self.sd.layers.values())
@@ -282,11 +285,20 @@ class SDSNNTrainer:
             else:
                 B, R = x.shape[:2]
                 g = x[:, :-1].reshape(B * (R - 1), -1).astype(np.float64).T @ du[:, 1:].reshape(B * (R - 1), -1)
-            self._probe[n] = self._probe.get(n, 0.0) + g
+            acc = self._probe.setdefault(n, [0.0, 0.0, 0])
+            acc[0], acc[1], acc[2] = acc[0] + g, acc[1] + g * g, acc[2] + 1
 
     def _probes(self) -> dict:
-        lr = self.net.lr
-        return {n: -lr * g for n, g in self._probe.items()}
+        """The step Adam would take from 0 over one interval between structure steps: ``-lr * interval *
+        mean(g) / rms(g)`` over the probe window's batch gradients (Adam's update is about ``lr`` per step
+        whatever the gradient's scale, so the raw ``-lr * sum g`` would rank absent synapses far below the
+        trained weights they compete with)."""
+        s = self.settings
+        interval = s.structure_every or self.batches_per_epoch
+        out = {}
+        for n, (g1, g2, k) in self._probe.items():
+            out[n] = -self.net.lr * interval * g1 / np.sqrt(k * g2 + 1e-30)
+        return out
 
     # -- structure -----------------------------------------------------------------------------------------
     def structure_step(self) -> dict:
@@ -324,8 +336,8 @@ class SDSNNTrainer:
             r = net.train_batch(x, batch.labels)
             self._freeze_dead()
             every = s.structure_every or self.batches_per_epoch
-            step_now = self.sd is not None and ((b + 1) % every == 0 or (s.structure_every is None
-                                                                         and b + 1 == self.batches_per_epoch))
+            step_now = self.sd is not None and self.structure_enabled and (
+                (b + 1) % every == 0 or (s.structure_every is None and b + 1 == self.batches_per_epoch))
             window = s.structure_every or self.batches_per_epoch
             position = b % window + 1   # 1 .. window: batches since the last structure step
             if self._regrows_next() and position > window - s.probe_batches:
@@ -392,6 +404,8 @@ class SDSNNTrainer:
                            f"{row['compression']['total']:.3f} ({tr['train_s']:.1f} s)")
             if self.out_dir is not None:
                 self.save_checkpoint()
+                self.results["compile_s"] = self._clock.compile_s
+                self.write_results()   # after every epoch: a run can be watched (and plotted) while it trains
         self.results["compile_s"] = self._clock.compile_s
         if self.out_dir is not None:
             self.write_results()
