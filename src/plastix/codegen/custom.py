@@ -131,14 +131,16 @@ class _Body:
         return L
 
 
-    def code_inner(self, time_loop: list[str], head: list[str], size: str) -> tuple[list[str], list[str]]:
+    def code_inner(self, time_loop: list[str], head: list[str], size: str,
+                   step_head: tuple = ()) -> tuple[list[str], list[str]]:
         """A scan over the tape with the elements innermost: ``for b: for t: for element``, so every step
         reads and writes one contiguous row of each tape ([b, t, :]) instead of striding by the population
         size per element.  ``head``: the element loop's header lines (they set ``_ii``, the element's slot
         in the per-loop arrays, and whatever the body indexes by); ``size``: the slots to allocate.  What
         the element form keeps in locals across the loops (shared and per-element values, temporaries,
         reductions) lives in those arrays; each element still sees its batch elements and steps in the
-        same order, so the results are identical.  Returns (allocations, loops)."""
+        same order, so the results are identical.  ``step_head``: lines run once per step before the element
+        loop (an event's step).  Returns (allocations, loops)."""
         c, names = self.c, self.names
         plain = {n: f for n, f in self.fields.items()
                  if f.kind != "temp" and f.kind != "tape" and f.access not in VarAccess.REDUCTIONS}
@@ -179,7 +181,7 @@ class _Body:
         step = [f"u_{n} = _a_{n}[_ii]" for n in carried] + body
         step += [f"_a_{n}[_ii] = u_{n}" for n in carried if n in self.written or n in temps]
         end = [f"{names(f.key)}[_b, {self.idx}] = _a_{n}[_ii]" for n, f in per.items() if n in self.written]
-        per_step = [f"_acc_{n} = _T(0.0)" for n in summed] + loop(step)
+        per_step = list(step_head) + [f"_acc_{n} = _T(0.0)" for n in summed] + loop(step)
         if summed:
             per_step += [f"_tp = _t - {1 + self.c.update.target.delay}", "if _tp >= 0:"]
             per_step += [f"    {self.tape_at(self.fields[n])} += _acc_{n}" for n in summed]
@@ -333,18 +335,19 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tu
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             body += _ntape(b)
             # spikes that arrive after the last recorded step are not on the tape
-            b.step_prelude = ["_t = _evt[_b, _e]", "if _t >= _ntape:", "    continue"]
+            event_head = ["_t = _evt[_b, _e]", "if _t >= _ntape:", "    continue"]
             time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
         else:
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             time_loop = _scan_loop(b)
             body += _ntape(b)
         body += [f"stride = {names(tk.ind)}.shape[1]"] + chunk_bounds(f"{rl}.shape[0]")
-        if time_loop is not None and not c.update.model.events and _has_tape(c):
-            # a row's synapses innermost: each step reads the row's presynaptic value once and the targets'
-            # values from one contiguous tape row
+        if time_loop is not None and _has_tape(c):
+            # a row's synapses innermost: each step (or presynaptic event) reads the row's presynaptic value
+            # once and the targets' values from one contiguous tape row
             head = [f"for k in range({rl}[i]):", "    _ii = k"] + indent(_target_j(plan, c, names), 1)
-            alloc, loops = b.code_inner(time_loop, head, "stride")
+            alloc, loops = b.code_inner(time_loop, head, "stride",
+                                        step_head=event_head if c.update.model.events else ())
             body += alloc + ["for i in range(_lo, _hi):"] + indent(loops, 1)
         else:
             element = _target_j(plan, c, names) + b.code(time_loop)

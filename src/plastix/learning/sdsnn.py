@@ -380,10 +380,13 @@ class SDSNNTrainer:
         return out
 
     def compression(self) -> dict:
-        if self.sd is None:
+        """Per prunable layer and ``total``: the fraction of weights removed, as measured right after the
+        last structure step (in the faithful mode masked weights train again between steps, as the
+        authors'; their figure is taken after the masking)."""
+        if self.sd is None or not self.results["structure_steps"]:
             return {"total": 0.0}
-        c = self.sd.compression()
-        return {n: v["rate"] for n, v in c.items()}
+        last = self.results["structure_steps"][-1]
+        return {**last["layer_compression"], "total": last["compression"]}
 
     def fit(self, *, resume: bool = False) -> dict:
         s = self.settings
