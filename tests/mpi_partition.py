@@ -116,37 +116,52 @@ def synapses(sim, proj: str, var: str = "w") -> dict:
 
 
 def rewire_run(sim) -> dict:
+    """Three rounds of 20 steps, DEEP R (prune, then regrow) and magnitude pruning; ``first.*`` is the
+    projection after the first prune, before anything regrew."""
     drive(sim)
     sim.record_spikes("exc")
-    out = {}
-    counts = []
+    out, counts = {}, []
     for k in range(3):
         sim.run(20)
         pruned = sim.custom_update("prune")["prune"]
+        if k == 0:
+            out.update({f"first.{key}": v for key, v in synapses(sim, "deep").items()})
         grown = sim.custom_update("regrow")["regrow"]
         mag = sim.custom_update("mag")["mag"]
-        counts.append([pruned["removed"], grown["added"], grown["failed_adds"], mag["removed"]])
-        out[f"deep.total.{k}"] = np.array(sim.get("regrow", "total"))
-        out[f"deep.count.{k}"] = np.array(sim.connectivity("deep")[0].size)
+        counts.append([pruned["removed"], grown["added"], grown["failed_adds"], mag["removed"],
+                       int(sim.get("regrow", "total")[0]), int(sim.get("regrow", "unplaced")[0]),
+                       sim.connectivity("deep")[0].size])
     out["counts"] = np.array(counts)
     out.update(synapses(sim, "exc_exc"))
-    out.update(synapses(sim, "deep", "w"))
-    out["deep.sign"] = synapses(sim, "deep", "sign")["deep.sign"]
+    pre, post = sim.connectivity("deep")
+    out.update({"deep.pre": pre, "deep.post": post, "deep.w": sim.get("deep", "w"),
+                "deep.sign": sim.get("deep", "sign")})
     t, i = sim.spikes("exc")
     out["exc.t"], out["exc.i"] = t, i
     return out
 
 
 def local_rows(sim, proj: str) -> dict:
-    """This rank's part of ``proj``: ragged ind / rowlen / w and the row capacity (local target ids)."""
+    """This rank's part of ``proj``: its ragged rows (local target ids), its block and, for a projection
+    whose rules sample free targets, whether the target bitmask matches the rows."""
+    from plastix.codegen.names import NAMES
+    from plastix.runtime.state import target_bits
+
     r = sim.local.ragged(proj, "w")
-    return {f"local.{proj}.ind": r["ind"], f"local.{proj}.rowlen": r["row_length"], f"local.{proj}.w": r["w"],
-            f"local.{proj}.sign": sim.local.ragged(proj, "sign")["sign"] if proj == "deep" else r["w"],
-            f"local.{proj}.lo": np.array(sim.bounds["exc"][sim.rank]),
-            f"local.{proj}.hi": np.array(sim.bounds["exc"][sim.rank + 1])}
+    lo, hi = sim.bounds["exc"][sim.rank], sim.bounds["exc"][sim.rank + 1]
+    out = {f"local.{proj}.ind": r["ind"], f"local.{proj}.rowlen": r["row_length"], f"local.{proj}.w": r["w"],
+           f"local.{proj}.lo": np.array(lo), f"local.{proj}.hi": np.array(hi)}
+    if proj == "deep":
+        out[f"local.{proj}.sign"] = sim.local.ragged(proj, "sign")["sign"]
+        keys = NAMES.proj(sim.local.network.projections[proj])
+        bits = target_bits(r["ind"], r["row_length"], int(hi - lo))
+        out[f"local.{proj}.bits_ok"] = np.array(np.array_equal(bits, sim.local.state[keys.bits]))
+    return out
 
 
 def save_run(sim, folder: Path) -> dict:
+    """Run, save, run on, load and run the same steps again; then an error on one rank alone: rank 1's
+    targets of ``exc_inh`` get more synapses per row than its rows hold (``set_connectivity``)."""
     drive(sim)
     sim.record_spikes("exc")
     sim.run(25)
@@ -155,7 +170,16 @@ def save_run(sim, folder: Path) -> dict:
     first = sim.get("exc", "v")
     sim.load(folder / "state.npz")
     sim.run(20)
-    return {"first.v": first, "again.v": sim.get("exc", "v"), "step": np.array(sim.step)}
+    out = {"first.v": first, "again.v": sim.get("exc", "v"), "step": np.array(sim.step)}
+    lo = int(sim.bounds["inh"][1])   # rank 1's first target
+    pre, post = np.repeat(np.arange(N_EXC), 3 * N_INH), np.tile(np.arange(N_INH), 3 * N_EXC)   # duplicates too
+    keep = post >= lo
+    try:
+        sim.set_connectivity("exc_inh", pre[keep], post[keep])
+        out["error"] = np.array("none")
+    except Exception as e:  # noqa: BLE001 -- the test reads what each rank got
+        out["error"] = np.array(f"{type(e).__name__}: {e}")
+    return out
 
 
 def main(mode: str, out: Path) -> None:
