@@ -193,3 +193,23 @@ def _far_prune(row):
 def _far_prune_model():
     return px.ConnectivityUpdateModel(name="far_prune", var_refs=("weight",), row_update=_far_prune)
 
+
+
+def test_bench_sim_under_mpiexec_prints_once_and_matches_numpy(tmp_path, capsys):
+    """``mpiexec -n 2 plastix bench sim``: one JSON line (rank 0's) reporting 2 ranks and the exchange, with the
+    noiseless network's spikes equal to the plain-numpy reference and to one process."""
+    import json
+
+    from plastix.cli.main import main
+    from test_mpi import BIN
+
+    args = ["bench", "sim", "--neurons", "400", "--row-length", "40", "--steps", "100", "--deterministic", "--json"]
+    res = _launch(RANKS, BIN / "plastix", *args, "--reference", "numpy", cwd=tmp_path)
+    lines = [line for line in res.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stdout
+    out = json.loads(lines[0])
+    assert out["ranks"] == 2 and out["spikes_match"] is True and out["spikes"] > 100
+    assert out["compute_s"] > 0 and out["exchange_s"] > 0 and out["bytes_received_per_step"] > 0
+    main(args)
+    one = json.loads(capsys.readouterr().out)
+    assert one["ranks"] == 1 and one["spikes"] == out["spikes"]

@@ -95,7 +95,9 @@ class PartitionedSimulation:
     """``Simulation(network, comm=comm)``: the network partitioned over the ranks of ``comm`` (see the
     module docstring and docs/mpi.md for what equals a one-process run).
 
-    Parameters are those of :class:`~plastix.Simulation` (CPU backend only, ``batch_size`` 1), plus
+    Parameters are those of :class:`~plastix.Simulation` (CPU backend only, ``batch_size`` 1; ``threads``
+    defaults to numba's current thread count, which :func:`plastix.parallel.share_cores` sets to this
+    rank's share of its node's cores -- call it first when several ranks share a node), plus
     ``measure_wait``: time a barrier before each exchange, splitting the exchange time into waiting for
     the slowest rank (``wait_s``) and the transfer itself (``exchange_s``); it adds one collective per
     exchange, so it is for benchmarks.
@@ -126,6 +128,10 @@ class PartitionedSimulation:
         self.check_finite_after_run = check_finite
         self.batch_size = 1
         self.part = self._collective(lambda: build_local(network, self.rank, self.ranks), "building the partition")
+        if threads is None:
+            import numba
+
+            threads = numba.get_num_threads()
         self.local = _RankSimulation(self.part.network, comm, network.seed, backend="cpu", parallel=parallel,
                                      threads=threads, partitions=partitions, check_finite=False)
         self.bounds = self.part.bounds
