@@ -28,9 +28,10 @@ def _stimulus(n: int, steps: int, seed: int) -> list[np.ndarray]:
     return [np.flatnonzero(rng.random(steps) < 0.15).astype(np.float64) for _ in range(n)]
 
 
-def static_network(precision: str = "float64") -> px.Network:
+def static_network(precision: str = "float64", delay: int = 0) -> px.Network:
     """Spike-source array -> LIF excitatory / inhibitory populations, recurrent, sparse and dense, with
-    delays 0, 1 and 3 and exponential synapses: deterministic, every rank boundary crossed."""
+    delays ``delay`` + (0, 1, 3, 0) and exponential synapses: deterministic, every rank boundary crossed.
+    With ``delay`` 2 the ranks exchange every 3 steps."""
     net = px.Network(dt=1.0, seed=11, precision=precision)
     net.add_population("input", N_IN, px.neurons.spike_source_array())
     lif = px.neurons.lif(v_thresh=-55.0, tau_m=10.0)
@@ -38,14 +39,14 @@ def static_network(precision: str = "float64") -> px.Network:
                                                "i_offset": px.init.Uniform(0.0, 0.4)})
     net.add_population("inh", N_INH, lif, init={"v": px.init.Uniform(-70.0, -60.0)})
     net.add_projection("in_exc", "input", "exc", connectivity=px.connect.FixedProbability(0.4),
-                       init={"w": px.init.Uniform(1.0, 6.0)})
+                       init={"w": px.init.Uniform(1.0, 6.0)}, delay=delay)
     net.add_projection("exc_exc", "exc", "exc", connectivity=px.connect.FixedNumberPost(6),
-                       init={"w": px.init.Normal(1.5, 0.5)}, delay=1,
+                       init={"w": px.init.Normal(1.5, 0.5)}, delay=delay + 1,
                        postsynaptic=px.postsynaptic.exp_curr(tau=5.0))
     net.add_projection("exc_inh", "exc", "inh", connectivity=px.connect.FixedProbability(0.3),
-                       init={"w": 2.0}, delay=3)
+                       init={"w": 2.0}, delay=delay + 3)
     net.add_projection("inh_exc", "inh", "exc", connectivity=Dense(),
-                       init={"w": px.init.Uniform(-2.0, -0.5)})
+                       init={"w": px.init.Uniform(-2.0, -0.5)}, delay=delay)
     return net
 
 
@@ -190,6 +191,9 @@ def main(mode: str, out: Path) -> None:
     sim = px.Simulation(net, comm=comm, parallel=False)
     if mode == "static":
         res = static_run(sim)
+        delayed = px.Simulation(static_network(delay=2), comm=comm, parallel=False)
+        res.update({f"d2.{k}": v for k, v in static_run(delayed).items()})
+        res["d2.exchanges"] = np.array(delayed.timings()["exchanges"])
     elif mode == "rewire":
         res = rewire_run(sim)
         res.update(local_rows(sim, "deep"))

@@ -33,8 +33,11 @@ def _one_process(run, net) -> dict:
 def test_static_network_equals_one_process_spike_for_spike(tmp_path):
     """Spike-source input, sparse / dense projections, delays 0, 1 and 3, exponential synapses, float64: every
     spike, the recorded voltages (every 2 steps, over three run calls), the final neuron and postsynaptic
-    state and every synapse are bitwise those of one process, on both ranks."""
+    state and every synapse are bitwise those of one process, on both ranks.  The same with delays 2, 3 and
+    5, where the ranks exchange every 3 steps (and at the ends of run calls)."""
     reference = _one_process(mp.static_run, mp.static_network())
+    delayed = _one_process(mp.static_run, mp.static_network(delay=2))
+    reference.update({f"d2.{k}": v for k, v in delayed.items()})
     _launch(RANKS, sys.executable, "mpi_partition.py", "static", tmp_path)
     parts = _ranks(tmp_path)
     assert reference["exc.count"] > 100 and reference["inh.count"] > 20   # the network is active
@@ -45,6 +48,8 @@ def test_static_network_equals_one_process_spike_for_spike(tmp_path):
     # the bytes: per exchange a header of (1 + 3 populations x 1 step) int64 per rank, then the int32 ids
     spikes = sum(int(reference[f"{p}.count"]) for p in ("input", "exc", "inh"))
     assert parts[0]["timings.bytes"] == 60 * RANKS * 4 * 8 + 4 * spikes
+    assert int(parts[0]["d2.exchanges"]) == 10 + 1 + 10   # 30 = 10 x 3, 1, 29 = 9 x 3 + 2
+    assert delayed["exc.count"] > 100
 
 
 def test_rewiring_keeps_every_ranks_invariants_and_the_stated_equalities(tmp_path):
