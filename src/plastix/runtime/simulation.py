@@ -57,11 +57,25 @@ class Simulation:
         depend on the thread count); on CUDA the batch is a grid dimension.  Element ``b`` draws random
         numbers keyed by ``plastix.kernels.rng.host_batch_seed(seed, b)`` (element 0: the network's seed).
         1 (default) is the unbatched engine.
+    comm : mpi4py communicator or "world", optional
+        Partition the network over the ranks of ``comm`` (``"world"``: ``MPI.COMM_WORLD``): the result is a
+        :class:`~plastix.runtime.partition.PartitionedSimulation`, run on every rank (docs/mpi.md).
     """
+
+    def __new__(cls, *args, comm=None, **kwargs):
+        # the MPI hook: Simulation(net, comm=comm) is a partitioned simulation (not a subclass: every method
+        # of it is collective and gathers over the ranks)
+        if comm is not None and cls is Simulation:
+            from .partition import PartitionedSimulation
+
+            return PartitionedSimulation(*args, comm=comm, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, network: Network, backend: str = "auto", *, parallel: bool | str = "auto",
                  threads: int | None = None, partitions: int | None = None, check_finite: bool = True,
-                 batch_size: int = 1):
+                 batch_size: int = 1, comm=None):
+        if comm is not None:
+            raise NetworkError(f"comm is only accepted by Simulation itself, not by {type(self).__name__}")
         if not isinstance(network, Network):
             raise NetworkError(f"network must be a plastix.Network, got {type(network).__name__}")
         if not network.populations:
