@@ -14,17 +14,17 @@ from plastix.datasets import BernoulliFrames, FrameDataset
 from plastix.learning.bptt import BPTTError
 from plastix.learning.sdsnn import SDSNNSettings, SDSNNTrainer
 
-LAYERS = "conv2-pool2-conv8-pool2-fc12-fc3"
+LAYERS = "conv2-pool2-conv8-pool2-fc12-fc10"   # 10 classes: the CLI test (digits) shares the compiled code
 
 
 def _dataset(n_train=40, n_test=12, seed=0):
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n_train + n_test)
+    labels = rng.integers(0, 3, n_train + n_test)   # 3 of the 10 classes occur
     images = rng.integers(0, 120, (n_train + n_test, 1, 8, 8))
     for c in range(3):   # a class-dependent bright block, so the task is learnable
         images[labels == c, 0, 2 * c:2 * c + 3, 1:6] += 130
-    tr = BernoulliFrames(images[:n_train], labels[:n_train], steps=6, num_classes=3, seed=seed)
-    te = BernoulliFrames(images[n_train:], labels[n_train:], steps=6, num_classes=3, seed=seed, split_key=1)
+    tr = BernoulliFrames(images[:n_train], labels[:n_train], steps=6, num_classes=10, seed=seed)
+    te = BernoulliFrames(images[n_train:], labels[n_train:], steps=6, num_classes=10, seed=seed, split_key=1)
     return FrameDataset("blocks", tr, te)
 
 
@@ -117,10 +117,10 @@ def test_settings_errors_name_the_problem():
     with pytest.raises(BPTTError, match="dataset must be one of"):
         SDSNNSettings(dataset="cifar")
     with pytest.raises(BPTTError, match="no \\['conv2'\\]"):
-        s = SDSNNSettings(dataset="digits", mode="sparse", layers="conv2-pool2-fc12-fc3")
+        s = SDSNNSettings(dataset="digits", mode="sparse", layers="conv2-pool2-fc12-fc10")
         SDSNNTrainer(s, progress=False, dataset=_dataset())
     with pytest.raises(BPTTError, match="fewer than SD-SNN's K"):
-        s = SDSNNSettings(dataset="digits", mode="sparse", layers="conv2-pool2-conv4-pool2-fc12-fc3")
+        s = SDSNNSettings(dataset="digits", mode="sparse", layers="conv2-pool2-conv4-pool2-fc12-fc10")
         SDSNNTrainer(s, progress=False, dataset=_dataset())
 
 
@@ -128,7 +128,8 @@ def test_cli_writes_results_and_reports_the_summary(tmp_path, capsys):
     out = tmp_path / "run"
     main(["sdsnn", "--dataset", "digits", "--mode", "sparse", "--epochs", "1", "--train-limit", "60",
           "--test-limit", "30", "--layers", "conv2-pool2-conv8-pool2-fc12-fc10", "--batch-size", "20",
-          "--structure-every", "1", "--schedule-scale", "0.17", "--out", str(out), "--json"])
+          "--structure-every", "1", "--schedule-scale", "0.17", "--precision", "float64", "--out", str(out),
+          "--json"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"test_accuracy", "compression", "neurons", "epoch_s", "compile_s"} <= set(summary)
     assert 0.0 <= summary["compression"] <= 1.0 and len(summary["epoch_s"]) == 1
