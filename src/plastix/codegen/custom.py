@@ -226,6 +226,65 @@ def _ntape(body: _Body) -> list[str]:
     return [f"_ntape = {_tape_length(body) if _has_tape(body.c) else '0'}"]
 
 
+def _transposable(plan: Plan, c: CustomPlan, b: _Body) -> bool:
+    """A per-synapse scan that is a map over its steps: no temporaries or reductions carried from step to
+    step, no per-synapse variable written, postsynaptic tapes read and presynaptic tapes only summed into
+    (``VarAccess.ACCUMULATE``) -- a transposed projection such as BPTT's adjoint.  Its steps are then
+    independent and :func:`_transposed_scan` runs each synapse over all of them at once."""
+    if not plan.batched or b.atomic_tapes:
+        return False
+    tapes = [f for f in b.fields.values() if f.kind == "tape"]
+    summed = [f for n, f in b.fields.items() if f.kind == "tape" and f.access == VarAccess.ACCUMULATE]
+    if not summed or any(f.side != "pre" for f in summed):
+        return False
+    for n, f in b.fields.items():
+        if f.kind == "temp" or f.access in VarAccess.REDUCTIONS:
+            return False
+        if f.kind == "tape":
+            if f.access != VarAccess.ACCUMULATE and (f.side != "post" or n in b.written):
+                return False
+        elif n in b.written or f.per_element:
+            return False
+    return bool(tapes)
+
+
+def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[str]:
+    """The body of a :func:`_transposable` scan: the postsynaptic tapes are copied neuron-major
+    (``[neuron, batch * steps]``), each synapse maps its target's whole series and adds the results into its
+    row's buffer (contiguous loops the compiler vectorises, instead of one gathered tape read per synapse
+    and step), and the buffers are added into the presynaptic tapes.  Every tape entry receives the same
+    additions in the same order as the step-by-step scan (synapses in row order), so the result is bitwise
+    the same."""
+    shift = 1 + c.update.target.delay
+    reads = {n: f for n, f in b.fields.items() if f.kind == "tape" and f.access != VarAccess.ACCUMULATE}
+    sums = {n: f for n, f in b.fields.items() if f.kind == "tape" and f.access == VarAccess.ACCUMULATE}
+    plain = {n: f for n, f in b.fields.items() if f.kind != "tape"}
+    any_key = names(next(iter(reads.values())).key)
+    L = [f"_B = {any_key}.shape[0]", f"_s = {shift}", "_bt = _B * _ntape"]
+    for n, f in reads.items():
+        key = names(f.key)
+        L += [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
+              "for _b in range(_B):", "    for _t in range(_ntape):", f"        for _q in range({key}.shape[2]):",
+              f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
+    L += [f"_S_{n} = np.zeros((_hi - _lo, _bt), _T)" for n in sums]
+    rl = names(c.target_keys.rowlen)
+    # contiguous 1-D views per synapse and batch element: what lets the compiler vectorise the step loop
+    step = ["_t = _u + _s"] + [f"u_{n} = _d_{n}[_u]" for n in reads] + [f"u_{n} = _T(0.0)" for n in sums]
+    step += b.calls()
+    step += [f"_v_{n}[_u] += u_{n}" for n in sums]
+    loads = [x for n, f in plain.items() for x in b.load(n, f)]
+    L += ["for i in range(_lo, _hi):"] + [f"    _r_{n} = _S_{n}[i - _lo]" for n in sums]
+    L += [f"    for k in range({rl}[i]):"]
+    L += indent(_target_j(plan, c, names) + loads + [f"_j_{n} = _T_{n}[j]" for n in reads], 2)
+    per_b = ["_o = _b * _ntape"] + [f"_d_{n} = _j_{n}[_o + _s:_o + _ntape]" for n in reads]
+    per_b += [f"_v_{n} = _r_{n}[_o:_o + _ntape - _s]" for n in sums]
+    L += indent(["for _b in range(_B):"] + indent(per_b + ["for _u in range(_ntape - _s):"], 1), 2)
+    L += indent(step, 4)
+    L += ["for i in range(_lo, _hi):", "    for _b in range(_B):", "        for _t in range(_ntape):"]
+    L += [f"            {names(f.key)}[_b, _t, i] += _S_{n}[i - _lo, _b * _ntape + _t]" for n, f in sums.items()]
+    return L
+
+
 def _target_j(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
     """``j``, the synapse's target, when a field is indexed by it."""
     if not any(f.side == "post" for f in c.fields.values()):
@@ -342,7 +401,9 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tu
             time_loop = _scan_loop(b)
             body += _ntape(b)
         body += [f"stride = {names(tk.ind)}.shape[1]"] + chunk_bounds(f"{rl}.shape[0]")
-        if time_loop is not None and _has_tape(c):
+        if time_loop is not None and not c.update.model.events and _transposable(plan, c, b):
+            body += _transposed_scan(plan, c, names, b)
+        elif time_loop is not None and _has_tape(c):
             # a row's synapses innermost: each step (or presynaptic event) reads the row's presynaptic value
             # once and the targets' values from one contiguous tape row
             head = [f"for k in range({rl}[i]):", "    _ii = k"] + indent(_target_j(plan, c, names), 1)
