@@ -335,12 +335,15 @@ class SDSNNTrainer:
             x = batch.spikes.reshape(len(batch.labels), self.config.steps, -1)
             r = net.train_batch(x, batch.labels)
             self._freeze_dead()
-            every = s.structure_every or self.batches_per_epoch
-            step_now = self.sd is not None and self.structure_enabled and (
-                (b + 1) % every == 0 or (s.structure_every is None and b + 1 == self.batches_per_epoch))
-            window = s.structure_every or self.batches_per_epoch
-            position = b % window + 1   # 1 .. window: batches since the last structure step
-            if self._regrows_next() and position > window - s.probe_batches:
+            # structure steps every N batches counted over the whole run (or at each epoch's end); the
+            # probe window is the last probe_batches batches before a step
+            done = epoch * self.batches_per_epoch + b + 1
+            if s.structure_every is None:
+                step_now, to_step = b + 1 == self.batches_per_epoch, self.batches_per_epoch - b - 1
+            else:
+                step_now, to_step = done % s.structure_every == 0, (-done) % s.structure_every
+            step_now = step_now and self.sd is not None and self.structure_enabled
+            if self._regrows_next() and to_step < s.probe_batches:
                 self._accumulate_probe()
             if step_now:
                 structure_s += self.structure_step()["wall_s"]
