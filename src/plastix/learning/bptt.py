@@ -34,6 +34,7 @@ from ..runtime import Simulation
 from . import bptt_models as bm
 from . import eprop_models as em
 from . import optimizers as ox
+from .batches import check_count_batch
 from .bptt_layers import Layer, LayerSpecError, parse_layers
 
 LOSSES = ("mse_rate", "ce_rate", "ce_step")
@@ -375,22 +376,8 @@ class BPTTNetwork:
     # -- one trial -------------------------------------------------------------------------------------
     def _check_batch(self, x, labels):
         c = self.config
-        x = np.asarray(x)
-        if x.ndim != 3 or x.shape[2] != c.num_inputs or x.shape[1] != c.steps:
-            raise BPTTError(f"x must be [batch, {c.steps} steps, {c.num_inputs} inputs] spike counts, "
-                            f"got shape {x.shape}")
-        if x.shape[0] < 1:
-            raise BPTTError("x needs at least one sample")
-        if x.dtype != np.uint8:
-            if np.any(x < 0) or np.any(x > 255) or np.any(x != np.round(x)):
-                raise BPTTError("x must hold spike counts 0..255 (encode images first, e.g. bernoulli_counts)")
-            x = x.astype(np.uint8)
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-        if labels.shape != (x.shape[0],):
-            raise BPTTError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= c.num_classes):
-            raise BPTTError(f"labels must lie in 0..{c.num_classes - 1}, got {labels.min()}..{labels.max()}")
-        return x, labels
+        return check_count_batch(x, labels, num_inputs=c.num_inputs, num_classes=c.num_classes, error=BPTTError,
+                                 steps=c.steps, hint=" (encode images first, e.g. bernoulli_counts)")
 
     def _run_chunk(self, x, labels, train: bool) -> dict:
         sim, B, c = self.sim, self.batch_size, self.config

@@ -29,6 +29,7 @@ from ..model.network import Dense, Network
 from ..runtime import Simulation
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
 from . import eprop_models as em
+from .batches import check_count_batch
 from . import optimizers as ox
 
 REWIRING = ("none", "deep-r", "soft-deep-r")
@@ -464,21 +465,7 @@ class EPropNetwork:
     # -- one trial -------------------------------------------------------------------------------------
     def _check_batch(self, x, labels):
         c = self.config
-        x = np.asarray(x)
-        if x.ndim != 3 or x.shape[2] != c.num_inputs:
-            raise TrainingError(f"x must be [batch, steps, {c.num_inputs}] spike counts, got shape {x.shape}")
-        if x.shape[0] < 1 or x.shape[1] < 1:
-            raise TrainingError(f"x needs at least one sample and one step, got shape {x.shape}")
-        if x.dtype != np.uint8:
-            if np.any(x < 0) or np.any(x > 255) or np.any(x != np.round(x)):
-                raise TrainingError("x must hold spike counts 0..255")
-            x = x.astype(np.uint8)
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-        if labels.shape != (x.shape[0],):
-            raise TrainingError(f"labels must have shape ({x.shape[0]},), got {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= c.num_outputs):
-            raise TrainingError(f"labels must lie in 0..{c.num_outputs - 1}, got {labels.min()}..{labels.max()}")
-        return x, labels
+        return check_count_batch(x, labels, num_inputs=c.num_inputs, num_classes=c.num_outputs, error=TrainingError)
 
     def _set_input(self, x: np.ndarray) -> None:
         """The input spike source's trains from ``x`` [n, steps, inputs] counts: a count of c at step t is c
