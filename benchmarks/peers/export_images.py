@@ -11,9 +11,9 @@ tests on:
 * ``fashion_mnist``: the IDX files plastix finds (``$PLASTIX_DATA_DIR`` or Debian's
   ``/usr/share/datasets/fashion-mnist``; pixel values 0..255), the published 60,000 / 10,000 split.
 
-``--train-limit N`` / ``--test-limit N`` keep N samples of a split by plastix's subset rule
-(:func:`plastix.datasets.idx.stratified_head`: of each class its first samples in the split's order, the
-count shared in proportion to the class sizes), the rule of ``max_train`` / ``max_test``.
+``--train-limit N`` / ``--test-limit N`` keep the first N samples of a split, the rule of ``plastix sdsnn
+--train-limit / --test-limit`` (:func:`plastix.learning.sdsnn.load_frames`), which the PyTorch runs are
+compared with.
 
 The file holds, per split ``s`` in (train, test): ``s_images`` uint8 ``[n, C, H, W]``, ``s_labels`` int64,
 ``s_ids`` int64 (each sample's index in the source file), and ``vmax`` (the brightest pixel value: spike
@@ -32,7 +32,6 @@ import numpy as np
 
 import plastix
 from plastix import datasets
-from plastix.datasets.idx import stratified_head
 
 #: The data sets torch_sdsnn.py trains on.
 DATASETS = ("digits", "fashion_mnist")
@@ -42,9 +41,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
-                   help="keep N training samples (plastix's stratified subset; default all)")
+                   help="keep the first N training samples (default all)")
     p.add_argument("--test-limit", type=int, default=None, metavar="N",
-                   help="keep N test samples (plastix's stratified subset; default all)")
+                   help="keep the first N test samples (default all)")
     p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
     args = p.parse_args(argv)
     for name in ("train_limit", "test_limit"):
@@ -60,16 +59,17 @@ def export(dataset: str, train_limit: int | None, test_limit: int | None) -> dic
     out = {}
     kept = {}
     for name, split, limit in (("train", frames.train, train_limit), ("test", frames.test, test_limit)):
-        keep = stratified_head(split.labels, limit, name=f"--{name}-limit")
+        if limit is not None and limit > len(split):
+            raise datasets.DatasetError(f"--{name}-limit must be in 1..{len(split)} (the {name} samples), got {limit}")
+        keep = np.arange(len(split) if limit is None else limit)
         out[f"{name}_images"] = np.ascontiguousarray(split.images[keep])
         out[f"{name}_labels"] = np.asarray(split.labels[keep], np.int64)
         out[f"{name}_ids"] = np.asarray(split.sample_ids[keep], np.int64)
         kept[name] = f"{len(keep)} of {len(split)}"
         vmax = split.vmax
-    info = {key: value for key, value in frames.info.items() if key in ("source", "split", "subset")}
+    info = {key: value for key, value in frames.info.items() if key in ("source", "split")}
     description = {**info, "dataset": dataset, "plastix": plastix.__version__, "samples": kept,
-                   "subset": "plastix.datasets.idx.stratified_head: first of each class in split order, "
-                             "in proportion to class sizes"}
+                   "subset": "the first N samples of each split (plastix sdsnn --train-limit / --test-limit)"}
     out.update(vmax=np.int64(vmax), num_classes=np.int64(frames.train.num_classes), dataset=np.str_(dataset),
                description=np.str_(json.dumps(description, default=str)))
     return out

@@ -9,7 +9,8 @@ Only the structural machinery (masks, pruning, regrowth) is left out: every weig
 Network (``--layers``, default ``conv15-pool2-conv40-pool2-fc300-fc10``): tokens joined by ``-``.
 
 * ``conv<C>``: ``nn.Conv2d(C_in, C, 3, stride 1, padding 1)`` with bias, then LIF; suffixes ``k<K>``,
-  ``s<S>``, ``p<P>`` (in that order, each optional) set kernel, stride and padding (``conv16k5s2p0``);
+  ``s<S>``, ``p<P>`` (each optional, at most once, any order) set kernel, stride and padding
+  (``conv16k5s2p0``);
 * ``pool<P>``: ``nn.AvgPool2d(P)`` (P x P, stride P, floor) on the spikes, no neuron after it;
 * ``fc<N>``: ``nn.Linear(-> N)`` with bias, then LIF; its input is the flattened (channel-major, C order)
   output before it.  ``fc<N>r`` adds ``Linear(N, N, bias=False)`` from the layer's own spikes of the
@@ -30,8 +31,8 @@ Loss (``--loss``; default ``mse_rate``, or ``ce_step`` when the last layer is ``
 * ``ce_rate``: cross-entropy of the spike counts ``sum_t s_t`` as logits, mean over the batch;
 * ``ce_step`` (``li`` readout): per-step cross-entropy summed over the steps, mean over the batch.
 
-Prediction: the class with the largest rate (``mse_rate``, ``ce_rate``; ties go to the lowest class, as
-``max(1)`` in the authors' code) or the largest softmax summed over the steps (``ce_step``).
+Prediction: the class with the largest output summed over the steps (the spike count, or the ``li``
+readout's sum), as plastix's BPTT trainer; ties go to the lowest class, as ``max(1)`` in the authors' code.
 
 Training: Adam (lr ``--lr`` 1e-3, betas 0.9 / 0.999, eps 1e-8, no weight decay), batch ``--batch-size``
 100 with the last, smaller batch kept (the authors' sizes divide their data sets; digits' 1,438 do not),
@@ -44,8 +45,8 @@ interpreter (the torch venv has no scikit-learn) to ``--data-cache`` on first us
 ``--data FILE`` reads a file written by it.  ``digits``: scikit-learn's 8 x 8 digits (values 0..16, vmax
 16), of each digit the last 20 % in file order is test (1,438 / 359); ``fashion_mnist``: 28 x 28 (vmax 255),
 60,000 / 10,000 from the IDX files plastix finds (Debian's ``/usr/share/datasets/fashion-mnist``).
-``--train-limit N`` / ``--test-limit N``: plastix's stratified subsets (of each class its first samples in
-file order, in proportion to the class sizes).
+``--train-limit N`` / ``--test-limit N``: the first N samples of the split, as ``plastix sdsnn
+--train-limit / --test-limit``.
 
 Time per epoch: wall time of the training pass (batch assembly, spike coding, forward, backward, Adam),
 without evaluation; before the first epoch one untimed forward + backward on a training batch (allocator
@@ -94,8 +95,9 @@ LR_DECAY_EPOCHS = 40
 DEFAULT_LAYERS = "conv15-pool2-conv40-pool2-fc300-fc10"
 LOSSES = ("mse_rate", "ce_rate", "ce_step")
 DATASETS = ("digits", "fashion_mnist")
-_TOKEN = re.compile(r"conv(?P<conv>\d+)(?:k(?P<k>\d+))?(?:s(?P<s>\d+))?(?:p(?P<p>\d+))?"
+_TOKEN = re.compile(r"conv(?P<conv>\d+)(?P<options>(?:[ksp]\d+)*)"
                     r"|pool(?P<pool>\d+)|fc(?P<fc>\d+)(?P<r>r?)|li(?P<li>\d+)")
+_CONV_OPTION = re.compile(r"([ksp])(\d+)")
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,12 @@ def parse_layers(text: str) -> list[LayerSpec]:
             raise ValueError(f"--layers: cannot read {token!r} in {text!r}; tokens are conv<C>[k<K>][s<S>][p<P>], "
                              "pool<P>, fc<N>[r] and li<N> (last only), joined by '-'")
         if m["conv"]:
-            spec = LayerSpec("conv", int(m["conv"]), kernel=int(m["k"] or 3), stride=int(m["s"] or 1),
-                             padding=int(m["p"] or 1), token=token)
+            options = _CONV_OPTION.findall(m["options"])
+            given = dict(options)
+            if len(given) < len(options):
+                raise ValueError(f"--layers: {token!r}: each of k, s, p at most once")
+            spec = LayerSpec("conv", int(m["conv"]), kernel=int(given.get("k", 3)), stride=int(given.get("s", 1)),
+                             padding=int(given.get("p", 1)), token=token)
             if spec.kernel < 1 or spec.stride < 1:
                 raise ValueError(f"--layers: {token!r}: kernel and stride must be >= 1")
         elif m["pool"]:
@@ -248,7 +254,7 @@ def loss_and_predictions(out: torch.Tensor, labels: torch.Tensor, loss: str) -> 
         counts = out.sum(0)
         return F.cross_entropy(counts, labels), counts.argmax(1)
     value = F.cross_entropy(out.reshape(steps * batch, classes), labels.repeat(steps), reduction="sum") / batch
-    return value, torch.softmax(out, dim=2).sum(0).argmax(1)
+    return value, out.sum(0).argmax(1)
 
 
 def parse_args(argv=None):

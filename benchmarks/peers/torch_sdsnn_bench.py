@@ -7,9 +7,10 @@ minutes; each run's time is the median of its epochs' training passes (torch_sds
 ``train_wall_s_per_epoch``), and its ratio is taken against the fastest setting of the same workload and
 repeat.  A run that passes ``--timeout`` is recorded as timed out, not dropped.
 
-Workloads (``--workloads``): ``digits_3epochs`` (scikit-learn digits, 1,438 / 359, 3 epochs) and
-``fashion_mnist_6000_1epoch`` (Fashion-MNIST, 6,000 / 1,000, 1 epoch), both with the default network
-``conv15-pool2-conv40-pool2-fc300-fc10``, batch 100, T = 20, seed 0.
+Workloads (``--workloads``): ``digits_3epochs`` (scikit-learn digits, 1,438 / 359, 3 epochs),
+``digits_3epochs_batch25`` (the same at batch 25, ``plastix sdsnn``'s digits default) and
+``fashion_mnist_6000_1epoch`` (Fashion-MNIST, the first 6,000 / 1,000, 1 epoch), all with the default
+network ``conv15-pool2-conv40-pool2-fc300-fc10``, T = 20, seed 0, batch 100 unless named.
 
 Writes ``--out-dir``/summary.json (every run: command, per-epoch times, accuracies, load averages; ratios)
 and prints a markdown table; each run's results.json goes to ``--runs-dir``.
@@ -33,6 +34,7 @@ ROOT = HERE.parent.parent
 
 WORKLOADS = {
     "digits_3epochs": ["--dataset", "digits", "--epochs", "3"],
+    "digits_3epochs_batch25": ["--dataset", "digits", "--epochs", "3", "--batch-size", "25"],
     "fashion_mnist_6000_1epoch": ["--dataset", "fashion_mnist", "--train-limit", "6000", "--test-limit", "1000",
                                   "--epochs", "1"],
 }
