@@ -122,3 +122,31 @@ def cpu_backend_options(args) -> dict:
     if args.backend != "cpu":
         return {}
     return {"parallel": {"auto": "auto", "on": True, "off": False}[args.parallel], "threads": args.threads}
+
+
+def mpi_comm():
+    """``MPI.COMM_WORLD`` when an MPI launcher started this process with more than one rank, else None;
+    an MPI launch without mpi4py is an error saying what to install (not R independent copies of the run).
+    Each rank's Numba threads get its share of the node's cores (:func:`plastix.parallel.share_cores`)."""
+    from ..parallel import MPIUnavailableError, launched_size, share_cores, world
+
+    ranks = launched_size()
+    if ranks == 1:
+        return None
+    try:
+        comm = world()
+    except MPIUnavailableError as e:
+        raise MPIUnavailableError(f"started by an MPI launcher with {ranks} ranks: {e}") from e
+    share_cores(comm)   # Numba threads: this node's cores shared among its ranks
+    return comm
+
+
+def on_ranks(args, body):
+    """``body(args, comm)`` on every rank of an MPI launch (``comm`` None without one), an error on any rank
+    aborting all of them; returns its result on rank 0 alone (the only rank that prints), None elsewhere."""
+    from ..parallel import abort_on_error
+
+    comm = mpi_comm()
+    with abort_on_error(comm, prog=args.prog):
+        out = body(args, comm)
+    return out if comm is None or comm.Get_rank() == 0 else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from .arguments import MAX_NEURONS, UsageError, cpu_backend_options, integer, seed, threads
+from .arguments import MAX_NEURONS, UsageError, cpu_backend_options, integer, on_ranks, seed, threads
 from ..compile_clock import Stopwatch
 
 #: Largest ``--batch-size``: ``Simulation`` accepts up to 65535 elements (CUDA's grid z dimension).
@@ -39,13 +39,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> dict | None:
-    from ..parallel import abort_on_error
-    from .train import mpi_comm
-
-    comm = mpi_comm()
-    with abort_on_error(comm, prog=args.prog):
-        out = _bench(args, comm)
-    return out if comm is None or comm.Get_rank() == 0 else None   # rank 0 alone prints
+    return on_ranks(args, _bench)
 
 
 def _bench(args, comm) -> dict:

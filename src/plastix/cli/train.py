@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..learning.eprop import INIT_FAN_IN, REWIRING
-from .arguments import UsageError, integer, number, numbers, seed
+from .arguments import UsageError, integer, number, numbers, on_ranks, seed
 
 DATASETS = ("spoken_digits", "digits", "randman", "shd", "nmnist", "fashion_mnist", "mnist")
 
@@ -168,30 +168,8 @@ def config_from_args(args, ds, **overrides):
     return EPropConfig(**kw)
 
 
-def mpi_comm():
-    """``MPI.COMM_WORLD`` when an MPI launcher started this process with more than one rank, else None;
-    an MPI launch without mpi4py is an error saying what to install (not R independent copies of the run).
-    Each rank's Numba threads get its share of the node's cores (:func:`plastix.parallel.share_cores`)."""
-    from ..parallel import MPIUnavailableError, launched_size, share_cores, world
-
-    ranks = launched_size()
-    if ranks == 1:
-        return None
-    try:
-        comm = world()
-    except MPIUnavailableError as e:
-        raise MPIUnavailableError(f"started by an MPI launcher with {ranks} ranks: {e}") from e
-    share_cores(comm)   # Numba threads: this node's cores shared among its ranks
-    return comm
-
-
 def run(args) -> dict | None:
-    from ..parallel import abort_on_error
-
-    comm = mpi_comm()
-    with abort_on_error(comm, prog=args.prog):
-        out = _train(args, comm)
-    return out if comm is None or comm.Get_rank() == 0 else None   # rank 0 alone prints
+    return on_ranks(args, _train)
 
 
 def _train(args, comm) -> dict:
