@@ -1,4 +1,5 @@
-"""Checks of a training batch shared by the trainers: spike counts ``x`` [batch, steps, inputs] and labels."""
+"""What the trainers share about batches: the batched simulation they build, and the check of a batch of
+spike counts ``x`` [batch, steps, inputs] and its labels."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,3 +26,28 @@ def check_count_batch(x, labels, *, num_inputs: int, num_classes: int, error, st
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise error(f"labels must lie in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
     return x, labels
+
+
+def simulation_batch(batch_size, error) -> int:
+    """The batch a trainer's simulation runs for ``batch_size`` samples per call (an integer 1..65535, else
+    ``error``): at least 2, so that one compiled batched code serves every size (short calls are padded)."""
+    if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
+            or not 1 <= batch_size <= 65535):
+        raise error(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
+    return max(2, int(batch_size))
+
+
+def batched_simulation(network, backend: str, batch: int, error):
+    """A built batched :class:`~plastix.Simulation` of ``network`` on ``backend``; ``error`` (naming why)
+    when the CUDA backend is asked for and unusable."""
+    from ..runtime import Simulation
+
+    if backend == "cuda":
+        from ..kernels.cuda_device import probe
+
+        ok, why = probe()
+        if not ok:
+            raise error(f"backend='cuda' is unavailable: {why}")
+    sim = Simulation(network, backend=backend, batch_size=batch, check_finite=False)
+    sim.build()
+    return sim

@@ -30,11 +30,10 @@ from ..kernels.spike_trains import trains_from_counts
 from ..model import connectivity as connect
 from ..model import init as init_
 from ..model.network import Dense, Network
-from ..runtime import Simulation
 from . import bptt_models as bm
 from . import eprop_models as em
 from . import optimizers as ox
-from .batches import check_count_batch
+from .batches import batched_simulation, check_count_batch, simulation_batch
 from .bptt_layers import Layer, LayerSpecError, parse_layers
 
 LOSSES = ("mse_rate", "ce_rate", "ce_step")
@@ -150,25 +149,15 @@ class BPTTNetwork:
 
     def __init__(self, config: BPTTConfig, *, batch_size: int = 32, headroom: float = 1.0,
                  attach=None):
-        if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
-                or not 1 <= batch_size <= 65535):
-            raise BPTTError(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
         self.config = c = config
         self.layers: list[Layer] = c.stack
-        self.batch_size = max(2, int(batch_size))
+        self.batch_size = simulation_batch(batch_size, BPTTError)
         self.depth_out = len(self.layers)
         self._rng = np.random.default_rng([c.seed, 11])
         self.network = self._describe(headroom)
         if attach is not None:   # e.g. SD-SNN's connectivity updates, added before the build
             attach(self.network)
-        if c.backend == "cuda":
-            from ..kernels.cuda_device import probe
-
-            ok, why = probe()
-            if not ok:
-                raise BPTTError(f"backend='cuda' is unavailable: {why}")
-        self.sim = Simulation(self.network, backend=c.backend, batch_size=self.batch_size, check_finite=False)
-        self.sim.build()
+        self.sim = batched_simulation(self.network, c.backend, self.batch_size, BPTTError)
         for L in self.layers:
             if L.kind == "conv":
                 self._push_conv(L, self._initial_conv.pop(L.name))

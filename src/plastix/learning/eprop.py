@@ -26,10 +26,9 @@ from ..kernels.spike_trains import trains_from_counts
 from ..model import connectivity as connect
 from ..model import init
 from ..model.network import Dense, Network
-from ..runtime import Simulation
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
 from . import eprop_models as em
-from .batches import check_count_batch
+from .batches import batched_simulation, check_count_batch, simulation_batch
 from . import optimizers as ox
 
 REWIRING = ("none", "deep-r", "soft-deep-r")
@@ -204,21 +203,11 @@ class EPropNetwork:
     gradients add up)."""
 
     def __init__(self, config: EPropConfig, *, batch_size: int = 32):
-        if (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
-                or not 1 <= batch_size <= 65535):
-            raise TrainingError(f"batch_size must be an integer in [1, 65535], got {batch_size!r}")
         self.config = c = config
         self.float = np.dtype(c.dtype)
-        self.batch_size = max(2, int(batch_size))   # a batched simulation: one compiled code for every size
+        self.batch_size = simulation_batch(batch_size, TrainingError)
         self.network = self._describe()
-        if c.backend == "cuda":
-            from ..kernels.cuda_device import probe
-
-            ok, why = probe()
-            if not ok:
-                raise TrainingError(f"backend='cuda' is unavailable: {why}")
-        self.sim = Simulation(self.network, backend=c.backend, batch_size=self.batch_size, check_finite=False)
-        self.sim.build()
+        self.sim = batched_simulation(self.network, c.backend, self.batch_size, TrainingError)
         sim = self.sim
         for name in self.projections:  # sign and theta from the initial weights
             w = sim.get(name, "w")
