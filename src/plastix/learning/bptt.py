@@ -165,6 +165,7 @@ class BPTTNetwork:
                 self.sim.set(L.name, "bias", self._initial_bias.pop(L.name))
         self.opt_step = 0
         self.lr = c.lr
+        self.held_zero: dict = {}   # layer -> (kernel entries, units) kept at 0 (hold_zero)
         loss = self._loss_update
         scale = 2.0 / (self.batch_size * c.num_classes) if c.loss == "mse_rate" else 1.0 / self.batch_size
         self.sim.set_param(loss, "scale", scale)   # sums over the batch; apply_gradients divides by the samples
@@ -479,12 +480,48 @@ class BPTTNetwork:
             sim.set_param(name, "grad_scale", self._grad_scale / samples)
             sim.set_param(name, "lr", self.lr)
         sim.custom_update("adam")
-        for L in self.layers:
+        for L in self.layers:   # what a structural rule removed stays removed (hold_zero), kernels tied
+            entries, units = self.held_zero.get(L.name, (None, None))
             if L.kind == "conv":
                 k, b = self.conv_parameters(L.name)
+                if entries is not None or units is not None:
+                    k.reshape(-1)[entries if entries is not None else []] = 0.0
+                    b[units if units is not None else []] = 0.0
+                    sim.set(f"{L.name}_param", "w", np.concatenate([k.ravel(), b]))
                 tie(sim, f"{L.name}_syn", k)
                 sim.set(L.name, "bias", L.geometry.bias_per_neuron(b))
+            elif units is not None:
+                bias = sim.get(L.name, "bias")
+                bias[units] = 0.0
+                sim.set(L.name, "bias", bias)
         self._check_finite()
+
+    def hold_zero(self, name: str, entries=None, units=None) -> None:
+        """Keep parameters of layer ``name`` at 0 after every optimiser step (Adam's moments would move
+        them): ``entries`` (bool per kernel entry, conv) and ``units`` (bool per neuron, fc / li, or per
+        output channel, conv: their bias).  Applied now and after each step until called again."""
+        L = self.layer(name)
+        n_units = L.out_shape[0] if L.kind == "conv" else L.size
+        if entries is not None:
+            entries = np.asarray(entries, bool).reshape(-1)
+            if L.kind != "conv" or entries.size != int(np.prod(L.geometry.kernel_shape)):
+                raise BPTTError(f"entries must be one bool per kernel entry of conv layer {name!r}")
+        if units is not None:
+            units = np.asarray(units, bool).reshape(-1)
+            if units.size != n_units:
+                raise BPTTError(f"units must be {n_units} bools for layer {name!r}, got {units.size}")
+        self.held_zero[name] = (entries, units)
+        if L.kind == "conv":
+            k, b = self.conv_parameters(name)
+            if entries is not None:
+                k.reshape(-1)[entries] = 0.0
+            if units is not None:
+                b[units] = 0.0
+            self.set_conv_parameters(name, k, b)
+        elif units is not None:
+            bias = self.sim.get(name, "bias")
+            bias[units] = 0.0
+            self.sim.set(name, "bias", bias)
 
     def _check_finite(self) -> None:
         for name in self.optimisers:

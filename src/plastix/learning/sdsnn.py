@@ -243,24 +243,15 @@ class SDSNNTrainer:
         return SDSNN(self.rules, storages, mode, outgoing=outgoing or None, biases=biases or None)
 
     def _freeze_dead(self) -> None:
-        """Sparse mode: what the structure removed stays removed between steps -- dead units' biases at 0,
-        masked kernel entries at 0 (Adam's moments would move them otherwise)."""
+        """Sparse mode: what the structure removed stays removed until the next step -- dead units' biases
+        and masked kernel entries are held at 0 after every optimiser step (Adam's moments would move
+        them otherwise)."""
         if self.sd is None or self.settings.mode != "sparse":
             return
         for n, layer in self.sd.layers.items():
-            if layer.rule.kind == "conv":
-                mask = layer.storage.vars.get("mask")
-                if mask is None:
-                    continue
-                k, b = self.net.conv_parameters(n)
-                dead = getattr(layer, "dead", None)
-                if dead is not None and dead.any():
-                    b[dead] = 0.0
-                self.net.set_conv_parameters(n, k * mask.reshape(k.shape), b)
-            elif layer.dead.any():
-                bias = self.net.sim.get(n, "bias")
-                bias[layer.dead] = 0.0
-                self.net.sim.set(n, "bias", bias)
+            mask = layer.storage.vars.get("mask") if layer.rule.kind == "conv" else None
+            self.net.hold_zero(n, entries=None if mask is None else mask == 0,
+                               units=layer.dead if layer.dead.any() else None)
 
     # -- probes ---------------------------------------------------------------------------------------------
     def _regrows_next(self) -> bool:
@@ -334,7 +325,6 @@ class SDSNNTrainer:
         for b, batch in enumerate(bar):
             x = batch.spikes.reshape(len(batch.labels), self.config.steps, -1)
             r = net.train_batch(x, batch.labels)
-            self._freeze_dead()
             # structure steps every N batches counted over the whole run (or at each epoch's end); the
             # probe window is the last probe_batches batches before a step
             done = epoch * self.batches_per_epoch + b + 1
@@ -461,6 +451,7 @@ class SDSNNTrainer:
         self.net.opt_step, self.net.lr = host["opt_step"], host["lr"]
         self.structure_t, self._probe = host["structure_t"], host["probe"]
         _load_driver_state(self.sd, host["sd"])
+        self._freeze_dead()
         for n, k in getattr(self, "_kernels", {}).items():
             k[...] = self.net.conv_parameters(n)[0]
 
