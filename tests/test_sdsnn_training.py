@@ -147,4 +147,27 @@ def test_cli_errors(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sdsnn", "--layers", "conv2-fc", "--epochs", "1"])
-    assert "conv2-fc" in capsys.readouterr().err or "not conv" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "conv2-fc" in err or "not conv" in err
+
+
+def test_kernel_probe_equals_the_engines_kernel_gradient():
+    """The sparse mode's dense conv probe (a correlation of the tapes) against the engine's event-driven
+    kernel gradient, with every kernel entry present (so both must agree)."""
+    from plastix.learning.sdsnn import kernel_probe
+
+    tr = _trainer("none")
+    net, ds = tr.net, tr.dataset.train
+    for L in net.layers:   # stronger weights than the default init, so that gradient reaches conv2
+        if L.kind == "conv":
+            k, b = net.conv_parameters(L.name)
+            net.set_conv_parameters(L.name, 3.0 * k, b)
+        elif L.kind == "fc":
+            net.set_dense_weights(L.name, 3.0 * net.dense_weights(L.name))
+    batch = next(ds.batches(net.batch_size, seed=3, epoch=0))
+    x = batch.spikes.reshape(len(batch.labels), tr.config.steps, -1)
+    grads = net.gradients(x, batch.labels)
+    layer = net.layer("conv2")
+    probe = kernel_probe(layer, net.sim.tape("pool1", "cnt"), net.sim.tape("conv2", "du"))
+    assert np.abs(grads["conv2"]["kernel"]).max() > 1e-6
+    np.testing.assert_allclose(probe, grads["conv2"]["kernel"], rtol=1e-9, atol=1e-12)

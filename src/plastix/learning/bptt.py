@@ -166,16 +166,11 @@ class BPTTNetwork:
         self.opt_step = 0
         self.lr = c.lr
         self.held_zero: dict = {}   # layer -> (kernel entries, units) kept at 0 (hold_zero)
-        loss = self._loss_update
         scale = 2.0 / (self.batch_size * c.num_classes) if c.loss == "mse_rate" else 1.0 / self.batch_size
-        self.sim.set_param(loss, "scale", scale)   # sums over the batch; apply_gradients divides by the samples
+        self.sim.set_param("loss", "scale", scale)   # sums over the batch; apply_gradients divides by the samples
         self._grad_scale = self.batch_size          # ... so the chain multiplies back by batch / samples
 
     # -- description -----------------------------------------------------------------------------------
-    @property
-    def _loss_update(self) -> str:
-        return "loss"
-
     def _describe(self, headroom: float) -> Network:
         c = self.config
         net = Network(dt=1.0, seed=c.seed, precision=c.dtype)
@@ -270,6 +265,7 @@ class BPTTNetwork:
         """Adam per trainable projection (fc, li, recurrent), per fc / li bias and per conv parameter
         population (group ``adam``)."""
         self.optimisers = []
+        self._trained: list[tuple[str, str]] = []   # (group, variable) of every trained parameter
         for L in self.layers:
             if L.kind == "conv":
                 pairs = [(f"{L.name}_param", {"grad": "grad", "w": "w"})]
@@ -284,6 +280,7 @@ class BPTTNetwork:
                 name = f"{target}_adam" if target != L.name else f"{L.name}_bias_adam"
                 net.add_custom_update(name, target, self._chain(), var_refs=refs, group="adam")
                 self.optimisers.append(name)
+                self._trained.append((target, refs["w"]))
 
     # -- parameters --------------------------------------------------------------------------------------
     def _push_conv(self, L: Layer, params) -> None:
@@ -380,8 +377,8 @@ class BPTTNetwork:
         var = "y" if out.kind == "li" else "s"
         y = sim.tape(out.name, var)[:n, self.depth_out:].astype(np.float64)   # [n, steps, classes]
         if train:
-            sim.set(self._loss_update, "label", np.concatenate([labels, np.zeros(B - n, np.int64)]))
-            sim.set(self._loss_update, "active", (np.arange(B) < n).astype(np.float64))
+            sim.set("loss", "label", np.concatenate([labels, np.zeros(B - n, np.int64)]))
+            sim.set("loss", "active", (np.arange(B) < n).astype(np.float64))
             sim.custom_update("grad")
             self._collect_conv_gradients()
         return {"out": y}
@@ -524,10 +521,9 @@ class BPTTNetwork:
             self.sim.set(name, "bias", bias)
 
     def _check_finite(self) -> None:
-        for name in self.optimisers:
-            target = self.network.custom_updates[name].target
-            if not np.all(np.isfinite(self.sim.get(target.name, "w" if "bias" not in name else "bias"))):
-                raise BPTTError(f"parameters of {target.name!r} became NaN/inf (learning rate {self.lr} too high?)")
+        for group, var in self._trained:
+            if not np.all(np.isfinite(self.sim.get(group, var))):
+                raise BPTTError(f"{group}.{var} became NaN/inf (learning rate {self.lr} too high?)")
 
     def predict_scores(self, x) -> np.ndarray:
         """Per-class scores [batch, classes]: output spike counts (LIF) or summed readout (li)."""

@@ -124,26 +124,24 @@ def load_frames(s: SDSNNSettings):
     return ds
 
 
-class _KernelProbe:
-    """The dense would-be gradient of a conv layer's whole kernel from one trial's tapes."""
-
-    @staticmethod
-    def compute(net: BPTTNetwork, layer, x_tape, du_tape) -> np.ndarray:
-        geo = layer.geometry
-        co, ci, kh, kw = geo.kernel_shape
-        (sh, sw), (ph, pw) = geo.stride, geo.padding
-        _, H, W = layer.in_shape
-        _, Ho, Wo = layer.out_shape
-        B, R = x_tape.shape[:2]
-        x = x_tape[:, :-1].reshape(B * (R - 1), ci, H, W).astype(np.float64)
-        du = du_tape[:, 1:].reshape(B * (R - 1), co, Ho, Wo).astype(np.float64)
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        g = np.zeros((co, ci, kh, kw))
-        for ky in range(kh):
-            for kx in range(kw):
-                win = xp[:, :, ky:ky + sh * (Ho - 1) + 1:sh, kx:kx + sw * (Wo - 1) + 1:sw]   # [n, ci, Ho, Wo]
-                g[:, :, ky, kx] = np.tensordot(du, win, axes=([0, 2, 3], [0, 2, 3]))
-        return g
+def kernel_probe(layer, x_tape, du_tape) -> np.ndarray:
+    """The dense would-be gradient of conv ``layer``'s whole kernel [C_out, C_in, kh, kw] from one trial's
+    tapes: the input maps ``x`` (the tape of the layer below) correlated with ``du`` one step later, per tap."""
+    geo = layer.geometry
+    co, ci, kh, kw = geo.kernel_shape
+    (sh, sw), (ph, pw) = geo.stride, geo.padding
+    _, H, W = layer.in_shape
+    _, Ho, Wo = layer.out_shape
+    B, R = x_tape.shape[:2]
+    x = x_tape[:, :-1].reshape(B * (R - 1), ci, H, W).astype(np.float64)
+    du = du_tape[:, 1:].reshape(B * (R - 1), co, Ho, Wo).astype(np.float64)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    g = np.zeros((co, ci, kh, kw))
+    for ky in range(kh):
+        for kx in range(kw):
+            win = xp[:, :, ky:ky + sh * (Ho - 1) + 1:sh, kx:kx + sw * (Wo - 1) + 1:sw]   # [n, ci, Ho, Wo]
+            g[:, :, ky, kx] = np.tensordot(du, win, axes=([0, 2, 3], [0, 2, 3]))
+    return g
 
 
 class SDSNNTrainer:
@@ -272,7 +270,7 @@ class SDSNNTrainer:
             x = net.sim.tape(below, "cnt" if graded else "s")
             du = net.sim.tape(n, "du")
             if layer.kind == "conv":
-                g = _KernelProbe.compute(net, layer, x, du)
+                g = kernel_probe(layer, x, du)
             else:
                 B, R = x.shape[:2]
                 g = x[:, :-1].reshape(B * (R - 1), -1).astype(np.float64).T @ du[:, 1:].reshape(B * (R - 1), -1)
