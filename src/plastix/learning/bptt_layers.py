@@ -14,6 +14,7 @@ the flattened map as PyTorch's ``flatten`` does.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -43,17 +44,13 @@ class Layer:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.out_shape:
-            n *= d
-        return n
+        """Neurons of the layer."""
+        return math.prod(self.out_shape)
 
     @property
     def in_size(self) -> int:
-        n = 1
-        for d in self.in_shape:
-            n *= d
-        return n
+        """Neurons of the layer below."""
+        return math.prod(self.in_shape)
 
     @property
     def spiking(self) -> bool:

@@ -23,7 +23,7 @@ import json
 import os
 import pickle
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -73,7 +73,6 @@ class SDSNNSettings:
     data_dir: str | None = None
     backend: str = "cpu"
     dtype: str = "float32"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -156,7 +155,7 @@ class SDSNNTrainer:
         ds = self.dataset
         layers = s.layers or DEFAULT_LAYERS.replace("fc10", f"fc{ds.num_classes}")
         self.config = BPTTConfig(input_shape=ds.frame_shape, layers=layers, steps=ds.steps, loss=s.loss, lr=s.lr,
-                                 seed=s.seed, dtype=s.dtype, backend=s.backend, **s.extra)
+                                 seed=s.seed, dtype=s.dtype, backend=s.backend)
         if self.config.num_classes != ds.num_classes:
             raise BPTTError(f"the output layer has {self.config.num_classes} neurons but {ds.name!r} "
                             f"has {ds.num_classes} classes")
