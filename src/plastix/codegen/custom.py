@@ -16,6 +16,8 @@ over the steps.
 """
 from __future__ import annotations
 
+import re
+
 from ..model.specs import VarAccess
 from .elements import Names, call, indent, rng_scalars
 from .names import TAPE_T0
@@ -264,7 +266,7 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
     for n, f in reads.items():
         key = names(f.key)
         L += [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
-              "for _b in range(_B):", "    for _t in range(_ntape):", f"        for _q in range({key}.shape[2]):",
+              "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", "        for _t in range(_ntape):",
               f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
     L += [f"_S_{n} = np.zeros((_hi - _lo, _bt), _T)" for n in sums]
     rl = names(c.target_keys.rowlen)
@@ -276,11 +278,23 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
     L += ["for i in range(_lo, _hi):"] + [f"    _r_{n} = _S_{n}[i - _lo]" for n in sums]
     L += [f"    for k in range({rl}[i]):"]
     L += indent(_target_j(plan, c, names) + loads + [f"_j_{n} = _T_{n}[j]" for n in reads], 2)
-    per_b = ["_o = _b * _ntape"] + [f"_d_{n} = _j_{n}[_o + _s:_o + _ntape]" for n in reads]
-    per_b += [f"_v_{n} = _r_{n}[_o:_o + _ntape - _s]" for n in sums]
-    L += indent(["for _b in range(_B):"] + indent(per_b + ["for _u in range(_ntape - _s):"], 1), 2)
-    L += indent(step, 4)
-    L += ["for i in range(_lo, _hi):", "    for _b in range(_B):", "        for _t in range(_ntape):"]
+    if re.search(r"\b(_t|_b|_seedb)\b", "\n".join(b.calls())):
+        # the step reads its step or batch element: one loop per element, over its steps
+        per_b = ["_o = _b * _ntape"] + [f"_d_{n} = _j_{n}[_o + _s:_o + _ntape]" for n in reads]
+        per_b += [f"_v_{n} = _r_{n}[_o:_o + _ntape - _s]" for n in sums]
+        L += indent(["for _b in range(_B):"] + indent(per_b + ["for _u in range(_ntape - _s):"], 1), 2)
+        L += indent(step, 4)
+    else:
+        # one loop over the whole series (all elements back to back): long enough to vectorise.  The
+        # last ``_s`` entries of each element's buffer then receive its successor's first steps; they are
+        # never read (an element's tape ends ``_s`` steps before its buffer), so each read entry gets the
+        # same additions in the same order as above
+        whole = [f"_d_{n} = _j_{n}[_s:]" for n in reads] + [f"_v_{n} = _r_{n}[:_bt - _s]" for n in sums]
+        L += indent(whole + ["for _u in range(_bt - _s):"], 2)
+        L += indent(step[1:], 3)
+    # element by element, neuron by neuron: one element's ``_ntape`` tape rows stay in cache while the
+    # buffers are read contiguously (the transposes both ways)
+    L += ["for _b in range(_B):", "    for i in range(_lo, _hi):", "        for _t in range(_ntape - _s):"]
     L += [f"            {names(f.key)}[_b, _t, i] += _S_{n}[i - _lo, _b * _ntape + _t]" for n, f in sums.items()]
     return L
 
