@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..model.specs import CustomUpdateModel, NeuronModel, Var, VarAccess, WeightUpdateModel
 
 VA = VarAccess
@@ -197,19 +199,33 @@ def error_filter(kappa: float) -> CustomUpdateModel:
 def _learning_signal(u, p, rows):
     H = u.A.shape[1]
     K = u.E.shape[1]
+    # the feedback matrix transposed once, so each step's product adds contiguous rows (a loop over the
+    # hidden neurons that vectorises); each neuron's sum still runs k = 0 .. K - 1 from reg * active
+    BT = np.empty((K, H), u.B.dtype)
+    for j in range(H):
+        for k in range(K):
+            BT[k, j] = u.B[j, k]
+    acc = np.empty_like(u.reg[0])
     for r in range(rows - 1, -1, -1):
-        for j in range(H):
-            a = 0.0
-            if r > 0 and r < rows - 1:  # the extra last step: its error would reach the readout after the run
-                acc = u.reg[r, j] * u.active
-                for k in range(K):
-                    acc += u.B[j, k] * u.E[r + 1, k]
-                a = acc * u.psi[r, j]
-            u.A[r, j] = a
-            if r == rows - 1:
-                u.Ab[r, j] = a
-            else:
-                u.Ab[r, j] = p.alpha * u.Ab[r + 1, j] + a
+        inside = r > 0 and r < rows - 1  # the extra last step: its error would reach the readout after the run
+        if inside:
+            for j in range(H):
+                acc[j] = u.reg[r, j] * u.active
+            for k in range(K):
+                e = u.E[r + 1, k]
+                for j in range(H):
+                    acc[j] += BT[k, j] * e
+            for j in range(H):
+                u.A[r, j] = acc[j] * u.psi[r, j]
+        else:
+            for j in range(H):
+                u.A[r, j] = 0.0
+        if r == rows - 1:
+            for j in range(H):
+                u.Ab[r, j] = u.A[r, j]
+        else:
+            for j in range(H):
+                u.Ab[r, j] = p.alpha * u.Ab[r + 1, j] + u.A[r, j]
 
 
 def learning_signal(alpha: float) -> CustomUpdateModel:
