@@ -17,7 +17,7 @@ HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 import mpi_sdsnn  # noqa: E402 -- the script the ranks run, beside this file
-from test_mpi import _launch  # noqa: E402
+from test_mpi import _launch, cli_one_then_two_ranks  # noqa: E402
 
 #: Integer state: equal to one process exactly, not to a tolerance.
 EXACT = (".pre", ".post", "accuracy", "neurons", "pruned_per_step")
@@ -92,22 +92,14 @@ def test_cli_trains_under_mpiexec_prints_once_and_resumes(tmp_path):
     one process's to float32 rounding."""
     args = ["sdsnn", "--dataset", "digits", "--train-limit", "40", "--test-limit", "20", "--batch-size", "10",
             "--layers", "conv2-pool2-conv8-pool2-fc12-fc10", "--steps", "6", "--structure-every", "2", "--json"]
-    main(args + ["--epochs", "1", "--out", str(tmp_path / "one")])   # also compiles before the ranks run
-    single = json.loads((tmp_path / "one" / "results.json").read_text())["epochs"][0]
-    plastix = BIN / "plastix"
-    first = _launch(2, plastix, *args, "--epochs", "1", "--out", tmp_path / "mpi", cwd=tmp_path)
-    lines = [line for line in first.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, first.stdout
-    out = json.loads(lines[0])
-    assert out["ranks"] == 2 and out["epochs"] == 1 and len(out["epoch_comm_s"]) == 1
+    single, out, epoch = cli_one_then_two_ranks(args, tmp_path)
     # float32 gradients of the kernels and channel biases (2*9 + 2, 8*2*9 + 8), fc1's and fc2's synapses and
     # biases, then float64 statistics: samples, loss, correct and each of the 6 parts' length and its square
     params = 20 + 152 + out["synapses"]["fc1_syn"] + 12 + out["synapses"]["fc2_syn"] + 10
     assert out["reduce_bytes_per_batch"] == 4 * params + 8 * (3 + 2 * 6)
-    epoch = json.loads((tmp_path / "mpi" / "results.json").read_text())["epochs"][0]
     assert epoch["train_loss"] == pytest.approx(single["train_loss"], rel=1e-4)
     assert epoch["synapses"] == single["synapses"] and epoch["neurons"] == single["neurons"]
-    second = _launch(2, plastix, *args, "--epochs", "2", "--resume", "--out", tmp_path / "mpi", cwd=tmp_path)
+    second = _launch(2, BIN / "plastix", *args, "--epochs", "2", "--resume", "--out", tmp_path / "mpi", cwd=tmp_path)
     out = json.loads(second.stdout)
     assert out["ranks"] == 2 and out["epochs"] == 2
     res = json.loads((tmp_path / "mpi" / "results.json").read_text())

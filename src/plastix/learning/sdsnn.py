@@ -29,10 +29,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..compile_clock import Stopwatch
+from ..datasets.base import Batch
 from ..structural.sdsnn import SDSNN, KernelArrays, sdsnn_variant
 from ..structural.sdsnn.engine import SimulationArrays, SimulationBias, attach_sdsnn
 from ..structural.sdsnn.layers import Outgoing
-from ..datasets.base import Batch
 from .bptt import BPTTConfig, BPTTError, BPTTNetwork
 from .distributed import BPTTDataParallel
 
@@ -427,12 +427,19 @@ class SDSNNTrainer:
 
     def structure_state(self) -> dict[str, tuple]:
         """Per layer with structural rules, the arrays of their state (driver counters, masks, dead units,
-        spine bounds), for the ranks' agreement check."""
+        dormant synapses' pairs, spine bounds, pruning rate), for the ranks' agreement check."""
         if self.sd is None:
             return {}
         out = {}
         for n, L in self.sd.layers.items():
-            st = [v for k, v in sorted(vars(L).items()) if k not in _LAYER_REFS and isinstance(v, np.ndarray)]
+            st = []
+            for k, v in sorted(vars(L).items()):
+                if k in _LAYER_REFS:
+                    continue
+                if isinstance(v, np.ndarray):
+                    st.append(v)
+                elif hasattr(v, "pre") and hasattr(v, "post"):   # dormant synapses: (pre, post) pairs
+                    st += [v.pre, v.post]
             if isinstance(L.storage, KernelArrays):
                 st += [L.storage.vars[k] for k in sorted(L.storage.vars)]
             else:
@@ -450,7 +457,6 @@ class SDSNNTrainer:
         s = self.settings
         if resume:
             self.load_checkpoint()
-            self.results["ranks"] = self.ranks   # may differ from the interrupted run's
             self.check_ranks("after loading the checkpoint")
         for epoch in range(len(self.results["epochs"]), s.epochs):
             sw = Stopwatch()
