@@ -1,7 +1,7 @@
 """Run by tests/test_sdsnn_mpi.py under ``mpiexec -n R``, and imported by it for the one-process reference.
 
 ``python mpi_sdsnn.py train MODE OUT``: data-parallel SD-SNN training (float64) of :func:`trainer` in mode
-``MODE`` (none / sparse) over ``MPI.COMM_WORLD``; every rank writes its final state to
+``MODE`` (none / sparse / faithful) over ``MPI.COMM_WORLD``; every rank writes its final state to
 ``OUT/rank<r>.npz`` (rank 0 also writes the results to ``OUT/run``).
 ``python mpi_sdsnn.py diverge HOW OUT``: sparse training in which rank 1 alone changes ``fc1`` after its
 first optimiser step: ``weights`` swaps the weights of two synapses (the synapse count stays),

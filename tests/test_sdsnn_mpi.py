@@ -27,16 +27,17 @@ EXACT = (".pre", ".post", "accuracy", "neurons", "pruned_per_step")
 def references():
     """One process, the same global batch, per mode (also compiles the kernels before the ranks start)."""
     out = {}
-    for mode in ("none", "sparse"):
+    for mode in ("none", "sparse", "faithful"):
         tr = mpi_sdsnn.trainer(mode)
         tr.fit()
         out[mode] = mpi_sdsnn.state(tr)
     return out
 
 
-@pytest.mark.parametrize("mode", ["none", "sparse"])
+@pytest.mark.parametrize("mode", ["none", "sparse", "faithful"])
 def test_two_ranks_train_like_one_process_with_the_same_global_batch(references, mode, tmp_path):
-    """float64, batches of 5 split 2 + 3 (the last, of 1, leaves rank 0 nothing), ten structure steps: the
+    """float64, batches of 5 split 2 + 3 (the last, of 1, leaves rank 0 nothing), ten structure steps (the
+    faithful mode's masks, or the sparse mode's removed synapses and probe): the
     synapses, pruned counts, alive neurons and accuracies exactly as one process; weights, kernels, biases,
     spine bounds, probe values and losses to 1e-12 of the largest value (only the association of the sums
     over the batch differs; measured up to 5.6e-17 absolute); the two ranks bitwise identical."""
@@ -44,8 +45,9 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(references,
     _launch(2, sys.executable, "mpi_sdsnn.py", "train", mode, tmp_path)
     r0, r1 = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1))
     assert int(r0["ranks"]) == 2 and int(r0["bytes_per_batch"]) > 0
-    if mode == "sparse":   # the structure acted: fc1 pruned, the probe scored absent synapses
+    if mode != "none":   # the structure acted: fc1 pruned (sparse: the probe scored absent synapses)
         assert reference["pruned_per_step"].sum() > 0 and reference["neurons"].tolist() != [2, 4, 12, 10]
+    if mode == "sparse":
         assert any(k.startswith("probe.") for k in reference) and int(r0["probe_bytes"]) > 0
     assert reference["train_loss"][-1] < reference["train_loss"][0]   # it learned: the gradients are not 0
     assert set(r0) - {"ranks", "bytes_per_batch", "probe_bytes"} == set(reference)
