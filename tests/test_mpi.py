@@ -43,6 +43,22 @@ def _launch(ranks: int, *argv, cwd=HERE, timeout: int = 300, check: bool = True)
     return res
 
 
+def cli_one_then_two_ranks(args, tmp_path):
+    """``plastix ARGS --epochs 1`` in this process (which also compiles the kernels before the ranks run),
+    then under ``mpiexec -n 2`` (into ``tmp_path/mpi``), which must print one JSON summary (rank 0's) with
+    ``ranks`` 2 and one epoch's ``epoch_comm_s``.  Returns (one process's first epoch, that summary, the
+    2-rank run's first epoch from its results.json)."""
+    main(args + ["--epochs", "1", "--out", str(tmp_path / "one")])
+    single = json.loads((tmp_path / "one" / "results.json").read_text())["epochs"][0]
+    first = _launch(2, BIN / "plastix", *args, "--epochs", "1", "--out", tmp_path / "mpi", cwd=tmp_path)
+    lines = [line for line in first.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, first.stdout
+    out = json.loads(lines[0])
+    assert out["ranks"] == 2 and out["epochs"] == 1 and len(out["epoch_comm_s"]) == 1
+    epoch = json.loads((tmp_path / "mpi" / "results.json").read_text())["epochs"][0]
+    return single, out, epoch
+
+
 @pytest.fixture(scope="module")
 def reference():
     """One process, the same global batch: also compiles the kernels once before the ranks start."""
@@ -94,16 +110,8 @@ def test_cli_trains_under_mpiexec_prints_once_and_resumes(tmp_path):
     """``mpiexec -n 2 plastix train``: one JSON summary (rank 0's) reporting 2 ranks; ``--resume`` continues
     the checkpoint on both ranks; the result is that of one process to float32 rounding."""
     args = ["train", "--dataset", "randman", "--hidden", "12", "--dt", "2", "--batch-size", "50", "--json"]
-    one = tmp_path / "one"
-    main(args + ["--epochs", "1", "--out", str(one)])   # also compiles the float32 kernels before the ranks run
-    single = json.loads((one / "results.json").read_text())["epochs"][0]
+    single, out, epoch = cli_one_then_two_ranks(args, tmp_path)
     plastix = BIN / "plastix"
-    first = _launch(2, plastix, *args, "--epochs", "1", "--out", tmp_path / "mpi", cwd=tmp_path)
-    lines = [line for line in first.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, first.stdout
-    out = json.loads(lines[0])
-    assert out["ranks"] == 2 and out["epochs"] == 1 and len(out["epoch_comm_s"]) == 1
-    epoch = json.loads((tmp_path / "mpi" / "results.json").read_text())["epochs"][0]
     assert epoch["train_loss"] == pytest.approx(single["train_loss"], rel=1e-3)
     assert abs(epoch["test_accuracy"] - single["test_accuracy"]) <= 0.01
     second = _launch(2, plastix, *args, "--epochs", "2", "--resume", "--out", tmp_path / "mpi", cwd=tmp_path)

@@ -4,13 +4,17 @@ that prunes and regrows itself while it trains (:mod:`plastix.learning.sdsnn`, d
 ``--mode sparse`` removes pruned synapses and neurons from the ragged rows, ``faithful`` runs the authors'
 masks, ``none`` trains the same network unpruned (the baseline).  Writes ``results.json``, ``sdsnn.png``
 and a checkpoint to ``--out`` (``--resume`` continues exactly); the JSON summary (``--json``: the last
-line of stdout) has ``test_accuracy``, ``compression``, ``neurons``, ``epoch_s`` and ``compile_s``.
+line of stdout) has ``test_accuracy``, ``compression``, ``neurons``, ``epoch_s``, ``compile_s`` and ``ranks``.
+
+Started by ``mpirun -n R`` / ``srun`` with R > 1 ranks it trains data-parallel over ``MPI.COMM_WORLD``
+(docs/mpi.md): each rank runs its share of every batch, only rank 0 prints and writes ``--out``, and the
+summary adds rank 0's ``epoch_comm_s`` / ``epoch_compute_s`` and the bytes one rank reduces per batch.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .arguments import UsageError, integer, number, seed
+from .arguments import UsageError, integer, number, on_ranks, seed
 
 
 def add_arguments(p) -> None:
@@ -52,7 +56,11 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line (no progress bar)")
 
 
-def run(args) -> dict:
+def run(args) -> dict | None:
+    return on_ranks(args, _sdsnn)
+
+
+def _sdsnn(args, comm) -> dict:
     from ..learning.sdsnn import SDSNNSettings, SDSNNTrainer
 
     if args.resume and not (args.out / "checkpoint_host.pkl").exists():
@@ -64,7 +72,7 @@ def run(args) -> dict:
                              probe_batches=args.probe_batches,
                              data_dir=None if args.data_dir is None else str(args.data_dir), backend=args.backend,
                              dtype=args.precision)
-    trainer = SDSNNTrainer(settings, out_dir=str(args.out), progress=not args.json)
+    trainer = SDSNNTrainer(settings, out_dir=str(args.out), progress=not args.json, comm=comm)
     trainer.fit(resume=args.resume)
     out = trainer.summary()
     out["evaluated_on"] = "test" if args.validation is None else f"validation ({args.validation:g})"

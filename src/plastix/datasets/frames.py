@@ -95,6 +95,13 @@ class FrameSplit:
         spikes)`` with ``spikes`` the :meth:`frames` ``[batch, T, C, H, W]`` at presentation ``epoch``.
         The order is ``default_rng(seed).permutation`` when ``shuffle`` (pass a different seed per epoch);
         ``drop_last=True`` leaves out a final batch smaller than ``batch_size``."""
+        for idx in self.batch_indices(batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last):
+            yield Batch(idx, self.labels[idx], self.frames(idx, epoch=epoch))
+
+    def batch_indices(self, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                      drop_last: bool = False) -> Iterator[np.ndarray]:
+        """The sample indices of each of :meth:`batches`' mini-batches, without drawing their frames (a
+        data-parallel rank draws only its shard's)."""
         batch_size = int(batch_size)
         if batch_size < 1:
             raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
@@ -103,7 +110,7 @@ class FrameSplit:
             idx = order[start:start + batch_size]
             if drop_last and len(idx) < batch_size:
                 break
-            yield Batch(idx, self.labels[idx], self.frames(idx, epoch=epoch))
+            yield idx
 
     def to_spike_split(self, *, dt: float = 1.0, epoch: int = 0) -> SpikeSplit:
         """The frames of presentation ``epoch`` as spike events: frame ``k`` at ``k * dt`` ms, unit

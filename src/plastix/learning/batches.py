@@ -1,5 +1,6 @@
-"""What the trainers share about batches: the batched simulation they build, and the check of a batch of
-spike counts ``x`` [batch, steps, inputs] and its labels."""
+"""What the trainers share about batches: the batched simulation they build, the check of a batch of
+spike counts ``x`` [batch, steps, inputs] and its labels, and their raw gradients as one flat vector (what
+data-parallel training sums over ranks)."""
 from __future__ import annotations
 
 import numpy as np
@@ -51,3 +52,21 @@ def batched_simulation(network, backend: str, batch: int, error):
     sim = Simulation(network, backend=backend, batch_size=batch, check_finite=False)
     sim.build()
     return sim
+
+
+def gradient_vector(sim, parts) -> np.ndarray:
+    """The variables ``parts`` ((group, variable) pairs) of ``sim`` flattened and joined, in that order."""
+    return np.concatenate([np.ravel(sim.get(g, v)) for g, v in parts])
+
+
+def set_gradient_vector(sim, parts, vec, error) -> None:
+    """Write ``vec`` (laid out as :func:`gradient_vector`) back into the variables ``parts`` of ``sim``;
+    ``error`` when its length does not match."""
+    vec = np.asarray(vec, np.float64)
+    sizes = [np.size(sim.get(g, v)) for g, v in parts]
+    if sum(sizes) != vec.size:
+        raise error(f"gradient vector has {vec.size} entries, the network {sum(sizes)}")
+    at = 0
+    for (g, v), n in zip(parts, sizes):
+        sim.set(g, v, vec[at:at + n])
+        at += n

@@ -33,7 +33,8 @@ from ..model.network import Dense, Network
 from . import bptt_models as bm
 from . import eprop_models as em
 from . import optimizers as ox
-from .batches import batched_simulation, check_count_batch, simulation_batch
+from .batches import (batched_simulation, check_count_batch, gradient_vector, set_gradient_vector,
+                      simulation_batch)
 from .bptt_layers import Layer, LayerSpecError, parse_layers
 
 LOSSES = ("mse_rate", "ce_rate", "ce_step")
@@ -145,10 +146,14 @@ class BPTTNetwork:
     Populations: ``input`` (a spike-count source), one per layer (named as in :mod:`.bptt_layers`), and a
     parameter population ``<conv>_param`` per convolution.  Projections into layer ``L``: ``L_syn`` (and
     ``L_rec`` for a recurrent fc).  ``batch_size`` elements run side by side; a call with fewer samples pads
-    the batch with inactive elements, one with more runs in slices whose gradients add up."""
+    the batch with inactive elements, one with more runs in slices whose gradients add up.
+
+    ``loss_batch``: the batch whose mean loss the raw gradients are scaled for (default ``batch_size``).
+    Data-parallel training gives every rank the global batch here, so that each sample's gradient carries
+    the same bits as in one process running the whole batch."""
 
     def __init__(self, config: BPTTConfig, *, batch_size: int = 32, headroom: float = 1.0,
-                 attach=None):
+                 attach=None, loss_batch: int | None = None):
         self.config = c = config
         self.layers: list[Layer] = c.stack
         self.batch_size = simulation_batch(batch_size, BPTTError)
@@ -166,9 +171,10 @@ class BPTTNetwork:
         self.opt_step = 0
         self.lr = c.lr
         self.held_zero: dict = {}   # layer -> (kernel entries, units) kept at 0 (hold_zero)
-        scale = 2.0 / (self.batch_size * c.num_classes) if c.loss == "mse_rate" else 1.0 / self.batch_size
+        full = self.batch_size if loss_batch is None else simulation_batch(loss_batch, BPTTError)
+        scale = 2.0 / (full * c.num_classes) if c.loss == "mse_rate" else 1.0 / full
         self.sim.set_param("loss", "scale", scale)   # sums over the batch; apply_gradients divides by the samples
-        self._grad_scale = self.batch_size          # ... so the chain multiplies back by batch / samples
+        self._grad_scale = full                     # ... so the chain multiplies back by batch / samples
 
     # -- description -----------------------------------------------------------------------------------
     def _describe(self, headroom: float) -> Network:
@@ -266,6 +272,7 @@ class BPTTNetwork:
         population (group ``adam``)."""
         self.optimisers = []
         self._trained: list[tuple[str, str]] = []   # (group, variable) of every trained parameter
+        self._gradient_vars: list[tuple[str, str]] = []   # (group, variable) of its gradient, the same order
         for L in self.layers:
             if L.kind == "conv":
                 pairs = [(f"{L.name}_param", {"grad": "grad", "w": "w"})]
@@ -281,6 +288,8 @@ class BPTTNetwork:
                 net.add_custom_update(name, target, self._chain(), var_refs=refs, group="adam")
                 self.optimisers.append(name)
                 self._trained.append((target, refs["w"]))
+                group, _, var = refs["grad"].rpartition(".")
+                self._gradient_vars.append((group or target, var))
 
     # -- parameters --------------------------------------------------------------------------------------
     def _push_conv(self, L: Layer, params) -> None:
@@ -435,7 +444,7 @@ class BPTTNetwork:
         self._zero_gradients()
         self._run_chunk(x, labels, train=True)
         # the loss updates' scale is for a full batch: rescale to this batch's mean
-        f = self.batch_size / x.shape[0]
+        f = self._grad_scale / x.shape[0]
         out = {}
         for L in self.layers:
             if L.kind == "conv":
@@ -455,9 +464,29 @@ class BPTTNetwork:
         self._zero_gradients()
         return out
 
+    def accumulate_gradients(self, x, labels) -> dict:
+        """Forward and backward on a batch (at most ``batch_size`` samples), leaving its raw gradients
+        (:meth:`gradient_vector`) for :meth:`apply_gradients`; returns the per-sample ``loss`` and class
+        ``scores``."""
+        return self._trial(x, labels, train=True)
+
+    def gradient_parts(self) -> list[tuple[str, str]]:
+        """(group, variable) of each part of :meth:`gradient_vector`, in order."""
+        return list(self._gradient_vars)
+
+    def gradient_vector(self) -> np.ndarray:
+        """The last training trial's raw gradients (sums over its samples, scaled for ``loss_batch``), every
+        trained parameter's in the optimisers' order: a conv layer's kernel and channel biases, an fc / li
+        layer's existing synapses in :meth:`Simulation.get` order and its biases (and recurrent weights)."""
+        return gradient_vector(self.sim, self.gradient_parts())
+
+    def set_gradient_vector(self, vec) -> None:
+        """Replace the raw gradients by ``vec`` (laid out as :meth:`gradient_vector`), e.g. summed over ranks."""
+        set_gradient_vector(self.sim, self.gradient_parts(), vec, BPTTError)
+
     def train_batch(self, x, labels) -> dict:
         """Forward, backward and one Adam step on a batch; returns loss (batch mean), correct, samples."""
-        out = self._trial(x, labels, train=True)
+        out = self.accumulate_gradients(x, labels)
         self.apply_gradients(out["loss"].size)
         pred = np.argmax(out["scores"], axis=1)
         return {"loss": float(out["loss"].mean()), "correct": int((pred == np.asarray(labels)).sum()),

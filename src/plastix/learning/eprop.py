@@ -28,7 +28,8 @@ from ..model import init
 from ..model.network import Dense, Network
 from ..structural.deep_r import deep_r_prune, deep_r_regrow
 from . import eprop_models as em
-from .batches import batched_simulation, check_count_batch, simulation_batch
+from .batches import (batched_simulation, check_count_batch, gradient_vector, set_gradient_vector,
+                      simulation_batch)
 from . import optimizers as ox
 
 REWIRING = ("none", "deep-r", "soft-deep-r")
@@ -430,7 +431,8 @@ class EPropNetwork:
         return {p: int(self.sim.ragged(p)["ind"].size) for p in self.projections}
 
     # -- gradients as one vector (data-parallel training sums them over ranks) ---------------------------
-    def _gradient_parts(self) -> list[tuple[str, str]]:
+    def gradient_parts(self) -> list[tuple[str, str]]:
+        """(group, variable) of each part of :meth:`gradient_vector`, in order."""
         return [(p, "grad") for p in self.projections] + [
             (f"{layer_name(l)}_out", "grad") for l in self._read_layers] + [("out", "gbias")]
 
@@ -438,18 +440,11 @@ class EPropNetwork:
         """The accumulated raw gradients (sums over the samples since the last optimiser step), every
         trainable projection's existing synapses in :meth:`Simulation.get` order, then the readout weights
         per read layer, then the bias."""
-        return np.concatenate([np.ravel(self.sim.get(g, v)) for g, v in self._gradient_parts()])
+        return gradient_vector(self.sim, self.gradient_parts())
 
     def set_gradient_vector(self, vec) -> None:
         """Replace the accumulated gradients by ``vec`` (laid out as :meth:`gradient_vector`)."""
-        vec = np.asarray(vec, np.float64)
-        at = 0
-        for g, v in self._gradient_parts():
-            n = np.size(self.sim.get(g, v))
-            self.sim.set(g, v, vec[at:at + n])
-            at += n
-        if at != vec.size:
-            raise TrainingError(f"gradient vector has {vec.size} entries, the network {at}")
+        set_gradient_vector(self.sim, self.gradient_parts(), vec, TrainingError)
 
     # -- one trial -------------------------------------------------------------------------------------
     def _check_batch(self, x, labels):
@@ -526,7 +521,7 @@ class EPropNetwork:
         return res
 
     def _zero_gradients(self) -> None:
-        for g, v in self._gradient_parts():
+        for g, v in self.gradient_parts():
             self.sim.set(g, v, 0.0)
 
     def train_batch(self, x, labels) -> dict:

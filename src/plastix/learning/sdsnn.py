@@ -29,10 +29,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..compile_clock import Stopwatch
+from ..datasets.base import Batch
 from ..structural.sdsnn import SDSNN, KernelArrays, sdsnn_variant
 from ..structural.sdsnn.engine import SimulationArrays, SimulationBias, attach_sdsnn
 from ..structural.sdsnn.layers import Outgoing
 from .bptt import BPTTConfig, BPTTError, BPTTNetwork
+from .distributed import BPTTDataParallel
 
 MODES = ("none", "faithful", "sparse")
 #: data set -> (SD-SNN variant of its constants, default layer spec)
@@ -144,12 +146,22 @@ def kernel_probe(layer, x_tape, du_tape) -> np.ndarray:
 
 
 class SDSNNTrainer:
-    """Train an SD-SNN classifier per :class:`SDSNNSettings`; ``out_dir``: results, plots, checkpoint."""
+    """Train an SD-SNN classifier per :class:`SDSNNSettings`; ``out_dir``: results, plots, checkpoint.
 
-    def __init__(self, settings: SDSNNSettings, *, out_dir=None, progress: bool = True, dataset=None):
+    ``comm``: an mpi4py communicator (e.g. ``MPI.COMM_WORLD``) to train data-parallel over its ranks
+    (:class:`~.distributed.BPTTDataParallel`): each rank runs its contiguous shard of every global batch of
+    ``batch_size`` and of every evaluation batch, the raw gradients and the sparse probe's gradients are
+    summed in rank order, every rank takes the same Adam and structure steps, the ranks' states are compared
+    after every epoch, and only rank 0 shows progress and writes ``out_dir`` (docs/mpi.md)."""
+
+    def __init__(self, settings: SDSNNSettings, *, out_dir=None, progress: bool = True, dataset=None, comm=None):
         self.settings = s = settings
         self.out_dir = out_dir
-        self.progress = progress
+        self.parallel = BPTTDataParallel(comm) if comm is not None else None
+        self.ranks = 1 if self.parallel is None else self.parallel.size
+        self.is_root = self.parallel is None or self.parallel.rank == 0   # shows progress, writes out_dir
+        self.progress = progress and self.is_root
+        self.probe_bytes = 0   # what one rank sends per probe batch (under MPI)
         self._clock = Stopwatch()
         self.dataset = load_frames(s) if dataset is None else dataset
         ds = self.dataset
@@ -161,12 +173,14 @@ class SDSNNTrainer:
                             f"has {ds.num_classes} classes")
         self.batches_per_epoch = -(-len(ds.train) // s.batch_size)
         self.rules = self._rules()
-        self.net = BPTTNetwork(self.config, batch_size=s.batch_size, attach=self._attach)
+        # under MPI a rank's simulation runs its shard; the gradients keep the global batch's scale
+        self.net = BPTTNetwork(self.config, batch_size=-(-s.batch_size // self.ranks), attach=self._attach,
+                               loss_batch=s.batch_size)
         self.sd = self._driver()
         self.structure_t = 0
         self.structure_enabled = True   # False: train without structure steps (e.g. to time the final network)
         self.results = {"format": FORMAT, "settings": s.to_dict(), "config": self.config.to_dict(),
-                        "dataset": ds.summary(), "epochs": [], "structure_steps": []}
+                        "dataset": ds.summary(), "ranks": self.ranks, "epochs": [], "structure_steps": []}
 
     # -- SD-SNN wiring -----------------------------------------------------------------------------------
     def _rules(self):
@@ -257,8 +271,11 @@ class SDSNNTrainer:
         return self.structure_t > self.rules.schedule.prune_after and any(
             L.rule.regrow for L in self.sd.layers.values())
 
-    def _accumulate_probe(self) -> None:
-        net = self.net
+    def _accumulate_probe(self, empty: bool = False) -> None:
+        """Add the last training trial's dense would-be gradients of the regrowing layers to the probe
+        window's sums; under MPI summed over the ranks first (``empty``: this rank's shard had no samples,
+        its tapes are stale), so every rank scores absent synapses alike."""
+        net, grads = self.net, {}
         for n, L in self.sd.layers.items():
             if not L.rule.regrow:
                 continue
@@ -273,6 +290,15 @@ class SDSNNTrainer:
             else:
                 B, R = x.shape[:2]
                 g = x[:, :-1].reshape(B * (R - 1), -1).astype(np.float64).T @ du[:, 1:].reshape(B * (R - 1), -1)
+            grads[n] = np.zeros_like(g) if empty else g
+        if self.parallel is not None and grads:
+            flat = np.concatenate([g.ravel() for g in grads.values()])
+            self.probe_bytes = flat.nbytes
+            flat, at = self.parallel.sum(flat), 0
+            for n, g in grads.items():
+                grads[n] = flat[at:at + g.size].reshape(g.shape)
+                at += g.size
+        for n, g in grads.items():
             acc = self._probe.setdefault(n, [0.0, 0.0, 0])
             acc[0], acc[1], acc[2] = acc[0] + g, acc[1] + g * g, acc[2] + 1
 
@@ -309,6 +335,26 @@ class SDSNNTrainer:
         return row
 
     # -- epochs -----------------------------------------------------------------------------------------
+    def _batches(self, split, *, shuffle: bool, seed: int, epoch: int):
+        """``(x [n, steps, inputs], labels)`` per mini-batch of ``split`` at presentation ``epoch``; under
+        MPI this rank's shard of each (only its samples' frames drawn: a sample's frames depend on its index,
+        not on its batch, so it gets the spikes it gets in one process)."""
+        s = self.settings
+        if self.parallel is None:
+            batches = split.batches(s.batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
+        else:
+            batches = (Batch(mine, split.labels[mine], split.frames(mine, epoch=epoch))
+                       for idx in split.batch_indices(s.batch_size, shuffle=shuffle, seed=seed)
+                       for mine in (idx[self.parallel.shard(len(idx))],))
+        for batch in batches:
+            n = len(batch.labels)
+            yield batch.spikes.reshape(n, self.config.steps, self.config.num_inputs), batch.labels
+
+    def _train_batch(self, x, labels) -> dict:
+        if self.parallel is None:
+            return self.net.train_batch(x, labels)
+        return self.parallel.train_batch(self.net, x, labels)
+
     def train_epoch(self, epoch: int) -> dict:
         s, net = self.settings, self.net
         net.lr = self.config.lr_at(epoch)
@@ -316,12 +362,11 @@ class SDSNNTrainer:
         structure_s = 0.0
         loss = correct = seen = 0.0
         self._probe = getattr(self, "_probe", {})
-        batches = self.dataset.train.batches(s.batch_size, shuffle=True, seed=s.seed * 100_003 + epoch, epoch=epoch)
+        batches = self._batches(self.dataset.train, shuffle=True, seed=s.seed * 100_003 + epoch, epoch=epoch)
         bar = tqdm(batches, total=self.batches_per_epoch, desc=f"epoch {epoch + 1}", disable=not self.progress,
                    leave=False)
-        for b, batch in enumerate(bar):
-            x = batch.spikes.reshape(len(batch.labels), self.config.steps, -1)
-            r = net.train_batch(x, batch.labels)
+        for b, (x, labels) in enumerate(bar):
+            r = self._train_batch(x, labels)
             # structure steps every N batches counted over the whole run (or at each epoch's end); the
             # probe window is the last probe_batches batches before a step
             done = epoch * self.batches_per_epoch + b + 1
@@ -330,10 +375,13 @@ class SDSNNTrainer:
             else:
                 step_now, to_step = done % s.structure_every == 0, (-done) % s.structure_every
             step_now = step_now and self.sd is not None and self.structure_enabled
+            t, comm0 = time.perf_counter(), self.parallel.comm_s if self.parallel is not None else 0.0
             if self._regrows_next() and to_step < s.probe_batches:
-                self._accumulate_probe()
+                self._accumulate_probe(empty=len(labels) == 0)
             if step_now:
                 structure_s += self.structure_step()["wall_s"]
+            if self.parallel is not None:   # probe and structure step: compute, less the probe's reduction
+                self.parallel.compute_s += time.perf_counter() - t - (self.parallel.comm_s - comm0)
             loss += r["loss"] * r["samples"]
             correct += r["correct"]
             seen += r["samples"]
@@ -342,11 +390,10 @@ class SDSNNTrainer:
                 "structure_s": structure_s, "train_compile_s": sw.compile_s}
 
     def evaluate(self) -> dict:
-        s = self.settings
         loss = correct = seen = 0.0
-        for batch in self.dataset.test.batches(s.batch_size, shuffle=False, epoch=0):
-            x = batch.spikes.reshape(len(batch.labels), self.config.steps, -1)
-            r = self.net.evaluate_batch(x, batch.labels)
+        for x, labels in self._batches(self.dataset.test, shuffle=False, seed=0, epoch=0):
+            r = (self.net.evaluate_batch(x, labels) if self.parallel is None
+                 else self.parallel.evaluate_batch(self.net, x, labels))
             loss += r["loss"] * r["samples"]
             correct += r["correct"]
             seen += r["samples"]
@@ -378,29 +425,62 @@ class SDSNNTrainer:
         last = self.results["structure_steps"][-1]
         return {**last["layer_compression"], "total": last["compression"]}
 
+    def structure_state(self) -> dict[str, tuple]:
+        """Per layer with structural rules, the arrays of their state (driver counters, masks, dead units,
+        dormant synapses' pairs, spine bounds, pruning rate), for the ranks' agreement check."""
+        if self.sd is None:
+            return {}
+        out = {}
+        for n, L in self.sd.layers.items():
+            st = []
+            for k, v in sorted(vars(L).items()):
+                if k in _LAYER_REFS:
+                    continue
+                if isinstance(v, np.ndarray):
+                    st.append(v)
+                elif hasattr(v, "pre") and hasattr(v, "post"):   # dormant synapses: (pre, post) pairs
+                    st += [v.pre, v.post]
+            if isinstance(L.storage, KernelArrays):
+                st += [L.storage.vars[k] for k in sorted(L.storage.vars)]
+            else:
+                st += list(L.storage.read(L.state_names()).values())
+            out[n] = tuple(st) + (np.array([self.sd.p.get(n, 0.0), self.structure_t]),)
+        return out
+
+    def check_ranks(self, where: str) -> None:
+        """Under MPI: :class:`~plastix.parallel.RankDivergenceError` on every rank unless all hold the same
+        weights, connectivity and structural state (:meth:`BPTTDataParallel.check`)."""
+        if self.parallel is not None:
+            self.parallel.check(self.net, where, self.structure_state())
+
     def fit(self, *, resume: bool = False) -> dict:
         s = self.settings
         if resume:
             self.load_checkpoint()
+            self.check_ranks("after loading the checkpoint")
         for epoch in range(len(self.results["epochs"]), s.epochs):
             sw = Stopwatch()
             tr = self.train_epoch(epoch)
+            self.check_ranks(f"after training epoch {epoch + 1}")
             ev = self.evaluate()
             row = {"epoch": epoch + 1, **tr, "test_loss": ev["loss"], "test_accuracy": ev["accuracy"],
                    "lr": self.net.lr, "synapses": self.net.synapse_counts(), "neurons": self.alive_neurons(),
                    "compression": self.compression(), "epoch_s": tr["train_s"], "wall_s": sw.run_s,
                    "compile_s": sw.compile_s}
+            if self.parallel is not None:   # this process's time in reductions and checks, and in the rest
+                row["comm_s"], row["compute_s"] = self.parallel.comm_s, self.parallel.compute_s
+                self.parallel.comm_s = self.parallel.compute_s = 0.0
             self.results["epochs"].append(row)
             if self.progress:
                 tqdm.write(f"epoch {epoch + 1}/{s.epochs}: loss {tr['train_loss']:.4f} train "
                            f"{tr['train_accuracy']:.3f} test {ev['accuracy']:.3f} compression "
                            f"{row['compression']['total']:.3f} ({tr['train_s']:.1f} s)")
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.is_root:
                 self.save_checkpoint()
                 self.results["compile_s"] = self._clock.compile_s
                 self.write_results()   # after every epoch: a run can be watched (and plotted) while it trains
         self.results["compile_s"] = self._clock.compile_s
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_root:
             self.write_results()
         return self.results
 
@@ -411,7 +491,11 @@ class SDSNNTrainer:
                 "compression": self.compression()["total"], "layer_compression": self.compression(),
                 "neurons": self.alive_neurons(), "synapses": self.net.synapse_counts(),
                 "epoch_s": [e["epoch_s"] for e in ep], "compile_s": self._clock.compile_s,
-                "structure_steps": len(self.results["structure_steps"])}
+                "structure_steps": len(self.results["structure_steps"]), "ranks": self.ranks,
+                # under MPI, rank 0's seconds per epoch in the reductions and checks, and in the rest
+                **({"epoch_comm_s": [e["comm_s"] for e in ep], "epoch_compute_s": [e["compute_s"] for e in ep],
+                    "reduce_bytes_per_batch": self.parallel.bytes_per_batch,
+                    "probe_reduce_bytes_per_batch": self.probe_bytes} if self.ranks > 1 else {})}
 
     # -- persistence ----------------------------------------------------------------------------------------
     def _paths(self):
@@ -422,7 +506,7 @@ class SDSNNTrainer:
         sim_path, host_path = self._paths()
         self.net.sim.save(sim_path)
         host = {"format": FORMAT, "settings": self.settings.to_dict(), "results": self.results,
-                "opt_step": self.net.opt_step, "lr": self.net.lr, "structure_t": self.structure_t,
+                "opt_step": self.net.opt_step, "lr": self.net.lr, "structure_t": self.structure_t, "ranks": self.ranks,
                 "probe": getattr(self, "_probe", {}), "sd": _driver_state(self.sd)}
         with open(host_path + ".tmp", "wb") as f:
             pickle.dump(host, f)
@@ -443,6 +527,9 @@ class SDSNNTrainer:
         if same != mine:
             diff = sorted(k for k in mine if same.get(k) != mine[k])
             raise BPTTError(f"the checkpoint in {self.out_dir!r} was written with other settings ({diff})")
+        if host.get("ranks", 1) != self.ranks:   # the simulation saved is rank 0's, of batch ceil(B / ranks)
+            raise BPTTError(f"the checkpoint in {self.out_dir!r} was written by {host.get('ranks', 1)} rank(s); "
+                            f"resume it with as many (this run has {self.ranks})")
         self.net.sim.load(sim_path)
         self.results = host["results"]
         self.net.opt_step, self.net.lr = host["opt_step"], host["lr"]
@@ -507,9 +594,11 @@ def _jsonable(x):
     return x
 
 
-def train_sdsnn(settings: SDSNNSettings, *, out_dir=None, progress: bool = True, resume: bool = False) -> dict:
-    """Train per ``settings``; returns the JSON summary (see :meth:`SDSNNTrainer.summary`)."""
-    t = SDSNNTrainer(settings, out_dir=out_dir, progress=progress)
+def train_sdsnn(settings: SDSNNSettings, *, out_dir=None, progress: bool = True, resume: bool = False,
+                comm=None) -> dict:
+    """Train per ``settings`` (``comm``: data-parallel over its ranks, see :class:`SDSNNTrainer`); returns
+    the JSON summary (see :meth:`SDSNNTrainer.summary`)."""
+    t = SDSNNTrainer(settings, out_dir=out_dir, progress=progress, comm=comm)
     t.fit(resume=resume)
     out = t.summary()
     out["wall_s"] = time.perf_counter() - t._clock._t0
