@@ -456,7 +456,7 @@ class PartitionedSimulation:
             return self._gather_synapses(self._projection_of(group), arr)
         if kind == "row":
             return allgather_rows(self.comm, arr).reshape(self.ranks, -1)
-        if kind in ("global", "custom_global"):
+        if kind in ("global", "custom_global", "pre"):   # presynaptic traces: every rank's ghost holds them all
             return arr
         return allgatherv(self.comm, arr, self._counts(self._neuron_pop(group, kind)))
 
@@ -467,7 +467,7 @@ class PartitionedSimulation:
         values = np.asarray(values)
 
         def mine():
-            if values.ndim == 0 or kind in ("global", "custom_global"):
+            if values.ndim == 0 or kind in ("global", "custom_global", "pre"):
                 return values
             if kind in ("synapse", "update_synapse"):
                 _, positions = self._layout(self._projection_of(group))
