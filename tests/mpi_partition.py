@@ -6,6 +6,7 @@
 runs; every rank also writes its own part's rows (``local.*``) for the invariant checks.
 ``python mpi_partition.py noisy OUT``: :func:`noisy_network` (Poisson input), as ``static``.
 ``python mpi_partition.py grid OUT``: :func:`grid_network` (scheduled DEEP R, a rule on target ids).
+``python mpi_partition.py offblock OUT``: a rule adding a target rank 1 does not own; each rank's error.
 ``python mpi_partition.py save OUT``: run, save (one file per rank), run on, load, run again.
 """
 from __future__ import annotations
@@ -108,6 +109,20 @@ def grid_run(sim) -> dict:
     out["deep.count"] = np.array(sim.connectivity("deep")[0].size)
     out["regrow.calls"] = np.array(sim.update_stats("regrow")["added"])
     return out
+
+
+def _to_neuron_zero(row):
+    # neuron 0 of exc is rank 0's: on rank 1, an add only another rank can make (rank 0: rows already
+    # reaching it fail quietly)
+    ok = row.add(0, weight=1.0)  # noqa: F841
+
+
+def offblock_network() -> px.Network:
+    """:func:`rewiring_network` with a rule adding target 0 to every row of ``deep``, owns(0) untested."""
+    net = rewiring_network()
+    net.add_connectivity_update("zero", "deep", px.ConnectivityUpdateModel(
+        name="to_zero", var_refs=("weight",), row_update=_to_neuron_zero), var_refs={"weight": "w"}, group="zero")
+    return net
 
 
 def drive(sim) -> None:
@@ -229,7 +244,8 @@ def main(mode: str, out: Path) -> None:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    net = {"rewire": rewiring_network, "noisy": noisy_network, "grid": grid_network}.get(mode, static_network)()
+    net = {"rewire": rewiring_network, "noisy": noisy_network, "grid": grid_network,
+           "offblock": offblock_network}.get(mode, static_network)()
     sim = px.Simulation(net, comm=comm, parallel=False)
     if mode == "static":
         res = static_run(sim)
@@ -240,6 +256,12 @@ def main(mode: str, out: Path) -> None:
         res = noisy_run(sim)
     elif mode == "grid":
         res = grid_run(sim)
+    elif mode == "offblock":
+        try:
+            sim.custom_update("zero")
+            res = {"error": "none"}
+        except Exception as e:   # noqa: BLE001 -- the test reads which error each rank raised
+            res = {"error": f"{type(e).__name__}: {e}"}
     elif mode == "rewire":
         res = rewire_run(sim)
         res.update(local_rows(sim, "deep"))

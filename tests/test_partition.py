@@ -103,6 +103,15 @@ def test_rewiring_keeps_every_ranks_invariants_and_the_stated_equalities(tmp_pat
     assert len({(a, b) for a, b in gathered[:, :2]}) == n_deep   # no duplicate synapse across ranks either
 
 
+def test_an_add_to_another_ranks_target_is_a_clear_error_on_every_rank(tmp_path):
+    _launch(RANKS, sys.executable, "mpi_partition.py", "offblock", tmp_path)
+    parts = _ranks(tmp_path)
+    assert str(parts[1]["error"]).startswith("StateError: connectivity update 'zero': 13 row.add calls had a "
+                                             "target outside this rank's block [15, 31) of 31 targets"), parts[1]
+    assert "test row.owns(j) first" in str(parts[1]["error"])
+    assert str(parts[0]["error"]).startswith("RankFailedError: custom_update('zero') failed on rank 1"), parts[0]
+
+
 def test_save_and_load_write_one_file_per_rank_and_an_error_on_one_rank_reaches_all(tmp_path):
     _launch(RANKS, sys.executable, "mpi_partition.py", "save", tmp_path)
     parts = _ranks(tmp_path)
