@@ -4,6 +4,9 @@
 ``MPI.COMM_WORLD``; every rank writes what it gathered to ``OUT/rank<r>.npz``.
 ``python mpi_partition.py rewire OUT``: the same for :func:`rewiring_network` with its updates run between
 runs; every rank also writes its own part's rows (``local.*``) for the invariant checks.
+``python mpi_partition.py noisy OUT``: :func:`noisy_network` (Poisson input), as ``static``.
+``python mpi_partition.py grid OUT``: :func:`grid_network` (scheduled DEEP R, a rule on target ids).
+``python mpi_partition.py offblock OUT``: a rule adding a target rank 1 does not own; each rank's error.
 ``python mpi_partition.py save OUT``: run, save (one file per rank), run on, load, run again.
 """
 from __future__ import annotations
@@ -81,6 +84,47 @@ def rewiring_network() -> px.Network:
     return net
 
 
+def _far_prune(row):
+    for s in row.synapses:
+        if abs(s.j - row.index) > row.num_post // 2:   # global target ids and population size on every rank
+            s.remove()
+
+
+def grid_network() -> px.Network:
+    """:func:`rewiring_network` with DEEP R scheduled inside the time loop (prune and regrow every 5 steps)
+    and a rule computing with target ids on the recurrent projection."""
+    net = rewiring_network()
+    for name in ("prune", "regrow"):
+        net.connectivity_updates[name].every = 5
+    net.add_connectivity_update("far", "exc_exc", px.ConnectivityUpdateModel(name="far_prune", row_update=_far_prune),
+                                group="far")
+    return net
+
+
+def grid_run(sim) -> dict:
+    drive(sim)
+    sim.run(30)
+    out = {"far.removed": np.array(sim.custom_update("far")["far"]["removed"])}
+    out.update(synapses(sim, "exc_exc"))
+    out["deep.count"] = np.array(sim.connectivity("deep")[0].size)
+    out["regrow.calls"] = np.array(sim.update_stats("regrow")["added"])
+    return out
+
+
+def _to_neuron_zero(row):
+    # neuron 0 of exc is rank 0's: on rank 1, an add only another rank can make (rank 0: rows already
+    # reaching it fail quietly)
+    ok = row.add(0, weight=1.0)  # noqa: F841
+
+
+def offblock_network() -> px.Network:
+    """:func:`rewiring_network` with a rule adding target 0 to every row of ``deep``, owns(0) untested."""
+    net = rewiring_network()
+    net.add_connectivity_update("zero", "deep", px.ConnectivityUpdateModel(
+        name="to_zero", var_refs=("weight",), row_update=_to_neuron_zero), var_refs={"weight": "w"}, group="zero")
+    return net
+
+
 def drive(sim) -> None:
     sim.set_spike_times("input", _stimulus(N_IN, STEPS, 3))
 
@@ -105,6 +149,19 @@ def static_run(sim) -> dict:
     for proj in ("in_exc", "exc_exc", "exc_inh", "inh_exc"):
         out.update(synapses(sim, proj))
     return out
+
+
+def noisy_network() -> px.Network:
+    """The static network with a Poisson population driving the excitatory one: random numbers during the run."""
+    net = static_network()
+    net.add_population("noise", 17, px.neurons.poisson(), init={"rate": 150.0})
+    net.add_projection("noise_exc", "noise", "exc", connectivity=px.connect.FixedProbability(0.5), init={"w": 3.0})
+    return net
+
+
+def noisy_run(sim) -> dict:
+    sim.record_spikes("noise")
+    return dict(static_run(sim), noise=sim.spikes("noise")[1])
 
 
 def synapses(sim, proj: str, var: str = "w") -> dict:
@@ -187,13 +244,24 @@ def main(mode: str, out: Path) -> None:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    net = rewiring_network() if mode == "rewire" else static_network()
+    net = {"rewire": rewiring_network, "noisy": noisy_network, "grid": grid_network,
+           "offblock": offblock_network}.get(mode, static_network)()
     sim = px.Simulation(net, comm=comm, parallel=False)
     if mode == "static":
         res = static_run(sim)
         delayed = px.Simulation(static_network(delay=2), comm=comm, parallel=False)
         res.update({f"d2.{k}": v for k, v in static_run(delayed).items()})
         res["d2.exchanges"] = np.array(delayed.timings()["exchanges"])
+    elif mode == "noisy":
+        res = noisy_run(sim)
+    elif mode == "grid":
+        res = grid_run(sim)
+    elif mode == "offblock":
+        try:
+            sim.custom_update("zero")
+            res = {"error": "none"}
+        except Exception as e:   # noqa: BLE001 -- the test reads which error each rank raised
+            res = {"error": f"{type(e).__name__}: {e}"}
     elif mode == "rewire":
         res = rewire_run(sim)
         res.update(local_rows(sim, "deep"))

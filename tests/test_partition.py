@@ -14,7 +14,8 @@ import plastix as px
 from plastix.errors import NetworkError
 from plastix.parallel import MPIUnavailableError
 from plastix.parallel.exchange import _reorder, block_bounds
-from plastix.runtime.partition_build import check_partitionable, rank_seed
+from plastix.model.specs import WeightUpdateModel
+from plastix.runtime.partition_build import check_partitionable
 
 import mpi_partition as mp
 from test_mpi import _launch
@@ -102,6 +103,15 @@ def test_rewiring_keeps_every_ranks_invariants_and_the_stated_equalities(tmp_pat
     assert len({(a, b) for a, b in gathered[:, :2]}) == n_deep   # no duplicate synapse across ranks either
 
 
+def test_an_add_to_another_ranks_target_is_a_clear_error_on_every_rank(tmp_path):
+    _launch(RANKS, sys.executable, "mpi_partition.py", "offblock", tmp_path)
+    parts = _ranks(tmp_path)
+    assert str(parts[1]["error"]).startswith("StateError: connectivity update 'zero': 13 row.add calls had a "
+                                             "target outside this rank's block [15, 31) of 31 targets"), parts[1]
+    assert "test row.owns(j) first" in str(parts[1]["error"])
+    assert str(parts[0]["error"]).startswith("RankFailedError: custom_update('zero') failed on rank 1"), parts[0]
+
+
 def test_save_and_load_write_one_file_per_rank_and_an_error_on_one_rank_reaches_all(tmp_path):
     _launch(RANKS, sys.executable, "mpi_partition.py", "save", tmp_path)
     parts = _ranks(tmp_path)
@@ -114,33 +124,26 @@ def test_save_and_load_write_one_file_per_rank_and_an_error_on_one_rank_reaches_
                                              "CapacityError"), parts[0]["error"]
 
 
-def _noisy_network() -> px.Network:
-    net = mp.static_network()
-    net.add_population("noise", 17, px.neurons.poisson(), init={"rate": 150.0})
-    net.add_projection("noise_exc", "noise", "exc", connectivity=px.connect.FixedProbability(0.5), init={"w": 3.0})
-    return net
-
-
 def test_one_rank_communicator_is_one_process_even_with_random_numbers():
-    """COMM_SELF: the whole partition machinery with one rank (rank 0 keeps the network seed), Poisson input
-    included: bitwise the one-process run."""
+    """COMM_SELF: the whole partition machinery with one rank, Poisson input included: bitwise the one-process
+    run."""
     MPI = pytest.importorskip("mpi4py.MPI", reason="mpi4py is not installed (pip install -e '.[mpi]')")
-
-    def run(sim):
-        sim.record_spikes("noise")
-        return dict(mp.static_run(sim), noise=sim.spikes("noise")[1])
-
-    reference = _one_process(run, _noisy_network())
-    got = run(px.Simulation(_noisy_network(), comm=MPI.COMM_SELF, parallel=False))
+    reference = _one_process(mp.noisy_run, mp.noisy_network())
+    got = mp.noisy_run(px.Simulation(mp.noisy_network(), comm=MPI.COMM_SELF, parallel=False))
     assert reference["noise"].size > 50
     for key, ref in reference.items():
         np.testing.assert_array_equal(got[key], ref, err_msg=key)
 
 
-def test_rank_seeds_keep_rank_zero_and_differ_elsewhere():
-    assert rank_seed(12345, 0) == 12345
-    seeds = {rank_seed(12345, r) for r in range(64)}
-    assert len(seeds) == 64 and all(0 <= s < 2**64 for s in seeds)
+def test_poisson_input_on_two_ranks_equals_one_process_spike_for_spike(tmp_path):
+    """Random numbers keyed by the network seed and global neuron ids: rank 1's Poisson neurons draw the
+    one-process numbers, so the stochastic network is the one-process run on both ranks."""
+    reference = _one_process(mp.noisy_run, mp.noisy_network())
+    _launch(RANKS, sys.executable, "mpi_partition.py", "noisy", tmp_path)
+    assert reference["noise"].size > 50 and (reference["noise"] >= 9).sum() > 20   # rank 1's block fires
+    for r, part in enumerate(_ranks(tmp_path)):
+        for key, ref in reference.items():
+            np.testing.assert_array_equal(part[key], ref, err_msg=f"rank {r}: {key}")
 
 
 def test_block_bounds_and_the_exchange_reorder():
@@ -174,29 +177,44 @@ def test_bad_input_is_a_clear_error(monkeypatch):
         px.Simulation(net, "cuda", comm=MPI.COMM_SELF)
     with pytest.raises(NetworkError, match="population 'input' has 13 neurons, fewer than the 16 ranks"):
         check_partitionable(net, 16)
+    reads_v = mp.static_network()
+    reads_v.add_projection("by_voltage", "exc", "inh", connectivity=px.connect.FixedProbability(0.2),
+                           weight_update=WeightUpdateModel(name="by_voltage", vars={"w": 0.0}, on_pre=_on_pre_v))
+    with pytest.raises(NetworkError, match=r"projection 'by_voltage'.*reads presynaptic neuron variables \['v'\]"):
+        check_partitionable(reads_v, 2)
+    clash = mp.static_network()
+    clash.add_connectivity_update("far", "exc_exc", px.ConnectivityUpdateModel(
+        name="far_prune", row_vars={"part_other": px.Var(0, "int64")}, row_update=_noop_rule))
+    with pytest.raises(NetworkError, match=r"connectivity update 'far': row vars \['part_other'\]"):
+        check_partitionable(clash, 2)
+    # STDP's presynaptic traces, row code with target ids and a scheduled global phase are supported
     stdp = mp.static_network()
     stdp.add_projection("plastic", "input", "exc", connectivity=px.connect.FixedProbability(0.2),
                         weight_update=px.weight_update.stdp_additive())
-    with pytest.raises(NetworkError, match="projection 'plastic'.*presynaptic traces"):
-        check_partitionable(stdp, 2)
-    grid = mp.static_network()
-    grid.add_connectivity_update("far", "exc_exc", _far_prune_model(), var_refs={"weight": "w"})
-    with pytest.raises(NetworkError, match=r"connectivity update 'far': its row code reads row.num_post, s.j"):
-        check_partitionable(grid, 2)
     sched = mp.rewiring_network()
     sched.connectivity_updates["regrow"].every = 5
-    with pytest.raises(NetworkError, match="'regrow': a global phase inside the compiled time loop"):
-        check_partitionable(sched, 2)
+    for net in (stdp, sched):
+        check_partitionable(net, 2)
 
 
-def _far_prune(row):
-    for s in row.synapses:
-        if abs(s.j - row.index) > row.num_post // 2:
-            s.remove()
+def _on_pre_v(s, pre):
+    add_to_post(s.w * pre.v)  # noqa: F821  (provided by code generation)
 
 
-def _far_prune_model():
-    return px.ConnectivityUpdateModel(name="far_prune", var_refs=("weight",), row_update=_far_prune)
+def _noop_rule(row):
+    pass
+
+
+def test_row_code_on_a_part_sees_global_target_ids(tmp_path):
+    """A distance rule (``|s.j - row.index| > row.num_post / 2``) prunes on 2 ranks exactly what it prunes in
+    one process; a scheduled DEEP R regrowth (global phase every 5 steps) keeps the synapse count."""
+    _launch(RANKS, sys.executable, "mpi_partition.py", "grid", tmp_path)
+    reference = mp.grid_run(px.Simulation(mp.grid_network(), parallel=False))
+    assert 0 < reference["far.removed"] < reference["exc_exc.pre"].size + reference["far.removed"]
+    for r, part in enumerate(_ranks(tmp_path)):
+        for key in ("far.removed", "exc_exc.pre", "exc_exc.post", "exc_exc.w"):
+            np.testing.assert_array_equal(part[key], reference[key], err_msg=f"rank {r}: {key}")
+        assert int(part["deep.count"]) == mp.N_IN * 12 and int(part["regrow.calls"]) > 0
 
 
 

@@ -1,9 +1,12 @@
-"""``plastix topomap``: topographic map refinement by STDP and structural plasticity (Bamford et al. 2010)."""
+"""``plastix topomap``: topographic map refinement by STDP and structural plasticity (Bamford et al. 2010).
+
+Under an MPI launcher (``mpiexec -n R plastix topomap ...``) the network is partitioned over the R ranks
+(docs/mpi.md); only rank 0 prints and writes, and the JSON reports ``ranks``."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .arguments import UsageError, integer, number, seed
+from .arguments import UsageError, integer, number, on_ranks, seed
 
 
 def add_arguments(p) -> None:
@@ -28,7 +31,11 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (without the history)")
 
 
-def run(args) -> dict:
+def run(args) -> dict | None:
+    return on_ranks(args, _topomap)
+
+
+def _topomap(args, comm) -> dict:
     from ..topomap import model
     from ..topomap import run as topo_run
 
@@ -37,5 +44,6 @@ def run(args) -> dict:
     params = model.TopomapParams(scale=args.scale, correlated=args.input == "correlated",
                                  fan_in_cap=args.fan_in_cap, seed=args.seed)
     res = topo_run.run(params, args.seconds, backend=args.backend, record_every_s=args.record_every, out=args.out,
-                       progress=not args.json, breakdown_steps=args.breakdown_steps if args.breakdown else None)
+                       progress=not args.json, breakdown_steps=args.breakdown_steps if args.breakdown else None,
+                       comm=comm)
     return {k: v for k, v in res.items() if k not in ("history", "params")} | {"out": str(args.out)}

@@ -107,6 +107,8 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
     ``partitioned`` names projections whose input arrives in per-partition buffers ``qb_accbuf`` (CPU
     parallel kernels): they are added to ``in_syn`` here, in partition order, and cleared."""
     keys, model = pp.keys, pp.pop.model
+    # random numbers are keyed by the global neuron id (a partitioned simulation's block starts at elem_offset)
+    elem = f"{i} + {pp.pop.elem_offset}" if pp.pop.elem_offset else i
     L = []
     nmap = {}
     for v in model.vars:
@@ -132,7 +134,7 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
                   f"    {acc}[_c, {i}] = 0.0"]
             if ("s", "in_syn") not in [(ns, v) for ns, v in q.funcs["apply"].writes]:
                 L.append(f"{names(q.keys.in_syn)}[{i}] = {qp}psm_in_syn")
-        sc = rng_scalars(i, q.streams["apply"])
+        sc = rng_scalars(elem, q.streams["apply"])
         L.append(call(q.funcs["apply"], m, sc, ret="_cur"))
         L.append("i_syn += _cur")
         for ns, v in q.funcs["apply"].writes:
@@ -153,10 +155,10 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
         for v in tvars:
             L.append(f"{qp}{side}_{v} = {names(q.keys.trace(side, v))}[{i}]")
         if f"{side}_dynamics" in q.funcs:
-            L.append(call(q.funcs[f"{side}_dynamics"], m, rng_scalars(i, q.streams[f"{side}_dynamics"])))
+            L.append(call(q.funcs[f"{side}_dynamics"], m, rng_scalars(elem, q.streams[f"{side}_dynamics"])))
         tmaps.append((q, side, tvars, m))
         stores += [f"{names(q.keys.trace(side, v))}[{i}] = {qp}{side}_{v}" for v in tvars]
-    sc = rng_scalars(i, 0)
+    sc = rng_scalars(elem, 0)
     sc["i_syn"] = "i_syn"
     if "sim" in pp.funcs:
         L += _model_call(pp.funcs["sim"], nmap, dict(sc, _stream=_typed(pp.streams["sim"])),
@@ -171,7 +173,7 @@ def neuron_body(plan: Plan, pp: PopPlan, names: Names, i: str = "i", partitioned
                                     inline_arrays=inline_arrays), 1)
         for q, side, tvars, m in tmaps:
             if f"{side}_spike" in q.funcs:
-                L.append("    " + call(q.funcs[f"{side}_spike"], m, rng_scalars(i, q.streams[f"{side}_spike"])))
+                L.append("    " + call(q.funcs[f"{side}_spike"], m, rng_scalars(elem, q.streams[f"{side}_spike"])))
     else:
         L.append("_spk = False")
     written = set()
@@ -203,7 +205,8 @@ def synapse_body(q: ProjPlan, phase: str, names: Names, atomic_add: Callable[[st
                 key = q.keys.trace(side, v) if v in traces else nkeys.var(v)
                 m[(side, v)] = f"{names(key)}[{idx}]"
     m.update({("p", p): names(q.keys.param(p)) for p in q.wu_param_names})
-    sc = rng_scalars(f"{i} * {stride} + {k}", q.streams[phase])
+    off = f" + {q.proj.syn_elem_offset}" if q.proj.syn_elem_offset else ""
+    sc = rng_scalars(f"{i} * {stride} + {k}{off}", q.streams[phase])
     L.append(call(sf, m, sc, to_post="_to_post"))
     for ns, v in sf.writes:
         L.append(f"{names(q.keys.syn(v))}[{i}, {k}] = sv_{v}")

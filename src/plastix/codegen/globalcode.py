@@ -4,8 +4,10 @@ compiles (array expressions become multi-threaded loops), or, in ``global_mode="
 plain function on numpy views.
 
 ``rows.<name>`` are arrays over the rows (own row vars, row_var_refs, ``rows.length``), ``rows.count`` /
-``rows.capacity`` scalars, ``glob.<name>`` the model's global vars (scalars, stored as 1-element arrays),
-``p.<name>`` params, ``rng.uniform(n)`` / ``rng.normal(n)`` arrays of counter-based random numbers.
+``rows.capacity`` / ``rows.parts`` scalars (``parts``: 1, or the ranks of a partitioned simulation, whose
+global phases see every rank's part of every row), ``glob.<name>`` the model's global vars (scalars, stored
+as 1-element arrays), ``p.<name>`` params, ``rng.uniform(n)`` / ``rng.normal(n)`` arrays of counter-based
+random numbers.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class GlobalKeys:
     ind: str
     glob: dict[str, str]  # glob.<name> -> state key (1-element arrays)
     params: dict[str, str]
+    #: rows.parts: 1, or a partitioned simulation's ranks (rows.count = parts x presynaptic neurons, rank-major)
+    parts: int = 1
 
 
 @dataclass
@@ -61,13 +65,18 @@ def global_code(fn, keys: GlobalKeys, name: str, where: str, stream: int) -> Glo
                         used.add(keys.ind)
                         axis = 0 if attr == "count" else 1
                         return ast.copy_location(ast.parse(f"{keys.ind}.shape[{axis}]", mode="eval").body, node)
+                    if attr == "parts":
+                        if store:
+                            err(node, "rows.parts is read-only")
+                        return ast.copy_location(ast.Constant(int(keys.parts)), node)
                     if attr == "length":
                         if store:
                             err(node, "rows.length is read-only: rows change only through the row phase")
                         used.add(keys.rowlen)
                         return ast.copy_location(ast.Name(keys.rowlen, ast.Load()), node)
                     if attr not in keys.rows:
-                        err(node, f"unknown name rows.{attr}; rows has length, count, capacity and {sorted(keys.rows)}")
+                        err(node, f"unknown name rows.{attr}; rows has length, count, capacity, parts and "
+                                      f"{sorted(keys.rows)}")
                     used.add(keys.rows[attr])
                     if store:
                         written.add(keys.rows[attr])

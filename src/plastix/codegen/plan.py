@@ -424,7 +424,7 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
         post={ref: post_keys.var(t) for ref, t in upd.post_var_refs.items()},
         params={n: ukeys.param(n) for n in params},
         bits=q.keys.bits if q.uses_bits else None,
-        collen=q.keys.collen if q.needs_columns else None)
+        collen=q.keys.collen if q.needs_columns else None, part=upd.part)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
     code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
     up = UpdatePlan(upd, prefix, q, code, params, keys=ukeys)
@@ -437,7 +437,8 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
         from .globalcode import GlobalKeys, global_code
 
         up.global_keys = GlobalKeys(rows=dict(keys.row), rowlen=keys.rowlen, ind=keys.ind,
-                                    glob={v: ukeys.glob(v) for v in m.global_vars}, params=dict(keys.params))
+                                    glob={v: ukeys.glob(v) for v in m.global_vars}, params=dict(keys.params),
+                                    parts=upd.part.parts if upd.part is not None else 1)
         up.global_stream = stream_id(prefix, "global_update")
         if m.global_mode == "compiled":
             up.global_code = global_code(m.global_update, up.global_keys, f"{prefix}_global", where,

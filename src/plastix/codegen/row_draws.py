@@ -99,6 +99,8 @@ def hoist_draws(stmts, where, predrawn):
                     count[0] += 1
                     lines = (_sample_free_lines(name, n.args[0].id, predrawn) if n.func.id == "_sample_free"
                              else _random_slot_lines(name, predrawn))
+                    if n.func.id == "_sample_free" and len(n.args) == 2:   # a partition's global target id
+                        lines += [f"if {name} >= 0:", f"    {name} += {n.args[1].value}"]
                     pre.extend(ast.parse("\n".join(lines)).body)
                     return ast.Name(name, ast.Load())
                 return n

@@ -51,6 +51,7 @@ class RowKeys:
     bits: str | None = None  # the projection's maintained per-row target bitmask [n_pre, words], if any
     collen: str | None = None  # the column view's per-target lengths (in-degrees), if the projection has one
     colsyn: str | None = None  # set only for row code that maintains the column view itself (serial kernels)
+    part: object = None  # model.network.RowPart: a partitioned simulation's part of the projection (global ids)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class _Expr(ast.NodeTransformer):
             base, attr = node.value.id, node.attr
             store = isinstance(node.ctx, ast.Store)
             if base == "row" and "row" in g.args:
+                if attr in ("total_length", "offset", "num_post") and not store:
+                    return ast.copy_location(g.whole_row(attr), node)
                 if attr in _ROW_ATTRS:
                     if store:
                         g.err(node, f"row.{attr} is read-only")
@@ -93,17 +96,18 @@ class _Expr(ast.NodeTransformer):
                     g.used.add(g.keys.row[attr])
                     return ast.copy_location(ast.Name(f"row_{attr}", node.ctx), node)
                 if attr in ("synapses", "add", "sample_free", "smallest_magnitude", "remove_slot", "in_degree",
-                            "remove_weakest", "random_slot"):
+                            "remove_weakest", "random_slot", "owns"):
                     g.err(node, f"row.{attr} is used as 'for s in row.synapses', 'row.add(j, ...)', "
                                 "'row.sample_free()' and 'row.random_slot()' only")
-                g.err(node, f"unknown name row.{attr}; row has {sorted(list(_ROW_ATTRS) + list(g.keys.row))}")
+                g.err(node, f"unknown name row.{attr}; row has "
+                            f"{sorted(list(_ROW_ATTRS) + ['offset', 'total_length'] + list(g.keys.row))}")
             if base == g.loop_var and g.loop_var:
                 if not self.in_loop:
                     g.err(node, f"{base}.{attr} used outside its synapse loop")
                 if attr == "j":
                     if store:
                         g.err(node, "s.j is read-only: remove the synapse and add another")
-                    return ast.copy_location(self._sub(g.keys.ind, ("i", "_k")), node)
+                    return ast.copy_location(g.global_target(self._sub(g.keys.ind, ("i", "_k"))), node)
                 if attr not in g.keys.syn:
                     g.err(node, f"unknown name {base}.{attr}; synapses have j, remove() and "
                                 f"{sorted(g.keys.syn) or 'no variables'} (declare var_refs to reach the projection's)")
@@ -177,7 +181,9 @@ class _Expr(ast.NodeTransformer):
                     self.g.err(node, "row.sample_free() needs the projection's target bitmask (internal error)")
                 self.g.used.add(bits)
                 # a marker, expanded in place by _hoist_draws
-                return ast.copy_location(ast.parse(f"_sample_free({bits})", mode="eval").body, node)
+                lo = self.g.keys.part.post_lo if self.g.keys.part is not None else 0
+                marker = f"_sample_free({bits}, {lo})" if lo else f"_sample_free({bits})"
+                return ast.copy_location(ast.parse(marker, mode="eval").body, node)
             if f.value.id == "row" and f.attr == "random_slot":
                 if node.args or node.keywords:
                     self.g.err(node, "row.random_slot() takes no arguments")
@@ -204,7 +210,19 @@ class _Expr(ast.NodeTransformer):
                                      "with on_post code)")
                 self.g.used.add(self.g.keys.collen)
                 j = ast.unparse(self.visit(node.args[0]))
-                return ast.copy_location(ast.parse(f"{self.g.keys.collen}[{j}]", mode="eval").body, node)
+                part = self.g.keys.part
+                if part is None:
+                    return ast.copy_location(ast.parse(f"{self.g.keys.collen}[{j}]", mode="eval").body, node)
+                # a partition knows the in-degrees of its own targets only; another rank's target reads 0
+                expr = f"({self.g.keys.collen}[({j}) - {part.post_lo}] if 0 <= ({j}) - {part.post_lo} < _npost else 0)"
+                return ast.copy_location(ast.parse(expr, mode="eval").body, node)
+            if f.value.id == "row" and f.attr == "owns":
+                if len(node.args) != 1 or node.keywords:
+                    self.g.err(node, "row.owns takes one argument, a target index")
+                j = ast.unparse(self.visit(node.args[0]))
+                lo = self.g.keys.part.post_lo if self.g.keys.part is not None else 0
+                # one process owns every valid target; a rank of a partitioned simulation its block
+                return ast.copy_location(ast.parse(f"(0 <= ({j}) - {lo} < _npost)", mode="eval").body, node)
             if (f.value.id == "row" and f.attr == "add") or (f.value.id == self.g.loop_var and f.attr == "remove"):
                 self.g.err(node, f"{f.value.id}.{f.attr}() must be a statement (or 'ok = row.add(...)')")
             if f.value.id == "row" and f.attr == "remove_weakest":
@@ -231,6 +249,25 @@ class _RowGen:
         self.edits_row = False
         self.plain_loops = 0
         self.loop_var = None
+
+    def whole_row(self, attr: str) -> ast.expr:
+        """``row.num_post`` / ``row.total_length`` / ``row.offset``: of the whole row and target population.
+        In one process the row is whole (total_length = length, offset 0); a partitioned simulation's part
+        reads its row vars ``part.other`` / ``part.before`` (the row's synapses on the other / lower ranks)."""
+        part = self.keys.part
+        if part is None:
+            return ast.parse({"num_post": "_npost", "total_length": "_rl", "offset": "0"}[attr], mode="eval").body
+        if attr == "num_post":
+            return ast.Constant(int(part.num_post))
+        name = part.other if attr == "total_length" else part.before
+        self.used.add(self.keys.row[name])
+        return ast.parse(f"(_rl + row_{name})" if attr == "total_length" else f"row_{name}", mode="eval").body
+
+    def global_target(self, local: ast.expr) -> ast.expr:
+        """A target index as row code sees it: global under a partition (local + the rank's first target)."""
+        if self.keys.part is None or not self.keys.part.post_lo:
+            return local
+        return ast.BinOp(local, ast.Add(), ast.Constant(int(self.keys.part.post_lo)))
 
     def err(self, node, msg):
         line = getattr(node, "lineno", None)
@@ -403,6 +440,8 @@ class _RowGen:
                 self.err(call, f"row.add: unknown synapse variable {kw.arg!r}; known: {sorted(k.syn)}")
             values[k.syn[kw.arg]] = ast.unparse(self.expr(kw.value, in_loop))
         target = ast.unparse(self.expr(call.args[0], in_loop))
+        if k.part is not None and k.part.post_lo:   # global target id -> this rank's local index
+            target = f"({target}) - {k.part.post_lo}"
         self.used.update([k.ind] + k.synapse_arrays + list(values))
         fail = "_failed += 1" if result else "_full += 1"
         lines = [f"_aj = {target}", "if _aj < 0 or _aj >= _npost:", "    _bad += 1"]

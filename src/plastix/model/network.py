@@ -52,6 +52,8 @@ class Population:
     params: dict[str, float]
     init: dict[str, Any]
     index: int
+    #: global id of neuron 0 (a partitioned simulation's rank block): random-number element ids are global
+    elem_offset: int = 0
 
     def __repr__(self):
         return f"Population({self.name!r}, size={self.size}, model={self.model.name!r})"
@@ -75,6 +77,9 @@ class Projection:
     row_stride: int | None
     headroom: float
     index: int
+    #: added to the random-number element id ``i x stride + k`` of every synapse (a partitioned simulation
+    #: numbers each rank's slots apart, so that its ranks never share a synapse's numbers)
+    syn_elem_offset: int = 0
 
     @property
     def dense(self) -> bool:
@@ -82,6 +87,21 @@ class Projection:
 
     def __repr__(self):
         return f"Projection({self.name!r}, {self.pre.name!r} -> {self.post.name!r}, {self.weight_update.name!r})"
+
+
+@dataclass(frozen=True)
+class RowPart:
+    """A rank's part of a partitioned projection, as its connectivity updates see it (docs/mpi.md): row code
+    reads and writes global target ids (``s.j``, ``row.add(j)``, ``row.in_degree(j)``, ``row.owns(j)``) and
+    the whole population's ``row.num_post``; ``row.total_length`` / ``row.offset`` count the row's synapses on
+    every rank / on the ranks below this one (row vars ``before`` and ``other``, refreshed before each run
+    of the update); a global phase's ``rows.parts`` is the number of ranks."""
+
+    post_lo: int      # global id of the rank's first target
+    num_post: int     # the whole target population
+    parts: int        # ranks
+    before: str       # row var: the row's synapses on lower ranks
+    other: str        # row var: the row's synapses on the other ranks
 
 
 @dataclass(eq=False)
@@ -102,6 +122,8 @@ class ConnectivityUpdate:
     group: str
     every: int | None
     index: int
+    #: set by a partitioned simulation: how this rank's part of the projection sits in the whole one
+    part: "RowPart | None" = None
 
     def __repr__(self):
         return f"ConnectivityUpdate({self.name!r} on {self.projection.name!r}, group={self.group!r})"

@@ -291,6 +291,11 @@ class ConnectivityUpdateModel(_Model):
       if the row has n or fewer synapses), for magnitude-based pruning;
     * ``row.remove_weakest("name", n)`` — remove exactly the ``n`` synapses with the smallest ``|s.name|``
       (ties: lowest slots first; outside synapse loops), touching only those slots — SET's pruning step;
+    * ``row.owns(j)`` — whether this process holds target ``j`` (always, for a valid ``j``, in one process;
+      a partitioned simulation's rank holds its block of the targets), ``row.total_length`` and
+      ``row.offset`` — the whole row's synapse count and those on lower ranks (``row.length`` and 0 in one
+      process): with them a rule written for the whole row keeps its meaning on a rank's part of it
+      (docs/mpi.md, "Row code on a rank's part");
     * ``pre.<name>`` — ``pre_var_refs`` of the row's presynaptic neuron (read/write); ``post.<name>`` —
       ``post_var_refs`` of the current synapse's target (read-only, inside the synapse loop);
     * ``p`` params, ``rng.uniform()`` / ``rng.normal()`` (counter-based), ``dt``, ``t``.
@@ -303,7 +308,8 @@ class ConnectivityUpdateModel(_Model):
 
     ``global_update(glob, rows, p, rng, dt, t)`` (optional) runs once *before* the rows, for budgets and
     reductions across rows.  It is written with whole-array numpy operations over ``rows.<name>`` (arrays
-    over the rows: own row vars, row_var_refs, and ``rows.length``), ``rows.count`` and ``rows.capacity``,
+    over the rows: own row vars, row_var_refs, and ``rows.length``), ``rows.count``, ``rows.capacity`` and
+    ``rows.parts`` (1; a partitioned simulation's ranks, its rows then being each rank's part, rank-major),
     reads and writes the model's ``global_vars`` as ``glob.<name>`` (scalars), and draws arrays of
     counter-based random numbers with ``rng.uniform(n)`` / ``rng.normal(n)``.  It is compiled with
     ``numba.njit(parallel=True)`` (array expressions run multi-threaded).  With ``global_mode="python"``

@@ -48,7 +48,7 @@ def run_python_global(fn, state: dict, keys, seed: int, step: int, stream: int, 
     the keys it may have written."""
     rows = _Rows({n: state[k] for n, k in keys.rows.items()},
                  {"length": state[keys.rowlen].copy(), "count": state[keys.ind].shape[0],
-                  "capacity": state[keys.ind].shape[1]})
+                  "capacity": state[keys.ind].shape[1], "parts": keys.parts})
     glob = SimpleNamespace(**{n: state[k][0].item() for n, k in keys.glob.items()})
     p = SimpleNamespace(**{n: float(state[k]) for n, k in keys.params.items()})
     rng = _ArrayRng(np.random.default_rng([int(seed) & 0xFFFFFFFF, int(seed) >> 32, int(step), stream]))

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..codegen.names import NAMES
+from ..codegen.names import NAMES, STAT
 from ..errors import NetworkError, StateError
 from ..model.network import Network
 from ..parallel.exchange import RankFailedError, SpikeExchange
@@ -36,6 +36,7 @@ from ..parallel.mpi import check_comm
 from . import state as st
 from .global_phase import run_python_global
 from .partition_build import build_local
+from .partition_traces import GhostTraces
 from .simulation import Simulation
 
 
@@ -44,10 +45,47 @@ class _RankSimulation(Simulation):
     part of every row, rank-major (``rows.count = ranks x num_pre``) -- and every rank computes the same
     result from the network seed; each rank then keeps its parts' row variables."""
 
-    def __init__(self, network, comm, global_seed: int, **kwargs):
+    def __init__(self, network, comm, global_seed: int, whole_rows=(), **kwargs):
         super().__init__(network, **kwargs)
         self.comm = comm
         self.global_seed = global_seed
+        self.whole_rows = set(whole_rows)   # updates whose row code reads row.total_length / row.offset
+
+    def _connectivity_update(self, u) -> dict:
+        part = u.update.part
+        if u.update.name in self.whole_rows:   # the row's synapses on the lower / other ranks, as of now
+            keys, state = u.proj.keys, self.state
+            self.backend.pull(state, [keys.rowlen])
+            lengths = allgather_rows(self.comm, state[keys.rowlen].astype(np.int64)).reshape(self.comm.Get_size(), -1)
+            rank = self.comm.Get_rank()
+            row = u.code.keys.row
+            state[row[part.before]][...] = lengths[:rank].sum(axis=0)
+            state[row[part.other]][...] = lengths.sum(axis=0) - lengths[rank]
+            self.backend.push(state, [row[part.before], row[part.other]])
+        return super()._connectivity_update(u)
+
+    def scheduled_update(self, name: str) -> dict:
+        """Update ``name`` as one process runs it inside its time loop at the end of step ``self.step - 1``:
+        the same step number (random numbers are keyed by it), global phase reduced across the ranks."""
+        u = next(u for u in self.plan.updates if u.update.name == name)
+        self.step -= 1
+        try:
+            return self._connectivity_update(u)
+        finally:
+            self.step += 1
+
+    def _check_update_stats(self, u, delta, rebuild_columns: bool) -> None:
+        part = u.update.part
+        bad = int(delta[STAT.bad_target])
+        if part is not None and bad:
+            lo, n = part.post_lo, u.update.projection.post.size
+            delta = delta.copy()
+            delta[STAT.bad_target] = 0
+            super()._check_update_stats(u, delta, rebuild_columns)
+            raise StateError(f"connectivity update {u.update.name!r}: {bad} row.add calls had a target outside this "
+                             f"rank's block [{lo}, {lo + n}) of {part.num_post} targets and were not applied; on a "
+                             "partitioned simulation a rank adds only the targets it owns: test row.owns(j) first")
+        super()._check_update_stats(u, delta, rebuild_columns)
 
     def _run_global(self, u) -> None:
         model = u.update.model
@@ -132,8 +170,9 @@ class PartitionedSimulation:
             import numba
 
             threads = numba.get_num_threads()
-        self.local = _RankSimulation(self.part.network, comm, network.seed, backend="cpu", parallel=parallel,
-                                     threads=threads, partitions=partitions, check_finite=False)
+        self.local = _RankSimulation(self.part.network, comm, network.seed, self.part.whole_rows, backend="cpu",
+                                     parallel=parallel, threads=threads, partitions=partitions, check_finite=False)
+        self._ghost_traces: GhostTraces | None = None
         self.bounds = self.part.bounds
         #: exchanged populations: every source of a projection, then those recorded (the same on every rank)
         self._exchanged: list[str] = list(self.part.ghosts)
@@ -205,13 +244,21 @@ class PartitionedSimulation:
             bar = tqdm(total=int(steps), unit="step", desc=f"simulating ({self.ranks} ranks)")
         start, done = self.step, 0
         next_call = every if callback is not None else None
+        scheduled = self.part.scheduled
+        order = [u.update.name for u in self.local.plan.updates if u.update.name in scheduled]
         try:
             while done < steps:
                 n = min(interval, steps - done)
                 if next_call is not None:
                     n = min(n, next_call - done)
+                for k in scheduled.values():   # end an interval where one process runs a scheduled update
+                    n = min(n, k - self.step % k)
                 self._advance(int(n), start)
                 done += n
+                for name in order:             # one process: at the end of a step s with (s + 1) % every == 0
+                    if self.step % scheduled[name] == 0:
+                        self._collective(lambda name=name: self.local.scheduled_update(name),
+                                         f"connectivity update {name!r}")
                 if bar is not None:
                     bar.update(n)
                 if next_call is not None and (done == next_call or done == steps):
@@ -264,8 +311,22 @@ class PartitionedSimulation:
                     cnt[slot] = c
                     off += c
                 local.backend.push(state, [keys.spk, keys.spkcnt])
+                self._apply_ghost_traces(pop, s0, counts, ids)
             if pop in self._recorded_spikes:
                 self._recorded_spikes[pop].append((s0 + np.repeat(np.arange(n), counts), ids.copy()))
+
+    def _apply_ghost_traces(self, pop: str, s0: int, counts: np.ndarray, ids: np.ndarray) -> None:
+        """The exchanged spikes of ``pop``, step by step, into its ghost's presynaptic traces."""
+        local = self.local
+        if self._ghost_traces is None:
+            self._ghost_traces = GhostTraces(local.plan, self.part.ghosts)
+        ghost = self.part.ghosts[pop]
+        if ghost not in self._ghost_traces.kernels or not ids.size:
+            return
+        ends = np.concatenate([[0], np.cumsum(counts)])
+        for k in np.flatnonzero(counts):
+            self._ghost_traces.apply(local.state, ghost, s0 + int(k), self.dt, self.network.seed,
+                                     ids[ends[k]:ends[k + 1]])
 
     def timings(self) -> dict:
         """This rank's seconds in the local engine (``compute_s``) and in spike exchanges (``exchange_s``;
@@ -395,7 +456,7 @@ class PartitionedSimulation:
             return self._gather_synapses(self._projection_of(group), arr)
         if kind == "row":
             return allgather_rows(self.comm, arr).reshape(self.ranks, -1)
-        if kind in ("global", "custom_global"):
+        if kind in ("global", "custom_global", "pre"):   # presynaptic traces: every rank's ghost holds them all
             return arr
         return allgatherv(self.comm, arr, self._counts(self._neuron_pop(group, kind)))
 
@@ -406,7 +467,7 @@ class PartitionedSimulation:
         values = np.asarray(values)
 
         def mine():
-            if values.ndim == 0 or kind in ("global", "custom_global"):
+            if values.ndim == 0 or kind in ("global", "custom_global", "pre"):
                 return values
             if kind in ("synapse", "update_synapse"):
                 _, positions = self._layout(self._projection_of(group))

@@ -16,6 +16,7 @@ network's host memory and initialisation time on every rank, once (see docs/mpi.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,22 +26,11 @@ from ..codegen.plan import build_plan
 from ..codegen.transform import parse_function
 from ..errors import NetworkError
 from ..model import connectivity as conn
-from ..model.network import Dense, Network
+from ..model.network import Dense, Network, RowPart
 from ..model.neurons import spike_source_array
+from ..model.specs import Var
 from ..parallel.exchange import block_bounds
 from . import state as st
-
-#: Odd 64-bit constant spreading rank numbers over the Philox key space (distinct from the batch mixer).
-RANK_MIX = 0xD1B54A32D192ED03
-
-
-def rank_seed(seed: int, rank: int) -> int:
-    """Philox key of rank ``rank``'s local run: ``seed xor (rank x RANK_MIX) mod 2**64``.  Rank 0 keeps
-    ``seed``, so its neurons and rows draw exactly what they draw in one process; the other ranks draw
-    independent streams (the engine keys draws by *local* element index, so sharing the seed would give
-    neuron ``lo + i`` of rank r the numbers of neuron ``i`` of rank 0)."""
-    return (int(seed) ^ (int(rank) * RANK_MIX)) & 0xFFFFFFFFFFFFFFFF
-
 
 @dataclass
 class LocalPart:
@@ -49,8 +39,19 @@ class LocalPart:
     network: Network                                    # the local network (owned blocks + ghosts)
     bounds: dict[str, np.ndarray]                       # population -> block bounds [ranks + 1]
     ghosts: dict[str, str] = field(default_factory=dict)   # source population -> its ghost in `network`
-    #: steps between spike exchanges: 1 + the smallest projection delay (None: no projection)
+    #: steps between spike exchanges: 1 + the smallest projection delay, 1 when a ghost carries
+    #: presynaptic traces (None: no projection)
     interval: int | None = None
+    #: connectivity updates scheduled inside the one-process time loop (name -> every): the partitioned
+    #: run calls them between exchange intervals, their global phases reduced across the ranks
+    scheduled: dict[str, int] = field(default_factory=dict)
+    #: connectivity updates whose row code reads row.total_length / row.offset: their RowPart row vars are
+    #: refreshed from every rank's row lengths before each run of the update
+    whole_rows: list[str] = field(default_factory=list)
+
+
+#: names of the row vars holding, per row, the synapses on lower ranks / on the other ranks (RowPart)
+PART_BEFORE, PART_OTHER = "part_before", "part_other"
 
 
 def check_partitionable(net: Network, ranks: int) -> None:
@@ -61,46 +62,41 @@ def check_partitionable(net: Network, ranks: int) -> None:
                                "a partitioned simulation gives every rank at least one neuron of every population")
     plan = build_plan(net)
     for q in plan.projs:
-        reads_pre = sorted({f for fn in q.funcs.values() for ns, f in fn.inputs if ns == "pre"})
-        if q.proj.weight_update.pre_vars or reads_pre:
-            raise NetworkError(f"projection {q.proj.name!r}: weight-update model {q.proj.weight_update.name!r} keeps "
-                               f"presynaptic traces or reads presynaptic variables ({reads_pre or 'pre_vars'}); "
-                               "a partitioned simulation sees the presynaptic side only as spikes (supported: "
-                               "models whose synapse code reads the synapse, its target and postsynaptic traces)")
+        traces = set(q.proj.weight_update.pre_vars)
+        reads_pre = sorted({f for fn in q.funcs.values() for ns, f in fn.inputs if ns == "pre"} - traces)
+        if reads_pre:
+            raise NetworkError(f"projection {q.proj.name!r}: weight-update model {q.proj.weight_update.name!r} reads "
+                               f"presynaptic neuron variables {reads_pre}; a partitioned simulation holds the "
+                               "presynaptic side as spikes and presynaptic traces (supported: synapse code reading "
+                               "the synapse, its presynaptic traces, its target and postsynaptic traces)")
     for u in net.connectivity_updates.values():
         what = f"connectivity update {u.name!r}"
         if u.pre_var_refs:
             raise NetworkError(f"{what}: pre_var_refs {sorted(u.pre_var_refs)} read presynaptic neurons, which a "
                                "partitioned simulation holds only as spikes")
-        if u.every is not None and u.model.global_update is not None:
-            raise NetworkError(f"{what}: a global phase inside the compiled time loop (every={u.every}) cannot "
-                               "reduce across ranks; trigger it with Simulation.custom_update between runs")
-        used = _target_index_uses(u.model.row_update, what)
-        if used:
-            raise NetworkError(f"{what}: its row code reads {', '.join(used)}, i.e. computes with target "
-                               "indices; under a partition a row holds only this rank's targets, indexed locally, "
-                               "so index arithmetic (distances, grids) would silently change meaning")
-    for c in net.custom_updates.values():
-        what = f"custom update {c.name!r}"
-        if c.model.per == "population":
+        clash = sorted({PART_BEFORE, PART_OTHER} & set(u.model.row_vars))
+        if clash:
+            raise NetworkError(f"{what}: row vars {clash} are the names a partitioned simulation gives the row's "
+                               "synapses on other ranks; rename them")
+    for c in plan.customs:
+        what = f"custom update {c.update.name!r}"
+        if c.update.model.per == "population":
             raise NetworkError(f"{what}: per='population' couples a whole population's neurons, which a "
                                "partitioned simulation spreads over ranks")
-        if c.model.over_time or c.tape_refs:
+        if c.update.model.over_time or c.update.tape_refs:
             raise NetworkError(f"{what}: updates over the tape (scan, events, tape_refs) are not supported by a "
                                "partitioned simulation")
+        if any(sf.uses_rng for sf in c.stages):
+            raise NetworkError(f"{what}: draws random numbers, keyed by the local element index in custom updates: "
+                               "every rank would draw the numbers of its first elements (a partitioned simulation "
+                               "keys every rank by the network seed); not supported")
 
 
-def _target_index_uses(fn, where: str) -> list[str]:
-    """``s.j`` / ``row.num_post`` reads in a row function (how row code computes with target indices)."""
+def _reads_whole_row(fn, where: str) -> bool:
+    """Does row code read ``row.total_length`` / ``row.offset`` (so needs the other ranks' row lengths)?"""
     fdef = parse_function(fn, where)
-    found = set()
-    for node in ast.walk(fdef):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.attr == "num_post" and node.value.id == "row":
-                found.add("row.num_post")
-            elif node.attr == "j" and node.value.id != "row":
-                found.add(f"{node.value.id}.j")
-    return sorted(found)
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "row"
+               and n.attr in ("total_length", "offset") for n in ast.walk(fdef))
 
 
 def build_local(net: Network, rank: int, ranks: int) -> LocalPart:
@@ -108,7 +104,9 @@ def build_local(net: Network, rank: int, ranks: int) -> LocalPart:
     check_partitionable(net, ranks)
     gplan = build_plan(net)
     gstate = st.allocate(net, gplan)           # the one-process initial state, from the network seed
-    local = Network(dt=net.dt, seed=rank_seed(net.seed, rank), precision=net.precision)
+    # every rank keys its random numbers by the network seed and global element ids (a neuron by its global
+    # id, a row by its presynaptic neuron): neuron noise is the one-process noise on every rank
+    local = Network(dt=net.dt, seed=net.seed, precision=net.precision)
     bounds = {name: block_bounds(p.size, ranks) for name, p in net.populations.items()}
     span = {name: (int(b[rank]), int(b[rank + 1])) for name, b in bounds.items()}
     for pop in net.populations.values():      # same order: same population indices, same random streams
@@ -116,6 +114,7 @@ def build_local(net: Network, rank: int, ranks: int) -> LocalPart:
         keys = NAMES.pop(pop)
         local.add_population(pop.name, hi - lo, pop.model, params=pop.params,
                              init={v: gstate[keys.var(v)][lo:hi] for v in pop.model.vars})
+        local.populations[pop.name].elem_offset = lo
     part = LocalPart(local, bounds)
     used = set(net.populations) | set(net.projections) | set(net.connectivity_updates) | set(net.custom_updates)
     for q in net.projections.values():
@@ -129,13 +128,26 @@ def build_local(net: Network, rank: int, ranks: int) -> LocalPart:
     owned: dict[str, np.ndarray | None] = {}   # projection -> [num_pre, stride] mask of its owned synapses
     for q in net.projections.values():
         owned[q.name] = _add_projection(local, q, gstate, gplan, span[q.post.name], part.ghosts[q.pre.name], net)
+        # per-synapse random numbers: rank r numbers its slots from r x (the one-process slot count), so no
+        # two ranks share a synapse's numbers (Philox takes the element id mod 2**32)
+        slots = q.pre.size * (q.post.size if q.dense else gstate[NAMES.proj(q).ind].shape[1])
+        local.projections[q.name].syn_elem_offset = (rank * slots) % 2**32
     for name in net.update_order:             # same order: same update indices, keys and streams
         if name in net.connectivity_updates:
-            _add_connectivity_update(local, net.connectivity_updates[name], gstate, owned)
+            u = net.connectivity_updates[name]
+            _add_connectivity_update(local, u, gstate, owned, span[u.projection.post.name], ranks)
+            if u.every is not None:
+                part.scheduled[name] = u.every
+            if _reads_whole_row(u.model.row_update, f"connectivity update {name!r}"):
+                part.whole_rows.append(name)
         else:
             _add_custom_update(local, net.custom_updates[name], gstate, owned, span)
     if net.projections:
         part.interval = 1 + min(q.delay for q in net.projections.values())
+        if any(q.weight_update.pre_vars for q in net.projections.values()):
+            # a ghost's traces take each step's spikes after that step's exchange: the next step's synapse
+            # code reads them (docs/mpi.md)
+            part.interval = 1
     return part
 
 
@@ -144,6 +156,7 @@ def _add_projection(local: Network, q, gstate: dict, gplan, span: tuple[int, int
     keys = NAMES.proj(q)
     wu, psm = q.weight_update, q.postsynaptic
     common = dict(weight_update=wu, postsynaptic=psm, wu_params=q.wu_params, psm_params=q.psm_params,
+                  pre_init={v: gstate[keys.pre(v)] for v in wu.pre_vars},   # the ghost: every source neuron
                   post_init={v: gstate[keys.post(v)][lo:hi] for v in wu.post_vars},
                   psm_init={v: gstate[keys.psm(v)][lo:hi] for v in psm.vars}, delay=q.delay)
     if q.dense:
@@ -175,14 +188,23 @@ def _synapse_values(arr: np.ndarray, mask, span) -> np.ndarray:
     return arr[mask]
 
 
-def _add_connectivity_update(local: Network, u, gstate: dict, owned: dict) -> None:
+def _add_connectivity_update(local: Network, u, gstate: dict, owned: dict, span: tuple[int, int],
+                             ranks: int) -> None:
+    """The update on the rank's part: its row code sees global target ids (RowPart), two more row vars
+    hold the row's synapses on the other ranks, and a schedule (``every``) moves to the partitioned run,
+    which reduces the global phase across the ranks between exchange intervals."""
     keys = NAMES.update(u)
     m = u.model
+    n_pre = u.projection.pre.size
+    whole = dataclasses.replace(m, row_vars={**m.row_vars, PART_BEFORE: Var(0, "int64"), PART_OTHER: Var(0, "int64")})
     local.add_connectivity_update(
-        u.name, u.projection.name, m, params=u.params, var_refs=u.var_refs, post_var_refs=u.post_var_refs,
+        u.name, u.projection.name, whole, params=u.params, var_refs=u.var_refs, post_var_refs=u.post_var_refs,
         row_var_refs={ref: f"{o}.{v}" for ref, (o, v) in u.row_var_refs.items()},
         init={v: gstate[keys.syn(v)][owned[u.projection.name]] for v in m.vars},
-        row_init={v: gstate[keys.row(v)] for v in m.row_vars}, group=u.group, every=u.every)
+        row_init={**{v: gstate[keys.row(v)] for v in m.row_vars}, PART_BEFORE: np.zeros(n_pre, np.int64),
+                  PART_OTHER: np.zeros(n_pre, np.int64)}, group=u.group, every=None)
+    local.connectivity_updates[u.name].part = RowPart(post_lo=span[0], num_post=u.projection.post.size, parts=ranks,
+                                                      before=PART_BEFORE, other=PART_OTHER)
 
 
 def _add_custom_update(local: Network, c, gstate: dict, owned: dict, span: dict) -> None:

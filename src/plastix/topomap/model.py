@@ -110,29 +110,48 @@ def stimulus_poisson(params: TopomapParams) -> NeuronModel:
 
 def _choose_rows(rows, p, rng):
     # global phase: spread exactly p.attempts attempts over uniformly random rows, so that the row phase
-    # draws random numbers only in the few rows that rewire this step
+    # draws random numbers only in the few rows that rewire this step.  A partitioned simulation lists each
+    # row's part on every rank (rows.parts of them, rank-major): every part of a chosen row makes the attempt
     rows.attempts = 0
-    picks = (rng.uniform(int(p.attempts)) * rows.count).astype(np.int64)
+    n = rows.count // rows.parts
+    picks = (rng.uniform(int(p.attempts)) * n).astype(np.int64)
     for r in picks:
-        rows.attempts[min(r, rows.count - 1)] += 1
+        row = min(r, n - 1)
+        for k in range(rows.parts):
+            rows.attempts[k * n + row] += 1
 
 
 def _bamford_rewire(row, p, rng):
     # An attempt draws one of s_max synapse slots (as in Bamford et al. 2010 and SpiNNaker's version of
-    # it): an occupied slot is an elimination attempt (weak synapses are far more likely to go), an empty
-    # one a formation attempt to a random target with the Gaussian probability of their periodic
-    # distance.  Turnover therefore balances where occupied / empty slots = p_form / p_elim.
+    # it): an occupied slot (the row's synapses in ascending target order) is an elimination attempt (weak
+    # synapses are far more likely to go), an empty one a formation attempt to a random target with the
+    # Gaussian probability of their periodic distance.  Turnover therefore balances where occupied / empty
+    # slots = p_form / p_elim.
+    # On a partitioned simulation every rank's part of the row makes the same attempts with the same random
+    # numbers (keyed by the row): the occupied slots are the whole row's (row.total_length), the part holds
+    # slots [row.offset, row.offset + row.length), and only the rank owning a formation's target forms it
+    # (row.owns), so each attempt acts on one rank, as in one process (docs/mpi.md).
     for _ in range(row.attempts):
         slot = int(rng.uniform() * p.s_max)
-        if slot < row.length:
-            idx = 0
-            for s in row.synapses:
-                if idx == slot:
-                    p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
-                    if rng.uniform() < p_elim:
-                        s.remove()
-                    break
-                idx += 1
+        if slot < row.total_length:
+            u = rng.uniform()  # drawn on every rank: the row's later draws stay the same on all of them
+            k = slot - row.offset
+            if k >= 0 and k < row.length:
+                # occupied slot `slot` holds the row's slot-th smallest target: an order that, unlike the
+                # row's storage order, is the same in one process and on a partition's ranks
+                tj = -1
+                for _ in range(k + 1):
+                    nxt = row.num_post
+                    for s in row.synapses:
+                        if s.j > tj and s.j < nxt:
+                            nxt = s.j
+                    tj = nxt
+                for s in row.synapses:
+                    if s.j == tj:
+                        p_elim = p.p_elim_dep if s.weight < 0.5 * p.g_max else p.p_elim_pot
+                        if u < p_elim:
+                            s.remove()
+                        break
         else:
             j = int(rng.uniform() * row.num_post)
             if j >= row.num_post:
@@ -151,7 +170,7 @@ def _bamford_rewire(row, p, rng):
             # the formation draw comes before the look-up of j in the row: most random pairs are far apart
             # and rejected here, so the row's synapses are only read for the few accepted ones (the same
             # probabilities: form with p_form if j is not yet a target)
-            if rng.uniform() < p_form and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
+            if rng.uniform() < p_form and row.owns(j) and (p.fan_in_cap <= 0 or row.in_degree(j) < p.fan_in_cap):
                 found = False
                 for s in row.synapses:
                     if s.j == j:

@@ -2,7 +2,11 @@
 a time breakdown, and the results as JSON and figures.
 
 Wall times and the real-time factor exclude compilation (numba compiles the kernels during the first
-steps, or loads them from its cache); ``compile_s`` reports it apart."""
+steps, or loads them from its cache); ``compile_s`` reports it apart.
+
+With ``comm`` (an mpi4py communicator; ``mpiexec -n R plastix topomap``) the network is partitioned over
+the ranks (``Simulation(net, comm=comm)``, docs/mpi.md): every rank runs the same calls, the analyses see
+the gathered connectivity (the same on every rank), and only rank 0 writes results and figures."""
 from __future__ import annotations
 
 import json
@@ -28,21 +32,25 @@ def _snapshot(sim: Simulation) -> dict:
     return {"pre": pre, "post": post, "w": sim.get("ff", "w").astype(np.float64), "lat": (lpre, lpost)}
 
 
-def _ablation_sim(params, backend, steps, **parts) -> Simulation:
-    sim = Simulation(model.build(params, **parts), backend=backend)
+def _simulation(net, backend: str, comm) -> Simulation:
+    return Simulation(net, backend=backend, comm=comm)
+
+
+def _ablation_sim(params, backend, steps, comm=None, **parts) -> Simulation:
+    sim = _simulation(model.build(params, **parts), backend, comm)
     _drive(sim, params, steps * params.dt + 1.0)
     sim.run(1)  # compile / load from the cache
     return sim
 
 
-def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeats: int = 3) -> dict:
+def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeats: int = 3, comm=None) -> dict:
     """Shares of simulation time by ablation: the same network with everything, without rewiring, without
     STDP as well, and without projections; the differences are each part's cost.  Each variant runs
     ``steps`` steps ``repeats`` times, the variants interleaved (the machine's load drifts), and the median
     time of each is used; the variants compile before the timed runs."""
     variants = {"full": {}, "no_rewiring": {"rewiring": False},
                 "static": {"rewiring": False, "plasticity": False}, "neurons_only": {"projections": False}}
-    sims = {k: _ablation_sim(params, backend, steps * repeats, **kw) for k, kw in variants.items()}
+    sims = {k: _ablation_sim(params, backend, steps * repeats, comm, **kw) for k, kw in variants.items()}
     times = {k: [] for k in sims}
     for _ in range(repeats):
         for k, sim in sims.items():
@@ -57,10 +65,12 @@ def time_breakdown(params: model.TopomapParams, steps: int, backend: str, repeat
 
 
 def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", record_every_s: float = 1.0,
-        out: Path | None = None, progress: bool = True, breakdown_steps: int | None = None) -> dict:
-    """Simulate ``seconds`` of model time; returns the results dict (also written to ``out``).
-    ``breakdown_steps`` (default None: no breakdown) adds ``time_breakdown``, measured by ablation runs of
-    that many steps (see :func:`time_breakdown`)."""
+        out: Path | None = None, progress: bool = True, breakdown_steps: int | None = None, comm=None) -> dict:
+    """Simulate ``seconds`` of model time; returns the results dict (also written to ``out``, by rank 0
+    under MPI).  ``breakdown_steps`` (default None: no breakdown) adds ``time_breakdown``, measured by
+    ablation runs of that many steps (see :func:`time_breakdown`).  ``comm``: partition the network over
+    its ranks (call on every rank); the result then also holds ``ranks`` > 1 and rank 0's ``compute_s``,
+    ``exchange_s`` and ``bytes_received_per_step``."""
     if seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     if record_every_s <= 0:
@@ -68,7 +78,8 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
     whole = Stopwatch()
     side = params.side
     shape = (side, side)
-    sim = Simulation(model.build(params), backend=backend)
+    sim = _simulation(model.build(params), backend, comm)
+    rank = 0 if comm is None else comm.Get_rank()
     steps = int(round(seconds * 1000.0 / params.dt))
     every = max(1, int(round(record_every_s * 1000.0 / params.dt)))
     _drive(sim, params, steps * params.dt + 1.0)
@@ -106,6 +117,7 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
     final = analysis.summarise(last["pre"], last["post"], last["w"], shape, shape)
     result = {
         "scale": params.scale, "neurons_per_layer": side * side, "model_seconds": seconds,
+        "ranks": 1 if comm is None else comm.Get_size(),
         "input": "correlated" if params.correlated else "uncorrelated", "backend": sim.backend.name,
         "threads": sim.backend.thread_count, "wall_s": wall, "simulation_wall_s": sim_wall,
         "realtime_factor": seconds / sim_wall, "compile_s": None,  # set below: all of this call's compilation
@@ -117,16 +129,20 @@ def run(params: model.TopomapParams, seconds: float, *, backend: str = "auto", r
         "spikes": {p: sim.spike_count(p) for p in ("source", "target")},
         "history": history, "params": params.to_dict(),
     }
+    if comm is not None:   # rank 0's time in its engine and in the spike exchange; bytes it received per step
+        tm = sim.timings()
+        result.update(compute_s=tm["compute_s"], exchange_s=tm["exchange_s"],
+                      bytes_received_per_step=tm["bytes_received_per_step"])
     if breakdown_steps:
         bd = Stopwatch()
-        shares = time_breakdown(params, breakdown_steps, backend)
+        shares = time_breakdown(params, breakdown_steps, backend, comm=comm)
         breakdown_compile_s = bd.compile_s
         sim_share = sim_wall / wall
         result["time_breakdown"] = {**{k: v * sim_share for k, v in shares.items()}, "analysis": t_analysis / wall,
                                     "method": f"ablation, median of 3 runs of {breakdown_steps} steps each "
                                               "(shares of wall time)", "compile_s": breakdown_compile_s}
     result["compile_s"] = whole.compile_s  # the main run's and the ablation variants' compilation
-    if out is not None:
+    if out is not None and rank == 0:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(result, indent=2, allow_nan=False, default=_jsonable))
