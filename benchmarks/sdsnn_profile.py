@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Where an SD-SNN / BPTT training batch spends its time: forward pass, gradient updates (each update's own
-seconds) and Adam, per layer spec, on scikit-learn digits (batch 25, T = 20, compilation excluded: medians
-over ``--repeats`` after one warm-up batch).  Dropping layers from the spec shows what each costs:
+seconds) and Adam, per layer spec, on scikit-learn digits (or ``--dataset fashion_mnist``; batch 25, T = 20,
+compilation excluded: medians over ``--repeats`` after one warm-up batch).  Dropping layers from the spec
+shows what each costs:
 
     python benchmarks/sdsnn_profile.py --threads 1 conv15-pool2-conv40-pool2-fc300-fc10 \\
         conv15-pool2-fc300-fc10 conv15-pool2-conv40-pool2-fc10 fc300-fc10 fc10
 
-``--epoch-run OUT_DIR`` instead restores a finished ``plastix sdsnn`` run and prints a cProfile of one
-training epoch at its final structure (structure steps off).
+``--runs OUT_DIR ...`` gives the same split for finished ``plastix sdsnn`` runs at their final structure
+(unpruned against sparse shows which updates shrink with compression).  ``--epoch-run OUT_DIR`` instead
+restores a finished ``plastix sdsnn`` run and prints a cProfile of one training epoch at its final structure
+(structure steps off).
 """
 from __future__ import annotations
 
@@ -26,12 +29,38 @@ from plastix.kernels.spike_trains import trains_from_counts
 from plastix.learning.bptt import BPTTConfig, BPTTNetwork, bernoulli_counts
 
 
-def profile_spec(spec: str, repeats: int, batch: int = 25) -> dict:
-    d = load_digits()
-    images, labels = d.images[:batch].reshape(batch, 64) / 16.0, d.target[:batch]
-    c = BPTTConfig(input_shape=(1, 8, 8), layers=spec, seed=0)
+def first_images(dataset: str, batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``batch`` images in [0, 1] (flattened), their labels and the side length."""
+    if dataset == "digits":
+        d = load_digits()
+        return d.images[:batch].reshape(batch, 64) / 16.0, d.target[:batch], 8
+    from plastix.datasets.idx import load_images
+
+    images, labels = load_images(dataset)["train"]
+    return images[:batch].reshape(batch, -1) / 255.0, labels[:batch], images.shape[1]
+
+
+def profile_spec(spec: str, repeats: int, batch: int = 25, dataset: str = "digits") -> dict:
+    images, labels, side = first_images(dataset, batch)
+    c = BPTTConfig(input_shape=(1, side, side), layers=spec, seed=0)
     net = BPTTNetwork(c, batch_size=batch)
     x = bernoulli_counts(images, c.steps, np.random.default_rng(0))
+    return {"spec": spec, "dataset": dataset, "batch": batch, **profile_batches(net, x, labels, repeats)}
+
+
+def profile_run(out_dir: str, repeats: int) -> dict:
+    """The same split for a finished ``plastix sdsnn`` run at its final structure, on its first training batch."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sdsnn_speed import restore
+
+    tr = restore(out_dir)
+    x, labels = next(tr._batches(tr.dataset.train, shuffle=True, seed=0, epoch=0))
+    return {"run": out_dir, "mode": tr.settings.mode, "compression": tr.compression(),
+            **profile_batches(tr.net, x, labels, repeats)}
+
+
+def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats: int) -> dict:
+    c, batch = net.config, len(labels)
     net.train_batch(x, labels)   # compile and warm up
     sim, parts = net.sim, {"forward": [], "grad": [], "adam": []}
     updates: dict[str, list] = {}
@@ -54,7 +83,7 @@ def profile_spec(spec: str, repeats: int, batch: int = 25) -> dict:
         for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
             parts[k].append(v)
     ms = lambda v: round(1e3 * float(np.median(v)), 2)   # noqa: E731
-    return {"spec": spec, **{f"{k}_ms": ms(v) for k, v in parts.items()},
+    return {**{f"{k}_ms": ms(v) for k, v in parts.items()},
             "grad_updates_ms": {k: ms(v) for k, v in updates.items()}}
 
 
@@ -74,7 +103,12 @@ def main() -> None:
     ap.add_argument("specs", nargs="*", default=["conv15-pool2-conv40-pool2-fc300-fc10"], help="layer specs")
     ap.add_argument("--threads", type=int, default=1, help="numba threads (default 1)")
     ap.add_argument("--repeats", type=int, default=15, help="timed batches per spec (default 15)")
+    ap.add_argument("--dataset", choices=("digits", "fashion_mnist", "mnist"), default="digits",
+                    help="images for the layer specs (default digits; the 28 x 28 sets from their IDX files)")
+    ap.add_argument("--batch-size", type=int, default=25, help="samples per batch for the layer specs (default 25)")
     ap.add_argument("--epoch-run", default=None, help="cProfile one epoch of this finished plastix sdsnn run")
+    ap.add_argument("--runs", nargs="*", default=[], help="finished plastix sdsnn runs: the per-phase split at "
+                    "their final structure instead of layer specs")
     ap.add_argument("--lines", type=int, default=35, help="cProfile lines to print (default 35)")
     a = ap.parse_args()
     numba.set_num_threads(a.threads)
@@ -83,8 +117,10 @@ def main() -> None:
         return
     import json
 
-    for spec in a.specs:
-        print(json.dumps(profile_spec(spec, a.repeats)))
+    for run in a.runs:
+        print(json.dumps(profile_run(run, a.repeats)))
+    for spec in ([] if a.runs else a.specs):
+        print(json.dumps(profile_spec(spec, a.repeats, a.batch_size, a.dataset)))
 
 
 if __name__ == "__main__":

@@ -135,7 +135,10 @@ _SESSION = {"deselected": 0}
 
 def whole_suite_collected(config) -> bool:
     """True when this session runs every test of the suite (no file, -k, -m or --lf selection): then its
-    own recordings hold every kernel launch the suite makes."""
+    own recordings hold every kernel launch the suite makes.  Never under pytest-xdist: a worker runs only
+    its share of the suite, so it sees only its share of the launches."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
     root = (config.rootpath / "tests").resolve()
     args = [a for a in config.args if not a.startswith("-")]
     paths = {os.path.realpath(os.path.join(config.invocation_params.dir, a)) for a in args}

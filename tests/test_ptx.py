@@ -9,9 +9,10 @@ simulator off, since the simulator flag is fixed when numba.cuda is first import
 
 Where the launches come from:
 
-* a whole-suite run (``pytest`` with no selection; CI): this module runs last (tests/conftest.py orders it)
-  and uses the session's own recordings -- no test runs twice;
-* any other selection: the CUDA tests are run first in a subprocess, selected by ``-k cuda``.  For that
+* a whole-suite run in one process (``pytest -n 0`` with no selection): this module runs last
+  (tests/conftest.py orders it) and uses the session's own recordings -- no test runs twice;
+* any other selection, and every run under pytest-xdist (the default, ``-n auto``: a worker sees only its
+  share of the launches): the CUDA tests are run first in a subprocess, selected by ``-k cuda``.  For that
   to find every kernel, a test that launches kernels carries "cuda" in its node id (file, test or
   parameter name); whole-suite runs check that convention.
 
@@ -68,6 +69,8 @@ def _recordings(config, tmp_path: Path) -> tuple[dict, bool]:
     _skip_without_compiler()   # before the minutes of simulator tests
     out = tmp_path / "launches.json"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", CUDA_TESTS, str(HERE)]
+    if config.pluginmanager.hasplugin("xdist"):   # one process, so that its recordings are the whole run's
+        cmd[3:3] = ["-n", "0"]
     env = _env(NUMBA_ENABLE_CUDASIM="1", **{kernel_launches.RECORD_ENV: str(out)})
     p = subprocess.run(cmd, cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=1800)
     assert p.returncode == 0, f"recording run of the CUDA tests failed:\n{p.stdout[-4000:]}\n{p.stderr[-2000:]}"
