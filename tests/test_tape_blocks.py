@@ -1,6 +1,7 @@
 """The CPU's blocked paths over the tape, checked to the bit against numpy loops that add in the documented
-order: per-synapse sums over presynaptic events (several events per pass over a row, codegen/custom.py
-``_event_blocks``) and transposed scans (several synapses of a row per pass over the whole series,
+order: per-synapse sums over presynaptic events (codegen/custom.py ``_event_blocks``: over event lists,
+several events per pass over a row, or over whole series, several synapses per pass, both forced here) and
+transposed scans (several synapses of a row per pass over the whole series,
 ``_transposed_scan``).  Rows are long enough (and of lengths that are not multiples of the block) that
 both the blocks and their remainders run; the batch elements differ."""
 from __future__ import annotations
@@ -50,8 +51,17 @@ def _network(delay: int):
     return net
 
 
+#: ``codegen.custom._LIST_COST`` (and ``_LIST_COST_CACHED``) forcing each way of summing over presynaptic events
+EVENT_PATHS = {"series": 10**9, "lists": 0}
+
+
+@pytest.mark.parametrize("path", sorted(EVENT_PATHS))
 @pytest.mark.parametrize("delay", [0, 2])
-def test_blocked_tape_paths_are_bitwise_the_numpy_order(delay):
+def test_blocked_tape_paths_are_bitwise_the_numpy_order(delay, path, monkeypatch):
+    from plastix.codegen import custom
+
+    monkeypatch.setattr(custom, "_LIST_COST", EVENT_PATHS[path])
+    monkeypatch.setattr(custom, "_LIST_COST_CACHED", EVENT_PATHS[path])
     sim = px.Simulation(_network(delay), backend="cpu", batch_size=B)
     sim.record("hid", "v")
     sim.record("inp", "v")
