@@ -111,20 +111,15 @@ def stdp_recurrent_net(n: int, row_stride: int, seed: int) -> tuple[px.Network, 
 
 
 # -- the real-compiler check of every kernel launched (tests/test_ptx.py) ---------------------------------
-#: Test module that compiles the recorded kernels; in one process it runs after everything else, so that in a
-#: whole-suite run it sees every launch of the session (under xdist it runs first: see below).
+#: Test module that compiles the recorded kernels; it runs after everything else, so that in a whole-suite
+#: run it sees every launch of the session.
 PTX_TEST_MODULE = "test_ptx.py"
 
 
 def pytest_collection_modifyitems(session, config, items):
-    ptx = [it for it in items if it.path.name == PTX_TEST_MODULE]
-    rest = [it for it in items if it.path.name != PTX_TEST_MODULE]
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # under xdist it records the CUDA tests in its own subprocess (minutes): first, beside the other
-        # workers, rather than alone at the end
-        items[:] = ptx + rest
-    else:
-        items[:] = rest + ptx
+    last = [it for it in items if it.path.name == PTX_TEST_MODULE]
+    if last:
+        items[:] = [it for it in items if it.path.name != PTX_TEST_MODULE] + last
 
 
 def pytest_runtest_setup(item):
