@@ -250,6 +250,14 @@ def _transposable(plan: Plan, c: CustomPlan, b: _Body) -> bool:
     return bool(tapes)
 
 
+def _neuron_major(n: str, key: str) -> list[str]:
+    """``_T_<n>``: tape ``key`` ``[batch, steps, neurons]`` copied neuron-major, ``[neuron, batch * steps]``
+    (``_bt = _B * _ntape``), so that one neuron's whole series is contiguous."""
+    return [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
+            "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", "        for _t in range(_ntape):",
+            f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
+
+
 def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[str]:
     """The body of a :func:`_transposable` scan: the postsynaptic tapes are copied neuron-major
     (``[neuron, batch * steps]``), each synapse maps its target's whole series and adds the results into its
@@ -265,9 +273,7 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
     L = [f"_B = {any_key}.shape[0]", f"_s = {shift}", "_bt = _B * _ntape"]
     for n, f in reads.items():
         key = names(f.key)
-        L += [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
-              "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", "        for _t in range(_ntape):",
-              f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
+        L += _neuron_major(n, key)
     L += [f"_S_{n} = np.zeros((_hi - _lo, _bt), _T)" for n in sums]
     rl = names(c.target_keys.rowlen)
     # contiguous 1-D views per synapse and batch element: what lets the compiler vectorise the step loop
@@ -401,9 +407,7 @@ def _event_series(plan: Plan, c: CustomPlan, names: Names, b: _Body, tapes: dict
                   "        for i in range(_lo, _hi):",
                   f"            _X_{n}[i - _lo, _b * _ntape + _t] = {key}[_b, _t - {arrive}, i]"]
         else:
-            L += [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
-                  "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", "        for _t in range(_ntape):",
-                  f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
+            L += _neuron_major(n, key)
     L += ["for i in range(_lo, _hi):", f"    _nk = {rl}[i]", "    for _u in range(_bt):", "        _mask[_u] = False",
           "    for _b in range(_B):", "        for _e in range(_off[_b, i], _off[_b, i + 1]):",
           "            _t = _evt[_b, _e]", "            if _t < _ntape:",
