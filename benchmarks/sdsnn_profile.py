@@ -74,9 +74,8 @@ def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats
         t1 = time.perf_counter()
         sim.set("loss", "label", labels)
         sim.set("loss", "active", np.ones(batch))
-        for name, timing in sim.custom_update("grad").items():
-            updates.setdefault(name, []).append(timing["update_s"])
-        net._collect_conv_gradients()
+        for name, seconds in net.backward().items():
+            updates.setdefault(name, []).append(seconds)
         t2 = time.perf_counter()
         net.apply_gradients(batch)
         t3 = time.perf_counter()

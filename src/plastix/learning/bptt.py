@@ -20,11 +20,12 @@ is the no-delay network of the SD-SNN authors: the gradients equal BPTT through 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..conv import kernel_sum, tie
+from ..conv import kernel_event_sum, kernel_sum, kernel_transpose_add, pool_transpose_add, tie, whole_entries
 from ..errors import PlastixError
 from ..kernels.spike_trains import trains_from_counts
 from ..model import connectivity as connect
@@ -183,6 +184,7 @@ class BPTTNetwork:
         net.add_population("input", c.num_inputs, em.input_model(0.0))
         self._initial_conv, self._initial_bias = {}, {}
         self.projections: dict[str, tuple[str, str, bool]] = {}   # name -> (pre, post, graded pre)
+        self._conv_backs: dict[str, tuple[Layer, str]] = {}   # conv / pool transposes: name -> (layer, var below)
         prev, graded = "input", True
         for depth, L in enumerate(self.layers, start=1):
             if L.kind == "conv":
@@ -228,36 +230,74 @@ class BPTTNetwork:
         return net
 
     def _backward(self, net: Network) -> None:
-        """The gradient updates (group ``grad``), in the order they must run: the loss, then per layer from
-        the top its adjoint, the transposed projection into the layer below, and its weight gradients."""
+        """The gradient updates, each in its own group, listed in :attr:`_backward_order` in the order they
+        must run (:meth:`backward`): the loss, then per layer from the top its adjoint, the transposed
+        projection into the layer below, and its weight gradients.  A conv layer's weight gradient is not in
+        the list: :meth:`_collect_conv_gradients` sums it by kernel entry after the pass."""
         c, out = self.config, self.layers[-1]
+        order: list[str] = []
+
+        def add(name, target, model, **kw):
+            net.add_custom_update(name, target, model, group=name, **kw)
+            order.append(name)
+
         loss = {"mse_rate": bm.rate_mse, "ce_rate": bm.ce_rate, "ce_step": bm.ce_step}[c.loss](c.steps)
-        net.add_custom_update("loss", out.name, loss, group="grad")
+        add("loss", out.name, loss)
         for depth in range(len(self.layers), 0, -1):
             L = self.layers[depth - 1]
             if L.kind == "li":
-                net.add_custom_update(f"{L.name}_adj", L.name, bm.li_adjoint(depth, c.kappa), group="grad")
+                add(f"{L.name}_adj", L.name, bm.li_adjoint(depth, c.kappa))
             elif L.recurrent:
-                net.add_custom_update(f"{L.name}_adj", L.name, bm.recurrent_adjoint(depth, c.decay, c.v_thresh,
-                                                                                   c.surrogate_width),
-                                      var_refs={"W": f"{L.name}_rec.w"}, group="grad")
-                net.add_custom_update(f"{L.name}_bias_grad", L.name, bm.tape_sum(), group="grad")
+                add(f"{L.name}_adj", L.name, bm.recurrent_adjoint(depth, c.decay, c.v_thresh, c.surrogate_width),
+                    var_refs={"W": f"{L.name}_rec.w"})
+                add(f"{L.name}_bias_grad", L.name, bm.tape_sum())
             elif L.spiking:
-                net.add_custom_update(f"{L.name}_adj", L.name,
-                                      bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width), group="grad")
+                add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width))
             proj = f"{L.name}_syn"
             pre, _, graded = self.projections[proj]
             if pre != "input":   # the input needs no gradient
                 below = self.layers[depth - 2]
                 into = "pre.du" if below.kind == "pool" else "pre.g"
-                net.add_custom_update(f"{proj}_back", proj, bm.transpose(), var_refs={"w": "w"},
-                                      tape_refs={"du": "post.du", "gz": into}, group="grad")
+                add(f"{proj}_back", proj, bm.transpose(), var_refs={"w": "w"}, tape_refs={"du": "post.du", "gz": into})
+                if L.kind in ("conv", "pool"):
+                    self._conv_backs[f"{proj}_back"] = (L, into.split(".")[1])
             if L.trainable:
                 refs = {"du": "post.du", "x": "pre.cnt"} if graded else {"du": "post.du"}
-                net.add_custom_update(f"{proj}_gw", proj, bm.weight_gradient(graded), tape_refs=refs, group="grad")
+                if L.kind == "conv":   # the per-synapse way, for CUDA (see _collect_conv_gradients)
+                    net.add_custom_update(f"{proj}_gw", proj, bm.weight_gradient(graded), tape_refs=refs,
+                                          group=f"{proj}_gw")
+                else:
+                    add(f"{proj}_gw", proj, bm.weight_gradient(graded), tape_refs=refs)
                 if L.recurrent:
-                    net.add_custom_update(f"{L.name}_rec_gw", f"{L.name}_rec", bm.weight_gradient(False),
-                                          tape_refs={"du": "post.du"}, group="grad")
+                    add(f"{L.name}_rec_gw", f"{L.name}_rec", bm.weight_gradient(False), tape_refs={"du": "post.du"})
+        self._backward_order = order
+
+    def _by_entry(self, proj: str) -> bool:
+        """Whether conv projection ``proj``'s backward work runs per kernel entry on the host
+        (:mod:`plastix.conv.gradients`): on the CPU backend, with every kernel entry whole or absent."""
+        return self.config.backend == "cpu" and whole_entries(self.sim, proj)
+
+    def backward(self) -> dict[str, float]:
+        """The backward pass over the last forward run's tape (the loss's labels set): every gradient update
+        in order, then the conv layers' kernel gradients (:meth:`_collect_conv_gradients`).  A conv layer's
+        transposed projection runs from its geometry on the CPU (:func:`~plastix.conv.kernel_transpose_add`,
+        the same sums as its per-synapse update in another order), and so does a pooling layer's
+        (:func:`~plastix.conv.pool_transpose_add`).  Returns seconds per update (conv
+        kernel gradients as ``<conv>_syn_gw``)."""
+        seconds = {}
+        by_entry = {f"{L.name}_syn": self._by_entry(f"{L.name}_syn") for L in self.layers if L.kind == "conv"}
+        for name in self._backward_order:
+            t0 = time.perf_counter()
+            L, into = self._conv_backs.get(name, (None, None))
+            if L is not None and L.kind == "pool" and self.config.backend == "cpu":
+                pool_transpose_add(self.sim, f"{L.name}_syn", "du", into)
+            elif L is not None and L.kind == "conv" and by_entry[f"{L.name}_syn"]:
+                kernel_transpose_add(self.sim, f"{L.name}_syn", "du", into, self.conv_parameters(L.name)[0])
+            else:
+                self.sim.custom_update(name)
+            seconds[name] = time.perf_counter() - t0
+        seconds.update(self._collect_conv_gradients(by_entry))
+        return seconds
 
     def bias_gradient_update(self, L: Layer) -> str:
         return f"{L.name}_bias_grad" if L.recurrent else f"{L.name}_adj"
@@ -388,20 +428,34 @@ class BPTTNetwork:
         if train:
             sim.set("loss", "label", np.concatenate([labels, np.zeros(B - n, np.int64)]))
             sim.set("loss", "active", (np.arange(B) < n).astype(np.float64))
-            sim.custom_update("grad")
-            self._collect_conv_gradients()
+            self.backward()
         return {"out": y}
 
-    def _collect_conv_gradients(self) -> None:
-        """Each conv layer's kernel gradient (its synapses' gradients summed by kernel entry) and channel
-        bias gradient, added into its parameter population's ``grad``."""
+    def _collect_conv_gradients(self, by_entry: dict[str, bool]) -> dict[str, float]:
+        """Each conv layer's kernel gradient and channel bias gradient, added into its parameter
+        population's ``grad``; returns the seconds each kernel gradient took (as ``<conv>_syn_gw``).
+
+        ``by_entry[proj]`` (:meth:`_by_entry`): the kernel gradient is the sum over presynaptic events by
+        kernel entry (:func:`~plastix.conv.kernel_event_sum`: each event visits its taps, one accumulator
+        per entry); else (CUDA, or a kernel entry that lost only some of its synapses) the per-synapse
+        update ``<conv>_syn_gw`` runs on the backend and its sums are added by entry
+        (:func:`~plastix.conv.kernel_sum`).  Both are the same sum in another order."""
+        seconds = {}
         for L in self.layers:
             if L.kind != "conv":
                 continue
-            gk = kernel_sum(self.sim, f"{L.name}_syn", self.sim.get(f"{L.name}_syn_gw", "gw"))
+            proj = f"{L.name}_syn"
+            t0 = time.perf_counter()
+            if by_entry[proj]:
+                gk = kernel_event_sum(self.sim, proj, "du", "cnt" if self.projections[proj][2] else None)
+            else:
+                self.sim.custom_update(f"{proj}_gw")
+                gk = kernel_sum(self.sim, proj, self.sim.get(f"{proj}_gw", "gw"))
+            seconds[f"{proj}_gw"] = time.perf_counter() - t0
             gb = L.geometry.sum_per_channel(self.sim.get(f"{L.name}_adj", "gb"))
             q = f"{L.name}_param"
             self.sim.set(q, "grad", self.sim.get(q, "grad") + np.concatenate([gk.ravel(), gb]))
+        return seconds
 
     def _losses(self, y, labels) -> np.ndarray:
         """Per-sample loss as the config defines it (mean over classes for mse_rate)."""
