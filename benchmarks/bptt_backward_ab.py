@@ -45,8 +45,9 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, n in nets.items():
             n._trial(x, y, train=True)
-            for k, v in n.sim.custom_update("grad").items():
-                times[name].setdefault(k, []).append(v["update_s"])
+            for update in n._backward_order:   # the engine's updates (conv layers' host paths aside)
+                for k, v in n.sim.custom_update(update).items():
+                    times[name].setdefault(k, []).append(v["update_s"])
     med = {name: {k: float(np.median(v)) for k, v in d.items()} for name, d in times.items()}
     back = [k for k in med["whole-series"] if k.endswith("_back")]
     out = {"input": shape, "layers": args.layers, "batch": args.batch, "repeats": args.repeats, "median_s": med,

@@ -142,8 +142,8 @@ def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel) ->
     This is a per-synapse backward scan ``gz += w * du`` over the tape (what carries BPTT's adjoint down
     through a projection) for a projection whose synapses hold ``kernel`` (tied, :func:`~plastix.conv.tie`),
     computed per batch element and step as kernel x tape row into column buffers, then col2im.  Needs
-    whole kernel entries (:func:`whole_entries`); entries without synapses count as 0.  ``kernel`` [C_out, C_in, kh, kw]; the
-    values used are those the synapses hold (rounded to their precision).
+    whole kernel entries (:func:`whole_entries`); entries without synapses count as 0.  ``kernel``
+    [C_out, C_in, kh, kw]; the values used are those the synapses hold (rounded to their precision).
     """
     q, conv, keys = conv_projection(sim, proj)
     if not sim.plan.batched:
