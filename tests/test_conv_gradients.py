@@ -158,3 +158,64 @@ def test_bad_input():
         pool_transpose_add(sim, "conv2_syn", "du", "du")
     with pytest.raises(ValueError, match="kernel must have shape"):
         kernel_transpose_add(sim, "conv2_syn", "du", "du", np.zeros((1, 1, 3, 3)))
+
+
+# -- the kernels against numpy over the geometry's synapse lists (no simulation) -------------------------
+GEOMETRIES = [((2, 5, 6), 3, 3, 1, 1), ((3, 7, 5), 2, (3, 2), (2, 1), (1, 0)), ((1, 4, 4), 2, 2, 2, 0)]
+
+
+@pytest.mark.parametrize("in_shape,channels,kernel,stride,padding", GEOMETRIES)
+def test_tap_kernels_equal_sums_over_the_synapse_list(in_shape, channels, kernel, stride, padding):
+    from plastix.conv import Conv2D
+    from plastix.conv.events import event_tap_sums, tap_table, tap_transpose_add, transpose_table
+
+    conv = Conv2D(in_shape, channels, kernel=kernel, stride=stride, padding=padding)
+    pre, post, kidx = conv.synapses()
+    rng = np.random.default_rng(5)
+    B, ntape, n_pre, n_post = 2, 5, conv.num_pre, conv.num_post
+    du = rng.standard_normal((B, ntape, n_post))
+    x = rng.integers(0, 3, (B, ntape, n_pre)).astype(np.float64)
+    K = rng.standard_normal(conv.kernel_shape)
+    ref_gw = np.zeros(K.size)   # events: every nonzero x at a step whose arrival (+1) is on the tape
+    ref_gz = np.zeros((B, ntape, n_pre))
+    for b in range(B):
+        for te in range(ntape - 1):
+            np.add.at(ref_gw, kidx, x[b, te, pre] * du[b, te + 1, post])
+            np.add.at(ref_gz[b, te], pre, K.ravel()[kidx] * du[b, te + 1, post])
+    events = [np.nonzero(x[b] != 0) for b in range(B)]   # the spike record: time order, then neuron order
+    cap = max(e[0].size for e in events)
+    rec_step = np.zeros((B, cap), np.int32)
+    rec_idx = np.zeros((B, cap), np.int32)
+    rec_n = np.array([[e[0].size] for e in events], np.int32)
+    for b, (t, i) in enumerate(events):
+        rec_step[b, :t.size], rec_idx[b, :t.size] = t + 10, i   # tape row 0 is step 10
+    start, tap, tap_out = tap_table(conv.in_shape, conv.kernel, conv.stride, conv.padding, conv.out_shape[1:])
+    out = np.empty((B, int(np.prod(conv.kernel_shape[1:])), channels))
+    event_tap_sums(rec_step, rec_idx, rec_n, 10, 1, du, x, True, np.arange(channels, dtype=np.int64),
+                   conv.out_shape[1] * conv.out_shape[2], start, tap, tap_out, out)
+    got = out.sum(axis=0).T.reshape(conv.kernel_shape)
+    np.testing.assert_allclose(got.ravel(), ref_gw, rtol=1e-12, atol=1e-12)
+    gz = np.zeros((B, ntape, n_pre))
+    tap_transpose_add(du, 1, np.ascontiguousarray(K.reshape(channels, -1)), conv.in_shape[1] * conv.in_shape[2],
+                      transpose_table(conv.in_shape, conv.kernel, conv.stride, conv.padding, conv.out_shape[1:]), gz)
+    np.testing.assert_allclose(gz, ref_gz, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("in_shape,pool,stride", [((2, 6, 6), 2, None), ((2, 7, 5), 3, 2), ((1, 5, 7), 2, 3)])
+def test_pool_transpose_kernel_equals_the_synapse_list(in_shape, pool, stride):
+    from plastix.conv import AvgPool2D
+    from plastix.conv.events import pool_window_transpose
+
+    geo = AvgPool2D(in_shape, pool=pool, stride=stride)
+    pre, post = geo.build(geo.num_pre, geo.num_post)
+    rng = np.random.default_rng(2)
+    du = rng.standard_normal((2, 4, geo.num_post))
+    ref = np.zeros((2, 4, geo.num_pre))
+    for b in range(2):
+        for u in range(3):
+            np.add.at(ref[b, u], pre, geo.weight * du[b, u + 1, post])
+    gz = np.zeros_like(ref)
+    pool_window_transpose(du, 1, geo.weight, np.array(geo.in_shape, np.int64), np.array(geo.out_shape[1:], np.int64),
+                          *geo._windows.axes(), gz)
+    np.testing.assert_allclose(gz, ref, rtol=1e-13, atol=1e-14)
+    assert np.abs(ref).max() > 0

@@ -9,8 +9,9 @@ layer's adjoint scan turns ``dL/ds`` into ``du`` (time-reversed), the transposed
 gradient is a sum over presynaptic events.  Adam is an optimiser chain (:mod:`.optimizers`) per
 projection and per bias; a convolution's kernel and channel biases live in a parameter population
 (``<layer>_param``: kernel entries in C order, then the channel biases) with its own chain, and the host
-ties the kernel into the synapses (``plastix.conv.tie``) after every step and sums their gradients into it
-(``plastix.conv.kernel_sum``).
+ties the kernel into the synapses (``plastix.conv.tie``) after every step.  On the CPU a conv layer's kernel
+gradient and its (and a pooling layer's) transposed projection run from the geometry
+(:mod:`plastix.conv.gradients`); the per-synapse updates do that work on CUDA (:meth:`BPTTNetwork.backward`).
 
 Timing: a layer at depth ``D`` (input 0) runs trial step ``t`` at engine step ``D + t`` (a spike reaches
 the next layer one step later); a trial of ``T`` steps runs ``T + D_out`` engine steps.  Everything else
