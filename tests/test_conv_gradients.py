@@ -126,13 +126,16 @@ def test_a_partial_kernel_entry_is_an_error_and_the_trainer_falls_back():
 
 
 def test_results_do_not_depend_on_the_thread_count():
+    most = numba.config.NUMBA_NUM_THREADS
+    if most < 2:
+        pytest.skip("numba has one thread here: nothing to compare")
     net = _trained("conv_pool_conv")
     sim, before = net.sim, numba.get_num_threads()
     kernel = net.conv_parameters("conv2")[0]
     key = _tape_key(sim, "pool1", "du")
     out = []
     try:
-        for threads in (1, before):
+        for threads in (1, most):
             numba.set_num_threads(threads)
             sim.state[key][:] = 0.0
             kernel_transpose_add(sim, "conv2_syn", "du", "du", kernel)
@@ -152,8 +155,10 @@ def test_bad_input():
         kernel_event_sum(sim, "nope", "du")
     with pytest.raises(StateError, match="post_var 'v' is not a variable"):
         kernel_event_sum(sim, "conv2_syn", "v")
-    with pytest.raises(StateError, match="not on the tape"):
+    with pytest.raises(StateError, match="kernel_event_sum: post_var conv2.age is not on the tape"):
         kernel_event_sum(sim, "conv2_syn", "age")
+    with pytest.raises(StateError, match="pool_transpose_add: pre_var conv1.age is not on the tape"):
+        pool_transpose_add(sim, "pool1_syn", "du", "age")
     with pytest.raises(StateError, match="not an AvgPool2D"):
         pool_transpose_add(sim, "conv2_syn", "du", "du")
     with pytest.raises(ValueError, match="kernel must have shape"):

@@ -79,10 +79,10 @@ def _present_entries(sim, q, conv, keys, what: str) -> np.ndarray:
     return count > 0
 
 
-def _tape(sim, pop: str, var: str, what: str) -> np.ndarray:
+def _tape(sim, pop: str, var: str, what: str, caller: str) -> np.ndarray:
     recorded = sim.plan.recorded_vars
     if (pop, var) not in recorded:
-        raise StateError(f"kernel_event_sum: {what} {pop}.{var} is not on the tape (a custom update over the "
+        raise StateError(f"{caller}: {what} {pop}.{var} is not on the tape (a custom update over the "
                          f"tape must read it, or record it with sim.record({pop!r}, {var!r}))")
     key = NAMES.rec_var(recorded.index((pop, var)))
     sim.backend.pull(sim.state, [key])
@@ -116,8 +116,8 @@ def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None) 
     out = np.zeros(conv.kernel_shape)
     if channels.size == 0:
         return out
-    post = _tape(sim, q.post.name, post_var, "post_var")
-    pre = _tape(sim, q.pre.name, pre_var, "pre_var") if pre_var is not None else post[:, :, :1]
+    post = _tape(sim, q.post.name, post_var, "post_var", "kernel_event_sum")
+    pre = _tape(sim, q.pre.name, pre_var, "pre_var", "kernel_event_sum") if pre_var is not None else post[:, :, :1]
     pk = NAMES.pop(sim.access.pop(q.pre.name))
     sim.backend.pull(sim.state, [pk.rec_step, pk.rec_idx, pk.rec_n, TAPE_T0])
     start, tap, tap_out = _taps(conv)
@@ -150,8 +150,8 @@ def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel) ->
         raise StateError(f"kernel_transpose_add({proj!r}) needs a batched simulation (Simulation(..., batch_size=B))")
     k = conv.check_kernel(kernel)
     present = _present_entries(sim, q, conv, keys, "kernel_transpose_add")
-    post = _tape(sim, q.post.name, post_var, "post_var")
-    gz = _tape(sim, q.pre.name, pre_var, "pre_var")
+    post = _tape(sim, q.post.name, post_var, "post_var", "kernel_transpose_add")
+    gz = _tape(sim, q.pre.name, pre_var, "pre_var", "kernel_transpose_add")
     w_dtype = sim.state[keys.syn("w")].dtype
     k = np.where(present, k.astype(w_dtype).astype(np.float64), 0.0)
     kernel_rows = np.ascontiguousarray(k.reshape(conv.channels, -1).astype(post.dtype))   # [C_out, C_in kh kw]
@@ -185,8 +185,8 @@ def pool_transpose_add(sim, proj: str, post_var: str, pre_var: str) -> None:
     if int(sim.state[keys.rowlen].sum()) != full or np.any(w[..., valid] != w.dtype.type(pool.weight)):
         raise StateError(f"pool_transpose_add({proj!r}): the projection must hold all {full} pooling synapses "
                          f"with weight {pool.weight} (it was rewired or its weights changed)")
-    post = _tape(sim, q.post.name, post_var, "post_var")
-    gz = _tape(sim, q.pre.name, pre_var, "pre_var")
+    post = _tape(sim, q.post.name, post_var, "post_var", "pool_transpose_add")
+    gz = _tape(sim, q.pre.name, pre_var, "pre_var", "pool_transpose_add")
     pool_window_transpose(post, 1 + q.delay, post.dtype.type(pool.weight), np.array(pool.in_shape, np.int64),
                           np.array(pool.out_shape[1:], np.int64), ylo, ny, xlo, nx, gz)
     key = NAMES.rec_var(sim.plan.recorded_vars.index((q.pre.name, pre_var)))
