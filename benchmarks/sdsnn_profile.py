@@ -40,15 +40,16 @@ def first_images(dataset: str, batch: int) -> tuple[np.ndarray, np.ndarray, int]
     return images[:batch].reshape(batch, -1) / 255.0, labels[:batch], images.shape[1]
 
 
-def profile_spec(spec: str, repeats: int, batch: int = 25, dataset: str = "digits") -> dict:
+def profile_spec(spec: str, repeats: int, batch: int = 25, dataset: str = "digits",
+                 conv_taps: tuple[bool, ...] = (True,)) -> dict:
     images, labels, side = first_images(dataset, batch)
     c = BPTTConfig(input_shape=(1, side, side), layers=spec, seed=0)
     net = BPTTNetwork(c, batch_size=batch)
     x = bernoulli_counts(images, c.steps, np.random.default_rng(0))
-    return {"spec": spec, "dataset": dataset, "batch": batch, **profile_batches(net, x, labels, repeats)}
+    return {"spec": spec, "dataset": dataset, "batch": batch, **profile_batches(net, x, labels, repeats, conv_taps)}
 
 
-def profile_run(out_dir: str, repeats: int) -> dict:
+def profile_run(out_dir: str, repeats: int, conv_taps: tuple[bool, ...] = (True,)) -> dict:
     """The same split for a finished ``plastix sdsnn`` run at its final structure, on its first training batch."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sdsnn_speed import restore
@@ -56,31 +57,41 @@ def profile_run(out_dir: str, repeats: int) -> dict:
     tr = restore(out_dir)
     x, labels = next(tr._batches(tr.dataset.train, shuffle=True, seed=0, epoch=0))
     return {"run": out_dir, "mode": tr.settings.mode, "compression": tr.compression(),
-            **profile_batches(tr.net, x, labels, repeats)}
+            **profile_batches(tr.net, x, labels, repeats, conv_taps)}
 
 
-def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats: int) -> dict:
+def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats: int,
+                    conv_taps: tuple[bool, ...] = (True,)) -> dict:
+    """Medians of each phase; with ``conv_taps=(True, False)`` the repeats alternate the convolutions'
+    forward propagation by kernel taps and through the rows (CPU), the second reported as ``*_rows``."""
     c, batch = net.config, len(labels)
     net.train_batch(x, labels)   # compile and warm up
-    sim, parts = net.sim, {"forward": [], "grad": [], "adam": []}
+    sim = net.sim
+    parts: dict[str, list] = {}
     updates: dict[str, list] = {}
     for _ in range(repeats):   # the phases of BPTTNetwork.train_batch, timed one by one
-        t0 = time.perf_counter()
-        net._zero_gradients()
-        sim.reset_trial()
-        times, counts = trains_from_counts(np.ascontiguousarray(x, np.uint8), float(sim.t), 1.0, batch)
-        sim.set_spike_times_flat("input", times, counts)
-        sim.run(c.steps + net.depth_out)
-        t1 = time.perf_counter()
-        sim.set("loss", "label", labels)
-        sim.set("loss", "active", np.ones(batch))
-        for name, seconds in net.backward().items():
-            updates.setdefault(name, []).append(seconds)
-        t2 = time.perf_counter()
-        net.apply_gradients(batch)
-        t3 = time.perf_counter()
-        for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
-            parts[k].append(v)
+        for taps in conv_taps:
+            tag = "" if taps else "_rows"
+            if hasattr(sim.backend, "conv_taps"):
+                sim.backend.conv_taps = taps
+            t0 = time.perf_counter()
+            net._zero_gradients()
+            sim.reset_trial()
+            times, counts = trains_from_counts(np.ascontiguousarray(x, np.uint8), float(sim.t), 1.0, batch)
+            sim.set_spike_times_flat("input", times, counts)
+            sim.run(c.steps + net.depth_out)
+            t1 = time.perf_counter()
+            sim.set("loss", "label", labels)
+            sim.set("loss", "active", np.ones(batch))
+            for name, seconds in net.backward().items():
+                updates.setdefault(name + tag, []).append(seconds)
+            t2 = time.perf_counter()
+            net.apply_gradients(batch)
+            t3 = time.perf_counter()
+            for k, v in zip(("forward", "grad", "adam", "batch"), (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+                parts.setdefault(k + tag, []).append(v)
+    if hasattr(sim.backend, "conv_taps"):
+        sim.backend.conv_taps = True
     ms = lambda v: round(1e3 * float(np.median(v)), 2)   # noqa: E731
     return {**{f"{k}_ms": ms(v) for k, v in parts.items()},
             "grad_updates_ms": {k: ms(v) for k, v in updates.items()}}
@@ -109,6 +120,9 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=[], help="finished plastix sdsnn runs: the per-phase split at "
                     "their final structure instead of layer specs")
     ap.add_argument("--lines", type=int, default=35, help="cProfile lines to print (default 35)")
+    ap.add_argument("--conv-taps", choices=("on", "off", "both"), default="on",
+                    help="forward propagation of the convolutions by kernel taps (on), through the rows (off), "
+                    "or alternating batches of both, the rows' figures as *_rows (default on)")
     a = ap.parse_args()
     numba.set_num_threads(a.threads)
     if a.epoch_run:
@@ -116,10 +130,11 @@ def main() -> None:
         return
     import json
 
+    taps = {"on": (True,), "off": (False,), "both": (True, False)}[a.conv_taps]
     for run in a.runs:
-        print(json.dumps(profile_run(run, a.repeats)))
+        print(json.dumps(profile_run(run, a.repeats, taps)))
     for spec in ([] if a.runs else a.specs):
-        print(json.dumps(profile_spec(spec, a.repeats, a.batch_size, a.dataset)))
+        print(json.dumps(profile_spec(spec, a.repeats, a.batch_size, a.dataset, taps)))
 
 
 if __name__ == "__main__":

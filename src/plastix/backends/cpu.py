@@ -9,6 +9,8 @@ import numpy as np
 from ..codegen import cpu as cpu_emit
 from ..codegen.cache import load_module
 from ..codegen.plan import Plan
+from ..codegen.taps import tap_keys
+from ..kernels import conv_taps
 
 #: Below these sizes the parallel runtime's per-step fork/join costs more than it saves.
 PARALLEL_MIN_SYNAPSES = 1_000_000
@@ -47,6 +49,11 @@ class CpuBackend:
         self.run_args: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._taps: list[tuple] = []   # convolutions propagated by kernel taps (codegen.taps)
+        #: propagate convolutions by their kernel taps where that equals the rows, in the steps with events
+        #: enough to pay for it (True); "always": in every step with an event (tests); False: always the
+        #: rows (an A/B measurement).  The results are the same bits every way.
+        self.conv_taps: bool | str = True
 
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
@@ -71,8 +78,47 @@ class CpuBackend:
             if q.keys.accbuf in self.run_args:
                 in_syn = state[q.keys.in_syn]
                 state[q.keys.accbuf] = np.zeros((self.partitions, in_syn.shape[0]), in_syn.dtype)
+        self._taps = [] if self.parallel else [self._tap_arrays(q, state) for q in plan.projs if q.taps]
         self.source = source
         self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
+
+    @staticmethod
+    def _tap_arrays(q, state: dict) -> tuple:
+        """The tap table of convolution ``q`` (into the state, with the kernel's arrays that each run
+        refreshes) and what :func:`~plastix.kernels.conv_taps.kernel_from_synapses` reads and uses as scratch."""
+        conv = q.proj.connectivity
+        c_out, c_in, kh, kw = conv.kernel_shape
+        keys = tap_keys(q)
+        start, tap, out = conv_taps.tap_table(conv.in_shape, conv.kernel, conv.stride, conv.padding,
+                                              conv.out_shape[1:])
+        info = np.zeros(conv_taps.INFO_SIZE, np.int64)
+        info[conv_taps.INFO_POSITIONS] = conv.num_post // c_out
+        fewest = conv_taps.min_spikes(tap.size, conv.num_pre, conv.num_post // c_out)
+        w = state[q.keys.syn("w")]
+        state.update({keys["start"]: start, keys["tap"]: tap, keys["out"]: out, keys["info"]: info,
+                      keys["kernel"]: np.zeros((c_in * kh * kw, c_out), w.dtype),
+                      keys["chan"]: np.zeros(c_out, np.int64)})
+        full = conv_taps.tap_counts(tap, c_in * kh * kw, c_out)
+        lookup = conv_taps.TapLookup(conv.in_shape, conv.kernel, c_out, start, tap)
+        scratch = (np.zeros(full.size, np.int64), np.zeros((tap.size, c_out), np.uint8))
+        return q, keys, full, lookup, scratch, fewest
+
+    def _read_kernels(self, state: dict) -> None:
+        """Before a run: each tap convolution's kernel read back from its synapses (or the rows, if they
+        are not the geometry's whole kernel entries).  O(synapses)."""
+        if self.conv_taps not in (True, False, "always"):
+            raise ValueError(f"conv_taps must be True, False or 'always', got {self.conv_taps!r}")
+        for q, keys, full, lk, (count, seen), fewest in self._taps:
+            info = state[keys["info"]]
+            info[conv_taps.INFO_MIN_SPIKES] = 1 if self.conv_taps == "always" else fewest
+            if self.conv_taps is False:
+                info[conv_taps.INFO_OK] = 0
+                continue
+            conv_taps.kernel_from_synapses(
+                state[q.keys.ind], state[q.keys.rowlen], state[q.keys.syn("w")], state[q.keys.syn("kidx")],
+                state[keys["out"]], lk.entry_channel, lk.entry_tap, lk.pre_first_tap, lk.slot, full,
+                state[keys["kernel"]],
+                state[keys["chan"]], info, count, seen)
 
     @property
     def thread_count(self) -> int:
@@ -104,6 +150,7 @@ class CpuBackend:
             f.result()  # re-raises a chunk's exception
 
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
+        self._read_kernels(state)
         args = [state[a] for a in self.run_args]
         scalars = (np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed), np.int64(rec_every))
         self.last_steps = max(1, int(n_steps))

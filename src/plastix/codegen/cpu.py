@@ -20,6 +20,7 @@ from .elements import Names, header, indent, neuron_body, scalar_functions, syna
 from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 from .row_draws import predraw_stages
+from .taps import tap_propagate
 
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
 
@@ -106,7 +107,10 @@ def _propagate_kernel(plan: Plan, q: ProjPlan, parallel: bool):
         body += _partitioned(f"{spk}[slot, r]", "nspk", acc, _row_loop(q, names, syn))
     else:
         syn = synapse_body(q, "on_pre", names, _plain_add)
-        body += ["for s in range(nspk):", f"    i = {spk}[slot, s]"] + indent(_row_loop(q, names, syn), 1)
+        rows = ["for s in range(nspk):", f"    i = {spk}[slot, s]"] + indent(_row_loop(q, names, syn), 1)
+        if q.taps:  # through the kernel taps when the backend found the synapses to be the geometry's
+            rows = tap_propagate(plan, q, names, spk, insyn, rows)
+        body += rows
     return _kernel(f"{qp}_propagate", names, body, parallel)
 
 

@@ -10,7 +10,8 @@ Keys (a = population index, b = projection index, k = connectivity-update index)
   ``qb_pre_<var>`` / ``qb_post_<var>`` trace vars, ``qb_psm_<var>`` postsynaptic-model vars (``in_syn``
   included), ``qb_p_<param>`` / ``qb_pp_<param>`` weight-update / postsynaptic params, ``qb_collen`` /
   ``qb_colsyn`` the column view (incoming synapses per target, as flat slot ids ``i * row_stride + k``),
-  ``qb_bits`` the per-row target bitmask, ``qb_accbuf`` the CPU parallel kernels' per-partition input.
+  ``qb_bits`` the per-row target bitmask, ``qb_accbuf`` the CPU parallel kernels' per-partition input,
+  ``qb_<name>_taps`` a convolution's tap table and kernel for propagation by taps (derived, CPU).
 * connectivity update ``cuk``: ``cuk_s_<var>`` / ``cuk_r_<var>`` / ``cuk_g_<var>`` / ``cuk_p_<param>``
   per-synapse, per-row, global vars and params, ``cuk_stats`` its counters (:class:`UpdateStats`),
   ``cuk_scratch`` row-kernel selection scratch.
@@ -53,6 +54,10 @@ class ProjKeys:
         self.collen, self.colsyn = f"{q}_collen", f"{q}_colsyn"
         self.bits, self.accbuf = f"{q}_bits", f"{q}_accbuf"
         self.in_syn = self.psm("in_syn")
+
+    def taps(self, name: str) -> str:
+        """An array of the propagation by kernel taps (:mod:`plastix.codegen.taps`), derived by the CPU backend."""
+        return f"{self.prefix}_{name}_taps"
 
     def syn(self, name: str) -> str:
         """A per-synapse variable of the weight-update model, [num_pre, row_stride]."""
@@ -128,7 +133,7 @@ def rec_var(r: int) -> str:
 TAPE_T0 = "tape_t0"
 
 #: Suffixes of backend scratch arrays: not part of a saved state.
-SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch")
+SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch", "_taps")
 
 
 def spike_recording_count(buffer_key: str) -> str:

@@ -43,6 +43,7 @@ class ProjPlan:
     streams: dict[str, int]
 
     uses_bits: bool = False  # keeps a per-row target bitmask ``qb_bits`` (a rule samples free targets)
+    taps: bool = False  # a convolution whose serial CPU propagation may run by kernel taps (codegen.taps)
     keys: ProjKeys = None
 
     @property
@@ -140,7 +141,7 @@ class Plan:
             parts += [f.source for f in pp.funcs.values()]
         for q in self.projs:
             parts.append(f"proj {q.prefix} {q.proj.pre.index}->{q.proj.post.index} dense={q.proj.dense} "
-                         f"delay={q.proj.delay}")
+                         f"delay={q.proj.delay} taps={q.taps}")
             parts += [f.source for f in q.funcs.values()]
         for u in self.updates:
             parts.append(f"update {u.prefix} on {u.proj.prefix} every={u.update.every} bits={u.proj.uses_bits} "
@@ -299,6 +300,10 @@ def build_plan(net: Network, recorded_vars=(), batch_size: int = 1) -> Plan:
         plan.updates.append(_update_plan(plan, upd))
     for cu in net.custom_updates.values():
         plan.customs.append(_custom_plan(plan, cu))
+    from .taps import propagates_by_taps
+
+    for q in plan.projs:
+        q.taps = propagates_by_taps(plan, q)
     _check_access(plan)
     return plan
 

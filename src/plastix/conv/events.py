@@ -16,6 +16,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..kernels.conv_taps import tap_table
+
+__all__ = ["tap_table", "event_tap_sums", "tap_transpose_add", "transpose_table", "entry_counts",
+           "pool_window_transpose"]
+
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def event_tap_sums(rec_step, rec_idx, rec_n, t0, arrive, post, pre, graded, channels, n_out, tap_start, tap,
@@ -69,25 +74,6 @@ def entry_counts(kidx, rowlen, size):
         for j in range(rowlen[i]):
             count[kidx[i, j]] += 1
     return count
-
-
-def tap_table(in_shape, kernel, stride, padding, out_hw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per presynaptic neuron ``i = (ci * H + iy) * W + ix``: the kernel taps through which it reaches an
-    output position and that position, as ``(start [C_in H W + 1], tap, out)`` (int64; neuron ``i``'s
-    entries are ``start[i] .. start[i + 1]``, ``tap = (ci * kh + ky) * kw + kx``, ``out = oy * W_out + ox``
-    with ``iy = oy * sh - ph + ky``).  Precomputed once per geometry: the event loop then does no integer
-    division."""
-    (c_in, h, w), (kh, kw), (sh, sw), (ph, pw), (ho, wo) = in_shape, kernel, stride, padding, out_hw
-    ci, iy, ix, ky, kx = np.meshgrid(np.arange(c_in), np.arange(h), np.arange(w), np.arange(kh), np.arange(kw),
-                                     indexing="ij")
-    ny, nx = iy + ph - ky, ix + pw - kx
-    ok = (ny >= 0) & (ny % sh == 0) & (ny // sh < ho) & (nx >= 0) & (nx % sw == 0) & (nx // sw < wo)
-    neuron = ((ci * h + iy) * w + ix)[ok]   # C order: neuron-major, so already grouped by neuron
-    start = np.zeros(c_in * h * w + 1, np.int64)
-    np.cumsum(np.bincount(neuron, minlength=c_in * h * w), out=start[1:])
-    tap = ((ci * kh + ky) * kw + kx)[ok].astype(np.int64)
-    out = ((ny // sh) * wo + nx // sw)[ok].astype(np.int64)
-    return start, tap, out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
