@@ -12,6 +12,9 @@ epoch_time.png to --out-dir and prints a markdown table.
     python benchmarks/sdsnn_speed.py --runs none=RUN_NONE sparse=RUN_SPARSE faithful=RUN_FAITHFUL \\
         --repeats 3 --out-dir benchmarks/results/sdsnn_speed
 
+A run given as ``name=OUT_DIR:rows`` is timed with its convolutions' forward pass through the rows instead of
+the kernel taps (the same run twice: an A/B of that change).
+
 ``--threads 1,2`` times every run at each plastix thread count; ``--torch-python`` (the interpreter of a
 venv with ``torch==2.13.0+cpu``, e.g. ``benchmarks/peers/.venvs/torch/bin/python``) adds PyTorch's BPTT of
 the same network (``benchmarks/peers/torch_sdsnn.py``, same data set and batch size, one run of 2 epochs per
@@ -36,19 +39,27 @@ from plastix.learning.sdsnn import SDSNNSettings, SDSNNTrainer  # noqa: E402
 
 
 def restore(out_dir: str) -> SDSNNTrainer:
+    """The trainer of a finished run; ``OUT_DIR:rows`` also propagates its convolutions through the rows
+    instead of the kernel taps (the CPU backend's ``conv_taps = False``: an A/B of the same structure)."""
+    rows = out_dir.endswith(":rows")
+    out_dir = out_dir.removesuffix(":rows")
     res = json.loads(Path(out_dir, "results.json").read_text())
     settings = SDSNNSettings(**res["settings"])
     tr = SDSNNTrainer(settings, out_dir=out_dir, progress=False)
     tr.load_checkpoint()
     tr.structure_enabled = False   # time training alone: no structure steps
+    if rows:
+        tr.net.sim.backend.conv_taps = False
     return tr
 
 
-def torch_epoch(python: str, dataset: str, batch: int, threads: int) -> float:
-    """Seconds of PyTorch's second training epoch (the first warms its allocator up)."""
+def torch_epoch(python: str, dataset: str, batch: int, threads: int, train_limit: int | None = None) -> float:
+    """Seconds of PyTorch's second training epoch (the first warms its allocator up), on the first
+    ``train_limit`` training images when the plastix run used that many."""
     script = Path(__file__).resolve().parent / "peers" / "torch_sdsnn.py"
+    limit = [] if train_limit is None else ["--train-limit", str(train_limit), "--test-limit", "100"]
     out = subprocess.run([python, str(script), "--dataset", dataset, "--epochs", "2", "--batch-size", str(batch),
-                          "--threads", str(threads), "--out-dir", "/tmp/sdsnn_speed_torch"],
+                          "--threads", str(threads), "--out-dir", "/tmp/sdsnn_speed_torch", *limit],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["train_wall_s_per_epoch"][-1]
 
@@ -88,7 +99,7 @@ def main() -> None:
                   file=sys.stderr)
         for th in torch_threads:
             s = first.settings
-            torch_times[th].append(torch_epoch(args.torch_python, s.dataset, s.batch_size, th))
+            torch_times[th].append(torch_epoch(args.torch_python, s.dataset, s.batch_size, th, s.train_limit))
             print(f"repeat {rep + 1} torch {th}t: {torch_times[th][-1]:.2f} s", file=sys.stderr)
     trainers = {label[k]: trainers[k[0]] for k in configs}
     summary = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "repeats": args.repeats,
