@@ -41,15 +41,17 @@ def first_images(dataset: str, batch: int) -> tuple[np.ndarray, np.ndarray, int]
 
 
 def profile_spec(spec: str, repeats: int, batch: int = 25, dataset: str = "digits",
-                 conv_taps: tuple[bool, ...] = (True,)) -> dict:
+                 conv_taps: tuple[bool, ...] = (True,), windows: tuple[bool, ...] = (True,)) -> dict:
     images, labels, side = first_images(dataset, batch)
     c = BPTTConfig(input_shape=(1, side, side), layers=spec, seed=0)
     net = BPTTNetwork(c, batch_size=batch)
     x = bernoulli_counts(images, c.steps, np.random.default_rng(0))
-    return {"spec": spec, "dataset": dataset, "batch": batch, **profile_batches(net, x, labels, repeats, conv_taps)}
+    return {"spec": spec, "dataset": dataset, "batch": batch,
+            **profile_batches(net, x, labels, repeats, conv_taps, windows)}
 
 
-def profile_run(out_dir: str, repeats: int, conv_taps: tuple[bool, ...] = (True,)) -> dict:
+def profile_run(out_dir: str, repeats: int, conv_taps: tuple[bool, ...] = (True,),
+                windows: tuple[bool, ...] = (True,)) -> dict:
     """The same split for a finished ``plastix sdsnn`` run at its final structure, on its first training batch."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sdsnn_speed import restore
@@ -57,21 +59,25 @@ def profile_run(out_dir: str, repeats: int, conv_taps: tuple[bool, ...] = (True,
     tr = restore(out_dir)
     x, labels = next(tr._batches(tr.dataset.train, shuffle=True, seed=0, epoch=0))
     return {"run": out_dir, "mode": tr.settings.mode, "compression": tr.compression(),
-            **profile_batches(tr.net, x, labels, repeats, conv_taps)}
+            **profile_batches(tr.net, x, labels, repeats, conv_taps, windows)}
 
 
 def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats: int,
-                    conv_taps: tuple[bool, ...] = (True,)) -> dict:
+                    conv_taps: tuple[bool, ...] = (True,), windows: tuple[bool, ...] = (True,)) -> dict:
     """Medians of each phase; with ``conv_taps=(True, False)`` the repeats alternate the convolutions'
-    forward propagation by kernel taps and through the rows (CPU), the second reported as ``*_rows``."""
+    forward propagation by kernel taps and through the rows (CPU), the second reported as ``*_rows``;
+    with ``windows=(True, False)`` the backward pass over each layer's trial rows and over the whole tape
+    (:attr:`BPTTNetwork.tape_windows`), the second as ``*_alltape``."""
     c, batch = net.config, len(labels)
     net.train_batch(x, labels)   # compile and warm up
     sim = net.sim
     parts: dict[str, list] = {}
     updates: dict[str, list] = {}
+    configs = [(taps, win) for taps in conv_taps for win in windows]
     for _ in range(repeats):   # the phases of BPTTNetwork.train_batch, timed one by one
-        for taps in conv_taps:
-            tag = "" if taps else "_rows"
+        for taps, win in configs:
+            tag = ("" if taps else "_rows") + ("" if win else "_alltape")
+            net.tape_windows = win
             if hasattr(sim.backend, "conv_taps"):
                 sim.backend.conv_taps = taps
             t0 = time.perf_counter()
@@ -92,6 +98,7 @@ def profile_batches(net: BPTTNetwork, x: np.ndarray, labels: np.ndarray, repeats
                 parts.setdefault(k + tag, []).append(v)
     if hasattr(sim.backend, "conv_taps"):
         sim.backend.conv_taps = True
+    net.tape_windows = True
     ms = lambda v: round(1e3 * float(np.median(v)), 2)   # noqa: E731
     return {**{f"{k}_ms": ms(v) for k, v in parts.items()},
             "grad_updates_ms": {k: ms(v) for k, v in updates.items()}}
@@ -123,6 +130,9 @@ def main() -> None:
     ap.add_argument("--conv-taps", choices=("on", "off", "both"), default="on",
                     help="forward propagation of the convolutions by kernel taps (on), through the rows (off), "
                     "or alternating batches of both, the rows' figures as *_rows (default on)")
+    ap.add_argument("--tape-windows", choices=("on", "off", "both"), default="on",
+                    help="the backward pass over each layer's trial rows of the tape (on), over the whole tape "
+                    "(off), or alternating batches of both, the whole tape's figures as *_alltape (default on)")
     a = ap.parse_args()
     numba.set_num_threads(a.threads)
     if a.epoch_run:
@@ -130,11 +140,12 @@ def main() -> None:
         return
     import json
 
-    taps = {"on": (True,), "off": (False,), "both": (True, False)}[a.conv_taps]
+    choice = {"on": (True,), "off": (False,), "both": (True, False)}
+    taps, windows = choice[a.conv_taps], choice[a.tape_windows]
     for run in a.runs:
-        print(json.dumps(profile_run(run, a.repeats, taps)))
+        print(json.dumps(profile_run(run, a.repeats, taps, windows)))
     for spec in ([] if a.runs else a.specs):
-        print(json.dumps(profile_spec(spec, a.repeats, a.batch_size, a.dataset, taps)))
+        print(json.dumps(profile_spec(spec, a.repeats, a.batch_size, a.dataset, taps, windows)))
 
 
 if __name__ == "__main__":

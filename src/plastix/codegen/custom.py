@@ -20,7 +20,7 @@ import re
 
 from ..model.specs import VarAccess
 from .elements import Names, call, indent, rng_scalars
-from .names import TAPE_T0
+from .names import TAPE_ROWS, TAPE_T0
 from .plan import CustomPlan, Plan
 
 _LOOP_SCALARS = ["step", "t", "dt", "seed"]
@@ -65,7 +65,7 @@ class _Body:
         seed = "batch_seed(seed, _b)" if self.c.batched else "seed"
         over_time = self.c.update.model.over_time
         sc = dict(rng_scalars(self.elem, self.c.stream), _seed="_seedb", row="_t" if over_time else "0",
-                  rows="_ntape" if over_time else "1")
+                  rows="_nrec" if over_time else "1")
         key = [f"_seedb = {seed}"] if any(sf.uses_rng for sf in self.c.stages) else []  # only where drawn
         return key + [call(sf, self.m, sc) for sf in self.c.stages]
 
@@ -215,17 +215,21 @@ def _scan_loop(body: _Body) -> list[str] | None:
     m = body.c.update.model
     if m.scan is None:
         return None
-    rng = "range(_ntape - 1, -1, -1)" if m.scan == "backward" else "range(_ntape)"
+    rng = "range(_ntape - 1, _r0 - 1, -1)" if m.scan == "backward" else "range(_r0, _ntape)"
     return [f"for _t in {rng}:"]
 
 
 def _ntape(body: _Body) -> list[str]:
-    """``_ntape``, the recorded steps (a scan with no tape reads nothing per step: no steps)."""
+    """``_r0 .. _ntape - 1``: the tape rows the update visits, the recorded steps (a scan with no tape reads
+    nothing per step: no steps) within the call's window (:data:`~plastix.codegen.names.TAPE_ROWS`)."""
     if not body.c.update.model.over_time:
         return []
     if body.c.update.model.events and not _has_tape(body.c):
-        return ["_ntape = np.iinfo(np.int64).max"]
-    return [f"_ntape = {_tape_length(body) if _has_tape(body.c) else '0'}"]
+        length = "np.iinfo(np.int64).max"
+    else:
+        length = _tape_length(body) if _has_tape(body.c) else "0"
+    w = body.names(TAPE_ROWS)
+    return [f"_nrec = {length}", f"_ntape = min(_nrec, {w}[1])", f"_r0 = min(max({w}[0], 0), _ntape)"]
 
 
 def _transposable(plan: Plan, c: CustomPlan, b: _Body) -> bool:
@@ -250,12 +254,13 @@ def _transposable(plan: Plan, c: CustomPlan, b: _Body) -> bool:
     return bool(tapes)
 
 
-def _neuron_major(n: str, key: str) -> list[str]:
-    """``_T_<n>``: tape ``key`` ``[batch, steps, neurons]`` copied neuron-major, ``[neuron, batch * steps]``
-    (``_bt = _B * _ntape``), so that one neuron's whole series is contiguous."""
+def _neuron_major(n: str, key: str, first: str = "0", width: str = "_ntape") -> list[str]:
+    """``_T_<n>``: rows ``first .. first + width - 1`` of tape ``key`` ``[batch, steps, neurons]`` copied
+    neuron-major, ``[neuron, batch * width]`` (``_bt = _B * width``), so that one neuron's whole series is
+    contiguous."""
     return [f"_T_{n} = np.empty(({key}.shape[2], _bt), _T)",
-            "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", "        for _t in range(_ntape):",
-            f"            _T_{n}[_q, _b * _ntape + _t] = {key}[_b, _t, _q]"]
+            "for _b in range(_B):", f"    for _q in range({key}.shape[2]):", f"        for _t in range({width}):",
+            f"            _T_{n}[_q, _b * {width} + _t] = {key}[_b, {first} + _t, _q]"]
 
 
 def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[str]:
@@ -270,14 +275,17 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
     sums = {n: f for n, f in b.fields.items() if f.kind == "tape" and f.access == VarAccess.ACCUMULATE}
     plain = {n: f for n, f in b.fields.items() if f.kind != "tape"}
     any_key = names(next(iter(reads.values())).key)
-    L = [f"_B = {any_key}.shape[0]", f"_s = {shift}", "_bt = _B * _ntape"]
+    # the window's target rows _w0 .. _ntape - 1 (each receives from a presynaptic row _s earlier), _W per
+    # element, elements back to back in the series
+    L = [f"_B = {any_key}.shape[0]", f"_s = {shift}", "_w0 = max(_r0, _s)", "_W = max(_ntape - _w0, 0)",
+         "_bt = _B * _W"]
     for n, f in reads.items():
         key = names(f.key)
-        L += _neuron_major(n, key)
+        L += _neuron_major(n, key, "_w0", "_W")
     L += [f"_S_{n} = np.zeros((_hi - _lo, _bt), _T)" for n in sums]
     rl = names(c.target_keys.rowlen)
     # contiguous 1-D views per synapse and batch element: what lets the compiler vectorise the step loop
-    step = ["_t = _u + _s"] + [f"u_{n} = _d_{n}[_u]" for n in reads] + [f"u_{n} = _T(0.0)" for n in sums]
+    step = ["_t = _u + _w0"] + [f"u_{n} = _d_{n}[_u]" for n in reads] + [f"u_{n} = _T(0.0)" for n in sums]
     step += b.calls()
     step += [f"_v_{n}[_u] += u_{n}" for n in sums]
     loads = [x for n, f in plain.items() for x in b.load(n, f)]
@@ -287,16 +295,14 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
     if re.search(r"\b(_t|_b|_seedb)\b", calls):
         # the step reads its step or batch element: one loop per element, over its steps
         L += [f"    for k in range({rl}[i]):"] + indent(synapse, 2)
-        per_b = ["_o = _b * _ntape"] + [f"_d_{n} = _j_{n}[_o + _s:_o + _ntape]" for n in reads]
-        per_b += [f"_v_{n} = _r_{n}[_o:_o + _ntape - _s]" for n in sums]
-        L += indent(["for _b in range(_B):"] + indent(per_b + ["for _u in range(_ntape - _s):"], 1), 2)
+        per_b = ["_o = _b * _W"] + [f"_d_{n} = _j_{n}[_o:_o + _W]" for n in reads]
+        per_b += [f"_v_{n} = _r_{n}[_o:_o + _W]" for n in sums]
+        L += indent(["for _b in range(_B):"] + indent(per_b + ["for _u in range(_W):"], 1), 2)
         L += indent(step, 4)
         return L + _transposed_store(names, sums)
-    # one loop over the whole series (all elements back to back): long enough to vectorise.  The last
-    # ``_s`` entries of each element's buffer then receive its successor's first steps; they are never
-    # read (an element's tape ends ``_s`` steps before its buffer), so each read entry gets the same
-    # additions in the same order as above
-    views = [f"_v_{n} = _r_{n}[:_bt - _s]" for n in sums]
+    # one loop over the whole series (all elements back to back): long enough to vectorise; each entry gets
+    # the same additions in the same order as above
+    views = [f"_v_{n} = _r_{n}" for n in sums]
     L += indent(views, 1)
     if not re.search(r"\b(i|j|k)\b", calls):
         # _UNROLL synapses of the row per pass over the series: each buffer entry is loaded and stored once
@@ -305,8 +311,8 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
             return [re.sub(r"\b(u|_d|_j)_(\w+)\b", rf"\1_\2_{m}", x) for x in lines]
         L += [f"    _kn = {rl}[i] - {rl}[i] % {_UNROLL}", f"    for _k in range(0, _kn, {_UNROLL}):"]
         for m in range(_UNROLL):
-            L += indent([f"k = _k + {m}"] + renamed(synapse + [f"_d_{n} = _j_{n}[_s:]" for n in reads], m), 2)
-        L += indent(["for _u in range(_bt - _s):"], 2)
+            L += indent([f"k = _k + {m}"] + renamed(synapse + [f"_d_{n} = _j_{n}" for n in reads], m), 2)
+        L += indent(["for _u in range(_bt):"], 2)
         body = [f"_a_{n} = _v_{n}[_u]" for n in sums]
         for m in range(_UNROLL):
             one = [f"u_{n} = _d_{n}[_u]" for n in reads] + [f"u_{n} = _T(0.0)" for n in sums] + b.calls()
@@ -316,7 +322,7 @@ def _transposed_scan(plan: Plan, c: CustomPlan, names: Names, b: _Body) -> list[
         L += [f"    for k in range(_kn, {rl}[i]):"]
     else:
         L += [f"    for k in range({rl}[i]):"]
-    L += indent(synapse + [f"_d_{n} = _j_{n}[_s:]" for n in reads] + ["for _u in range(_bt - _s):"], 2)
+    L += indent(synapse + [f"_d_{n} = _j_{n}" for n in reads] + ["for _u in range(_bt):"], 2)
     L += indent(step[1:], 3)
     return L + _transposed_store(names, sums)
 
@@ -337,10 +343,11 @@ _TRANSPOSE_COST = 10
 
 
 def _transposed_store(names: Names, sums: dict) -> list[str]:
-    # element by element, neuron by neuron: one element's ``_ntape`` tape rows stay in cache while the
+    # element by element, neuron by neuron: one element's window of tape rows stays in cache while the
     # buffers are read contiguously (the transposes both ways)
-    L = ["for _b in range(_B):", "    for i in range(_lo, _hi):", "        for _t in range(_ntape - _s):"]
-    L += [f"            {names(f.key)}[_b, _t, i] += _S_{n}[i - _lo, _b * _ntape + _t]" for n, f in sums.items()]
+    L = ["for _b in range(_B):", "    for i in range(_lo, _hi):", "        for _u in range(_W):"]
+    L += [f"            {names(f.key)}[_b, _w0 - _s + _u, i] += _S_{n}[i - _lo, _b * _W + _u]"
+          for n, f in sums.items()]
     return L
 
 
@@ -410,7 +417,7 @@ def _event_series(plan: Plan, c: CustomPlan, names: Names, b: _Body, tapes: dict
             L += _neuron_major(n, key)
     L += ["for i in range(_lo, _hi):", f"    _nk = {rl}[i]", "    for _u in range(_bt):", "        _mask[_u] = False",
           "    for _b in range(_B):", "        for _e in range(_off[_b, i], _off[_b, i + 1]):",
-          "            _t = _evt[_b, _e]", "            if _t < _ntape:",
+          "            _t = _evt[_b, _e]", "            if _r0 <= _t < _ntape:",
           "                _mask[_b * _ntape + _t] = True"]
     L += [f"    _x_{n} = _X_{n}[i - _lo]" for n, f in tapes.items() if f.side == "pre"]
 
@@ -466,7 +473,8 @@ def _event_lists(plan: Plan, c: CustomPlan, names: Names, b: _Body, tapes: dict,
     L += [f"        _r_{n}[k] = 0.0" for n in sums]
     L += ["    _ne = 0", "    for _b in range(_B):", "        for _e in range(_off[_b, i], _off[_b, i + 1]):",
           "            _t = _evt[_b, _e]",
-          "            if _t < _ntape:  # spikes that arrive after the last recorded step are not on the tape",
+          # spikes that arrive after the last recorded step are not on the tape; the window's rows only
+          "            if _r0 <= _t < _ntape:",
           "                _eb[_ne] = _b", "                _et[_ne] = _t", "                _ne += 1"]
     blocked = f"_ne - _ne % {_UNROLL}"
     for width, start, stop in ((_UNROLL, "0", blocked), (1, blocked, "_ne")):
@@ -553,9 +561,11 @@ def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str) -> tuple[list[st
     n_t = f"{names(tape.key)}.shape[{1 if plan.batched else 0}]" if tape is not None else ("0" if scan else "1")
     if scan is None:
         body += indent(outer + ["row = 0", f"rows = {n_t}"] + c.array.body, 1)
-    else:
-        rng = f"range({n_t} - 1, -1, -1)" if scan == "backward" else f"range({n_t})"
-        body += indent(outer + [f"rows = {n_t}", f"for row in {rng}:"] + indent(inner + c.array.body, 1), 1)
+    else:   # a scan visits the call's window of rows (TAPE_ROWS)
+        w = names(TAPE_ROWS)
+        window = [f"_ntape = min({n_t}, {w}[1])", f"_r0 = min(max({w}[0], 0), _ntape)"]
+        rng = "range(_ntape - 1, _r0 - 1, -1)" if scan == "backward" else "range(_r0, _ntape)"
+        body += indent(outer + [f"rows = {n_t}"] + window + [f"for row in {rng}:"] + indent(inner + c.array.body, 1), 1)
     args = _LOOP_SCALARS + sorted(names.used)
     return chunked_def(name, args, body), args
 
@@ -590,8 +600,8 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tu
             body += _cpu_events_index(plan, c, names)
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             body += _ntape(b)
-            # spikes that arrive after the last recorded step are not on the tape
-            event_head = ["_t = _evt[_b, _e]", "if _t >= _ntape:", "    continue"]
+            # spikes that arrive after the last recorded step are not on the tape; the window's rows only
+            event_head = ["_t = _evt[_b, _e]", "if _t >= _ntape or _t < _r0:", "    continue"]
             time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
         else:
             b = _Body(plan, c, names, "i, k", "i * stride + k")
@@ -674,11 +684,12 @@ def _cuda_events_kernel(plan, c, name, decorator, names):
     if plan.batched:
         head = ["_b = cuda.blockIdx.z", "_e = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x",
                 f"_ne = min({count}[_b, 0], {steps}.shape[1])", "_t = 0", "if _e < _ne:",
-                f"    _t = {steps}[_b, _e] - {t0}[0] + {arrive}", f"if _e < _ne and _t < {ntape}:",
+                f"    _t = {steps}[_b, _e] - {t0}[0] + {arrive}", f"if _e < _ne and _r0 <= _t < {ntape}:",
                 f"    i = {idx}[_b, _e]"]
     else:
         head = ["_b = 0", "_e = cuda.grid(1)", f"_ne = min({count}[0], {steps}.shape[0])", "_t = 0", "if _e < _ne:",
-                f"    _t = {steps}[_e] - {t0}[0] + {arrive}", f"if _e < _ne and _t < {ntape}:", f"    i = {idx}[_e]"]
+                f"    _t = {steps}[_e] - {t0}[0] + {arrive}", f"if _e < _ne and _r0 <= _t < {ntape}:",
+                f"    i = {idx}[_e]"]
     element = _target_j(plan, c, names) + b.code(None, atomic=lambda arr, n: f"cuda.atomic.add({arr}, (i, k), u_{n})")
     body = _ntape(b) + head + indent([f"stride = {ind}.shape[1]", f"for k in range({rl}[i]):"] + indent(element, 1), 1)
     cap = f"{steps}.shape[{1 if plan.batched else 0}]"

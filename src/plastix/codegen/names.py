@@ -132,6 +132,11 @@ def rec_var(r: int) -> str:
 #: The first step of the last run call ([1] int64): row 0 of the tape (recorded variables and spikes).
 TAPE_T0 = "tape_t0"
 
+#: The tape rows an update over the tape visits, ``[first, stop)`` ([2] int64; all rows unless
+#: ``Simulation.custom_update(group, rows=...)`` narrows them for one call).  Not saved: a call's argument.
+TAPE_ROWS = "tape_rows_scratch"
+ALL_TAPE_ROWS = (0, (1 << 62))
+
 #: Suffixes of backend scratch arrays: not part of a saved state.
 SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch", "_taps")
 

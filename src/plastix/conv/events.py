@@ -24,20 +24,20 @@ __all__ = ["tap_table", "event_tap_sums", "tap_transpose_add", "transpose_table"
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def event_tap_sums(rec_step, rec_idx, rec_n, t0, arrive, post, pre, graded, channels, n_out, tap_start, tap,
-                   tap_out, out):
+                   tap_out, out, row0=0, row1=1 << 62):
     """``out[b, tap[q], c]`` += ``x * post[b, t, channels[c] * n_out + tap_out[q]]`` over batch element ``b``'s
     recorded presynaptic events and, for an event of neuron ``i``, the entries ``q`` in
     ``tap_start[i] .. tap_start[i + 1]`` of the tap table (:func:`tap_table`: the kernel taps
     ``(ci * kh + ky) * kw + kx`` through which ``i`` reaches an output position, and that position).
 
     An event emitted at step ``te`` (tape row ``rec_step - t0``) arrives at tape row ``t = te + arrive``;
-    events arriving after the last tape row are not on the tape and are skipped.  ``x`` is
+    only events arriving at rows ``row0 .. row1 - 1`` count (those after the last tape row are not on it).  ``x`` is
     ``pre[b, te, i]`` when ``graded`` (the value the event carried), else 1.  ``channels``: the output
     channels to sum (int64, ascending); ``n_out``: output positions per channel; ``out``
     [B, C_in * kh * kw, len(channels)] float64, overwritten.
     """
     n_c = channels.size
-    ntape = post.shape[1]
+    ntape = min(post.shape[1], row1)
     for b in numba.prange(out.shape[0]):
         acc = out[b]
         acc[:] = 0.0
@@ -48,6 +48,8 @@ def event_tap_sums(rec_step, rec_idx, rec_n, t0, arrive, post, pre, graded, chan
             t = te + arrive
             if t >= ntape:   # events come in time order: the rest arrive after the tape too
                 break
+            if t < row0:
+                continue
             i = rec_idx[b, e]
             x = pre[b, te, i] if graded else 1.0
             if x == 0.0:
@@ -77,11 +79,11 @@ def entry_counts(kidx, rowlen, size):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def tap_transpose_add(post, shift, kernel_rows, n_in, tap_in, gz):
+def tap_transpose_add(post, shift, kernel_rows, n_in, tap_in, gz, row0=0, row1=1 << 62):
     """``gz[b, u, ci * n_in + tap_in[tap, s]] += sum_c kernel_rows[c, ci * kh * kw + tap] * post[b, u + shift,
     c * n_out + s]`` for every output position ``s`` and tap whose input position ``tap_in[tap, s]`` lies
     inside the input (>= 0): the transposed convolution of the tape ``post`` into the presynaptic tape
-    ``gz`` (``u`` from 0 to ``ntape - shift - 1``).
+    ``gz``, for the rows ``u + shift`` of ``post`` in ``max(row0, shift) .. min(row1, ntape) - 1``.
 
     Per ``(b, u)``: a [C_in * kh * kw, n_out] column buffer (the tape's dtype) takes the kernel times the
     tape row, four output channels per pass over a buffer row (long contiguous loops the compiler
@@ -90,15 +92,16 @@ def tap_transpose_add(post, shift, kernel_rows, n_in, tap_in, gz):
     a fixed order: the result does not depend on the thread count.  Plain loops, not BLAS: a BLAS call
     beside numba's worker threads contends with them (measured 4x slower).
     """
-    n_b, ntape = post.shape[0], post.shape[1]
-    steps = max(ntape - shift, 0)
+    n_b = post.shape[0]
+    first, stop = max(row0, shift), min(row1, post.shape[1])
+    steps = max(stop - first, 0)
     c_out, n_rows = kernel_rows.shape
     n_taps, n_out = tap_in.shape
     c_in = n_rows // n_taps
     quads = c_out // 4
     for task in numba.prange(n_b * steps):
         b = task // steps
-        u = task - b * steps
+        u = first - shift + task - b * steps
         row = post[b, u + shift]
         cols = np.zeros((n_rows, n_out), post.dtype)
         for cq in range(quads):
@@ -144,19 +147,21 @@ def transpose_table(in_shape, kernel, stride, padding, out_hw) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def pool_window_transpose(post, shift, weight, in_shape, out_hw, ylo, ny, xlo, nx, gz):
+def pool_window_transpose(post, shift, weight, in_shape, out_hw, ylo, ny, xlo, nx, gz, row0=0, row1=1 << 62):
     """``gz[b, u, (c, iy, ix)] += weight * post[b, u + shift, (c, oy, ox)]`` summed over the pooling windows
     ``(oy, ox)`` that cover input ``(iy, ix)`` (rows ``ylo[iy] .. ylo[iy] + ny[iy] - 1``, likewise columns),
     in ascending output order: the transposed average pooling of the tape ``post`` into the presynaptic
-    tape ``gz``.  Each ``(b, u)`` row is one task."""
+    tape ``gz``, for the rows ``u + shift`` of ``post`` in ``max(row0, shift) .. min(row1, ntape) - 1``.
+    Each ``(b, u)`` row is one task."""
     c_n, h, w = in_shape[0], in_shape[1], in_shape[2]
     ho, wo = out_hw[0], out_hw[1]
-    n_b, ntape = post.shape[0], post.shape[1]
-    steps = max(ntape - shift, 0)
+    n_b = post.shape[0]
+    first, stop = max(row0, shift), min(row1, post.shape[1])
+    steps = max(stop - first, 0)
     single = ny.max() <= 1 and nx.max() <= 1   # no input in two windows (stride >= pool): one read each
     for task in numba.prange(n_b * steps):
         b = task // steps
-        u = task - b * steps
+        u = first - shift + task - b * steps
         row = post[b, u + shift]
         g = gz[b, u]
         for c in range(c_n):

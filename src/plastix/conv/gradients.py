@@ -17,6 +17,7 @@ import numpy as np
 from ..codegen.names import NAMES, TAPE_T0
 from ..errors import StateError
 from ..model.conv import AvgPool2D, Conv2D
+from ..runtime.windows import tape_rows
 from .events import entry_counts, event_tap_sums, pool_window_transpose, tap_table, tap_transpose_add, transpose_table
 from .shared import conv_projection
 
@@ -89,7 +90,7 @@ def _tape(sim, pop: str, var: str, what: str, caller: str) -> np.ndarray:
     return sim.state[key]
 
 
-def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None) -> np.ndarray:
+def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None, rows=None) -> np.ndarray:
     """``out[k]`` = the sum over the synapses ``s`` with ``kidx[s] == k`` and over the presynaptic events of
     the last run (every batch element) of ``post_var`` of the target at the tape row where the event
     arrives (``1 + delay`` after it was emitted), times ``pre_var`` of the source at the event's step when
@@ -99,8 +100,10 @@ def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None) 
     presynaptic events (``events="pre_spikes"``), computed per kernel entry.  Needs the batched
     simulation's tape of ``post_var`` (and ``pre_var``) and the presynaptic spikes on the tape (a custom
     update over presynaptic events of ``proj`` records them), and whole kernel entries
-    (:func:`whole_entries`): entries without synapses get 0.
+    (:func:`whole_entries`): entries without synapses get 0.  ``rows=(first, stop)``: only the events
+    arriving at tape rows ``first .. stop - 1`` (as ``Simulation.custom_update(..., rows=)``).
     """
+    row0, row1 = tape_rows(rows, f"kernel_event_sum({proj!r})")
     q, conv, keys = conv_projection(sim, proj)
     if not sim.plan.batched:
         raise StateError(f"kernel_event_sum({proj!r}) needs a batched simulation (Simulation(..., batch_size=B))")
@@ -125,7 +128,7 @@ def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None) 
     partials = np.empty((post.shape[0], c_in * kh * kw, channels.size))
     event_tap_sums(sim.state[pk.rec_step], sim.state[pk.rec_idx], sim.state[pk.rec_n], int(sim.state[TAPE_T0][0]),
                    1 + q.delay, post, pre, pre_var is not None, channels, conv.out_shape[1] * conv.out_shape[2],
-                   start, tap, tap_out, partials)
+                   start, tap, tap_out, partials, row0, row1)
     total = np.zeros(partials.shape[1:])
     for b in range(partials.shape[0]):   # element order: the same sum whatever the thread count
         total += partials[b]
@@ -134,7 +137,7 @@ def kernel_event_sum(sim, proj: str, post_var: str, pre_var: str | None = None) 
     return out
 
 
-def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel) -> None:
+def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel, rows=None) -> None:
     """Add the transposed convolution of the last run's ``post_var`` tape into the presynaptic ``pre_var``
     tape: ``pre_var[b, u, i] += sum`` over the synapses ``s`` of ``i`` of ``kernel.flat[kidx[s]] *
     post_var[b, u + 1 + delay, target(s)]``, for ``u`` up to the tape's end less ``1 + delay``.
@@ -144,7 +147,9 @@ def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel) ->
     computed per batch element and step as kernel x tape row into column buffers, then col2im.  Needs
     whole kernel entries (:func:`whole_entries`); entries without synapses count as 0.  ``kernel``
     [C_out, C_in, kh, kw]; the values used are those the synapses hold (rounded to their precision).
+    ``rows=(first, stop)``: only the ``post_var`` rows ``first .. stop - 1`` (``u + 1 + delay`` above).
     """
+    row0, row1 = tape_rows(rows, f"kernel_transpose_add({proj!r})")
     q, conv, keys = conv_projection(sim, proj)
     if not sim.plan.batched:
         raise StateError(f"kernel_transpose_add({proj!r}) needs a batched simulation (Simulation(..., batch_size=B))")
@@ -155,17 +160,20 @@ def kernel_transpose_add(sim, proj: str, post_var: str, pre_var: str, kernel) ->
     w_dtype = sim.state[keys.syn("w")].dtype
     k = np.where(present, k.astype(w_dtype).astype(np.float64), 0.0)
     kernel_rows = np.ascontiguousarray(k.reshape(conv.channels, -1).astype(post.dtype))   # [C_out, C_in kh kw]
-    tap_transpose_add(post, 1 + q.delay, kernel_rows, conv.in_shape[1] * conv.in_shape[2], _taps(conv, True), gz)
+    tap_transpose_add(post, 1 + q.delay, kernel_rows, conv.in_shape[1] * conv.in_shape[2], _taps(conv, True), gz,
+                      row0, row1)
     key = NAMES.rec_var(sim.plan.recorded_vars.index((q.pre.name, pre_var)))
     sim.backend.push(sim.state, [key])
 
 
-def pool_transpose_add(sim, proj: str, post_var: str, pre_var: str) -> None:
+def pool_transpose_add(sim, proj: str, post_var: str, pre_var: str, rows=None) -> None:
     """Add the transposed average pooling of the last run's ``post_var`` tape into the presynaptic
     ``pre_var`` tape of the :class:`AvgPool2D` projection ``proj``: ``pre_var[b, u, i] += sum`` over the
     windows ``j`` covering ``i`` of ``weight * post_var[b, u + 1 + delay, j]``, what the per-synapse scan
     ``gz += w * du`` computes, from the geometry (one task per batch element and step).  Needs the
-    projection's synapses complete with the pooling weight (a fixed projection)."""
+    projection's synapses complete with the pooling weight (a fixed projection).  ``rows``: as
+    :func:`kernel_transpose_add`."""
+    row0, row1 = tape_rows(rows, f"pool_transpose_add({proj!r})")
     net = sim.network
     q = net.projections.get(proj)
     if q is None:
@@ -188,6 +196,6 @@ def pool_transpose_add(sim, proj: str, post_var: str, pre_var: str) -> None:
     post = _tape(sim, q.post.name, post_var, "post_var", "pool_transpose_add")
     gz = _tape(sim, q.pre.name, pre_var, "pre_var", "pool_transpose_add")
     pool_window_transpose(post, 1 + q.delay, post.dtype.type(pool.weight), np.array(pool.in_shape, np.int64),
-                          np.array(pool.out_shape[1:], np.int64), ylo, ny, xlo, nx, gz)
+                          np.array(pool.out_shape[1:], np.int64), ylo, ny, xlo, nx, gz, row0, row1)
     key = NAMES.rec_var(sim.plan.recorded_vars.index((q.pre.name, pre_var)))
     sim.backend.push(sim.state, [key])

@@ -160,6 +160,8 @@ class BPTTNetwork:
         self.layers: list[Layer] = c.stack
         self.batch_size = simulation_batch(batch_size, BPTTError)
         self.depth_out = len(self.layers)
+        #: the backward pass visits only the tape rows of each layer's trial steps (:meth:`backward`)
+        self.tape_windows = True
         self._rng = np.random.default_rng([c.seed, 11])
         self.network = self._describe(headroom)
         if attach is not None:   # e.g. SD-SNN's connectivity updates, added before the build
@@ -237,29 +239,34 @@ class BPTTNetwork:
         the list: :meth:`_collect_conv_gradients` sums it by kernel entry after the pass."""
         c, out = self.config, self.layers[-1]
         order: list[str] = []
+        self._rows: dict[str, tuple[int, int]] = {}   # update -> the tape rows it needs (see backward)
 
-        def add(name, target, model, **kw):
+        def add(name, target, model, rows=None, **kw):
             net.add_custom_update(name, target, model, group=name, **kw)
             order.append(name)
+            if rows is not None:
+                self._rows[name] = rows
 
         loss = {"mse_rate": bm.rate_mse, "ce_rate": bm.ce_rate, "ce_step": bm.ce_step}[c.loss](c.steps)
         add("loss", out.name, loss)
         for depth in range(len(self.layers), 0, -1):
             L = self.layers[depth - 1]
+            trial = (depth, depth + c.steps)   # the layer's trial steps: its only tape rows with a gradient
             if L.kind == "li":
-                add(f"{L.name}_adj", L.name, bm.li_adjoint(depth, c.kappa))
+                add(f"{L.name}_adj", L.name, bm.li_adjoint(depth, c.kappa), rows=trial)
             elif L.recurrent:
                 add(f"{L.name}_adj", L.name, bm.recurrent_adjoint(depth, c.decay, c.v_thresh, c.surrogate_width),
                     var_refs={"W": f"{L.name}_rec.w"})
-                add(f"{L.name}_bias_grad", L.name, bm.tape_sum())
+                add(f"{L.name}_bias_grad", L.name, bm.tape_sum(), rows=trial)
             elif L.spiking:
-                add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width))
+                add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width), rows=trial)
             proj = f"{L.name}_syn"
             pre, _, graded = self.projections[proj]
             if pre != "input":   # the input needs no gradient
                 below = self.layers[depth - 2]
                 into = "pre.du" if below.kind == "pool" else "pre.g"
-                add(f"{proj}_back", proj, bm.transpose(), var_refs={"w": "w"}, tape_refs={"du": "post.du", "gz": into})
+                add(f"{proj}_back", proj, bm.transpose(), rows=trial, var_refs={"w": "w"},
+                    tape_refs={"du": "post.du", "gz": into})
                 if L.kind in ("conv", "pool"):
                     self._conv_backs[f"{proj}_back"] = (L, into.split(".")[1])
             if L.trainable:
@@ -267,10 +274,12 @@ class BPTTNetwork:
                 if L.kind == "conv":   # the per-synapse way, for CUDA (see _collect_conv_gradients)
                     net.add_custom_update(f"{proj}_gw", proj, bm.weight_gradient(graded), tape_refs=refs,
                                           group=f"{proj}_gw")
+                    self._rows[f"{proj}_gw"] = trial
                 else:
-                    add(f"{proj}_gw", proj, bm.weight_gradient(graded), tape_refs=refs)
+                    add(f"{proj}_gw", proj, bm.weight_gradient(graded), rows=trial, tape_refs=refs)
                 if L.recurrent:
-                    add(f"{L.name}_rec_gw", f"{L.name}_rec", bm.weight_gradient(False), tape_refs={"du": "post.du"})
+                    add(f"{L.name}_rec_gw", f"{L.name}_rec", bm.weight_gradient(False), rows=trial,
+                        tape_refs={"du": "post.du"})
         self._backward_order = order
 
     def _by_entry(self, proj: str) -> bool:
@@ -290,15 +299,26 @@ class BPTTNetwork:
         for name in self._backward_order:
             t0 = time.perf_counter()
             L, into = self._conv_backs.get(name, (None, None))
+            rows = self._window(name)
             if L is not None and L.kind == "pool" and self.config.backend == "cpu":
-                pool_transpose_add(self.sim, f"{L.name}_syn", "du", into)
+                pool_transpose_add(self.sim, f"{L.name}_syn", "du", into, rows=rows)
             elif L is not None and L.kind == "conv" and by_entry[f"{L.name}_syn"]:
-                kernel_transpose_add(self.sim, f"{L.name}_syn", "du", into, self.conv_parameters(L.name)[0])
+                kernel_transpose_add(self.sim, f"{L.name}_syn", "du", into, self.conv_parameters(L.name)[0],
+                                     rows=rows)
             else:
-                self.sim.custom_update(name)
+                self.sim.custom_update(name, rows=rows)
             seconds[name] = time.perf_counter() - t0
         seconds.update(self._collect_conv_gradients(by_entry))
         return seconds
+
+    def _window(self, update: str) -> tuple[int, int] | None:
+        """The tape rows gradient update ``update`` visits: a layer at depth ``D`` has a gradient only at its
+        trial's steps, rows ``D .. D + T - 1`` (``dL/ds`` and the adjoint are exactly 0 before, where the
+        layer has no input yet, and after, where its spikes would reach the output after the tape ends), so
+        its adjoint, the transposed projection below it and its weight gradient skip the other
+        ``depth_out`` rows: the same gradients for ``T / (T + depth_out)`` of the work (None: every row,
+        with :attr:`tape_windows` off)."""
+        return self._rows.get(update) if self.tape_windows else None
 
     def bias_gradient_update(self, L: Layer) -> str:
         return f"{L.name}_bias_grad" if L.recurrent else f"{L.name}_adj"
@@ -447,10 +467,11 @@ class BPTTNetwork:
                 continue
             proj = f"{L.name}_syn"
             t0 = time.perf_counter()
+            rows = self._window(f"{proj}_gw")
             if by_entry[proj]:
-                gk = kernel_event_sum(self.sim, proj, "du", "cnt" if self.projections[proj][2] else None)
+                gk = kernel_event_sum(self.sim, proj, "du", "cnt" if self.projections[proj][2] else None, rows=rows)
             else:
-                self.sim.custom_update(f"{proj}_gw")
+                self.sim.custom_update(f"{proj}_gw", rows=rows)
                 gk = kernel_sum(self.sim, proj, self.sim.get(f"{proj}_gw", "gw"))
             seconds[f"{proj}_gw"] = time.perf_counter() - t0
             gb = L.geometry.sum_per_channel(self.sim.get(f"{L.name}_adj", "gb"))

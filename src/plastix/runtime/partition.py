@@ -562,10 +562,10 @@ class PartitionedSimulation:
                          f"set_spike_times_flat({pop!r})")
 
     # -- structural plasticity ---------------------------------------------------------------------------
-    def custom_update(self, group: str) -> dict[str, dict]:
+    def custom_update(self, group: str, rows: tuple[int, int] | None = None) -> dict[str, dict]:
         """Run the updates of ``group`` on every rank's part (global phases over the whole projection);
-        counts summed over the ranks, timings this rank's."""
-        out = self._collective(lambda: self.local.custom_update(group), f"custom_update({group!r})")
+        counts summed over the ranks, timings this rank's.  ``rows``: as :meth:`Simulation.custom_update`."""
+        out = self._collective(lambda: self.local.custom_update(group, rows), f"custom_update({group!r})")
         for res in out.values():
             if "removed" in res:
                 total = self.comm.allreduce(np.array([res["removed"], res["added"], res["failed_adds"]], np.int64))

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..backends import make_backend
-from ..codegen.names import NAMES, TAPE_T0, UpdateStats, is_recording
+from ..codegen.names import ALL_TAPE_ROWS, NAMES, TAPE_ROWS, TAPE_T0, UpdateStats, is_recording
 from ..codegen.plan import build_plan
 from ..errors import CapacityError, NetworkError, StateError
 from ..model.network import Network
@@ -24,6 +24,7 @@ from . import state as st
 from .access import StateAccess
 from .global_phase import run_python_global
 from .recording import DEFAULT_MAX_SPIKES, Recorder
+from .windows import tape_rows
 
 __all__ = ["Simulation", "DEFAULT_MAX_SPIKES"]
 
@@ -227,9 +228,15 @@ class Simulation:
             st.check_finite(state, plan, self.step)
 
     # -- structural plasticity ---------------------------------------------------------------------------
-    def custom_update(self, group: str) -> dict[str, dict]:
+    def custom_update(self, group: str, rows: tuple[int, int] | None = None) -> dict[str, dict]:
         """Run every connectivity and custom update of ``group`` once, now (between steps), in the order
         they were added to the network.
+
+        ``rows=(first, stop)``: the custom updates that scan the tape or run over presynaptic events
+        visit only tape rows ``first .. stop - 1`` (row 0: the last run's first step; for a per-synapse
+        update, the row where the presynaptic value arrives), e.g. the steps of a trial that carry a
+        gradient; rows outside keep their values and add nothing to reductions.  Every member must be
+        such an update.
 
         Returns, per update, timings in seconds and, for connectivity updates, their counts (``removed``,
         ``added``, ``failed_adds``; timings ``row_s``: the row kernel, ``columns_s``: column-view
@@ -246,16 +253,43 @@ class Simulation:
             raise StateError(f"no connectivity or custom updates in group {group!r}; groups: {groups}")
         plans = {u.update.name: u for u in self.plan.updates}
         customs = {c.update.name: c for c in self.plan.customs}
+        if rows is not None:
+            rows = self._tape_window(group, members, customs, rows)
         out = {}
         for name in members:
             if name in customs:
                 t0 = time.perf_counter()
-                self.backend.run_custom(self.state, customs[name].prefix, self.step, net.dt, net.seed)
+                if rows is not None:
+                    self._set_tape_rows(rows)
+                try:
+                    self.backend.run_custom(self.state, customs[name].prefix, self.step, net.dt, net.seed)
+                finally:
+                    if rows is not None:
+                        self._set_tape_rows(ALL_TAPE_ROWS)
                 out[name] = {"update_s": time.perf_counter() - t0}
                 self._update_timings[name] = dict(out[name])
                 continue
             out[name] = self._connectivity_update(plans[name])
         return out
+
+    @staticmethod
+    def _tape_window(group: str, members: list[str], customs: dict, rows) -> tuple[int, int]:
+        """``rows`` checked (:func:`~plastix.runtime.windows.tape_rows`), for a group of updates that visit
+        tape rows one by one."""
+        rows = tape_rows(rows, f"custom_update({group!r})")
+        for name in members:
+            c = customs.get(name)
+            m = c.update.model if c is not None else None
+            if m is None or not m.over_time or (m.per == "population" and m.scan is None):
+                what = ("a connectivity update" if c is None else "an update that reads no tape rows one by one"
+                        if m.over_time else "an update that does not read the tape")
+                raise ValueError(f"custom_update({group!r}, rows={rows!r}): {name!r} is {what}; rows applies to "
+                                 "custom updates that scan the tape or run over presynaptic events")
+        return rows
+
+    def _set_tape_rows(self, rows) -> None:
+        self.state[TAPE_ROWS][:] = rows
+        self.backend.push(self.state, [TAPE_ROWS])
 
     def _connectivity_update(self, u) -> dict:
         stats_key = u.keys.stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codegen.names import NAMES, STATS_SIZE, TAPE_T0
+from ..codegen.names import ALL_TAPE_ROWS, NAMES, STATS_SIZE, TAPE_ROWS, TAPE_T0
 from ..codegen.plan import Plan
 from ..errors import NetworkError, StateError
 from ..model import connectivity as conn
@@ -125,6 +125,8 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         state[ukeys.stats] = np.zeros(STATS_SIZE, np.int64)
     if any(cu.model.events for cu in net.custom_updates.values()):
         state[TAPE_T0] = np.zeros(1, np.int64)
+    if any(cu.model.over_time for cu in net.custom_updates.values()):
+        state[TAPE_ROWS] = np.array(ALL_TAPE_ROWS, np.int64)
     for cu in net.custom_updates.values():
         keys, m = NAMES.custom(cu), cu.model
         what = f"custom update {cu.name!r}"
