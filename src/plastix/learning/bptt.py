@@ -259,7 +259,12 @@ class BPTTNetwork:
                     var_refs={"W": f"{L.name}_rec.w"})
                 add(f"{L.name}_bias_grad", L.name, bm.tape_sum(), rows=trial)
             elif L.spiking:
-                add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width), rows=trial)
+                # s is recomputed from u where nothing else reads its tape (the loss tapes the output's;
+                # a layer above that is not a pooling reads it through SD-SNN's gradient probe)
+                above = self.layers[depth] if depth < len(self.layers) else None
+                taped = above is not None and above.kind != "pool"
+                add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width,
+                                                        spikes_on_tape=taped), rows=trial)
             proj = f"{L.name}_syn"
             pre, _, graded = self.projections[proj]
             if pre != "input":   # the input needs no gradient

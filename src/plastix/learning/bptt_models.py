@@ -217,14 +217,35 @@ def _adjoint(u, p, row):
     u.gb = d
 
 
-def adjoint(depth: int, decay: float = 0.2, v_thresh: float = 0.5, lens: float = 0.5) -> CustomUpdateModel:
+def _adjoint_spikes_from_u(u, p, row):
+    d = 0.0
+    if row >= p.t_first:
+        sg = 0.0
+        if abs(u.u - p.v_th) < p.lens:
+            sg = 1.0
+        s = 0.0
+        if u.u > p.v_th:   # the spike of the step, as the forward step set it from the same u
+            s = 1.0
+        d = (u.g - p.decay * u.u * u.nxt) * sg + p.decay * (1.0 - s) * u.nxt
+    u.du = d
+    u.nxt = d
+    u.gb = d
+
+
+def adjoint(depth: int, decay: float = 0.2, v_thresh: float = 0.5, lens: float = 0.5,
+            spikes_on_tape: bool = True) -> CustomUpdateModel:
     """The per-neuron backward scan above for a layer at ``depth``; ``gb``: the bias gradient (summed over
-    steps and the batch)."""
+    steps and the batch).  ``spikes_on_tape=False``: ``s_t`` is recomputed from the taped ``u_t`` (the
+    forward step sets ``s_t = [u_t > v_th]`` from that very value at the trial's steps), so ``s`` need not
+    be taped: one stream less written every forward step and read back, the same bits."""
+    if spikes_on_tape:
+        refs, update = {"u": VA.READ_ONLY, "s": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE}, _adjoint
+    else:
+        refs, update = {"u": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE}, _adjoint_spikes_from_u
     return CustomUpdateModel(name="lif_adjoint", params={"decay": decay, "v_th": v_thresh, "lens": lens,
                                                          "t_first": float(depth)},
-                             temps=("nxt",), tape_refs={"u": VA.READ_ONLY, "s": VA.READ_ONLY, "g": VA.READ_ONLY,
-                                                        "du": VA.READ_WRITE},
-                             vars={"gb": Var(0.0, access=VA.REDUCE_SUM)}, scan="backward", update=_adjoint)
+                             temps=("nxt",), tape_refs=refs, vars={"gb": Var(0.0, access=VA.REDUCE_SUM)},
+                             scan="backward", update=update)
 
 
 def _recurrent_adjoint(u, p, rows):
