@@ -13,7 +13,8 @@ epoch_time.png to --out-dir and prints a markdown table.
         --repeats 3 --out-dir benchmarks/results/sdsnn_speed
 
 A run given as ``name=OUT_DIR:rows`` is timed with its convolutions' forward pass through the rows instead of
-the kernel taps (the same run twice: an A/B of that change).
+the kernel taps, ``name=OUT_DIR:alltape`` with its backward pass over the whole tape instead of each layer's
+trial rows (the same run twice: an A/B of that change; options combine, ``OUT_DIR:rows:alltape``).
 
 ``--threads 1,2`` times every run at each plastix thread count; ``--torch-python`` (the interpreter of a
 venv with ``torch==2.13.0+cpu``, e.g. ``benchmarks/peers/.venvs/torch/bin/python``) adds PyTorch's BPTT of
@@ -40,9 +41,13 @@ from plastix.learning.sdsnn import SDSNNSettings, SDSNNTrainer  # noqa: E402
 
 def restore(out_dir: str) -> SDSNNTrainer:
     """The trainer of a finished run; ``OUT_DIR:rows`` also propagates its convolutions through the rows
-    instead of the kernel taps (the CPU backend's ``conv_taps = False``: an A/B of the same structure)."""
-    rows = out_dir.endswith(":rows")
-    out_dir = out_dir.removesuffix(":rows")
+    instead of the kernel taps (the CPU backend's ``conv_taps = False``: an A/B of the same structure),
+    ``OUT_DIR:alltape`` runs its backward pass over the whole tape (``BPTTNetwork.tape_windows = False``)."""
+    options = set()
+    while out_dir.endswith((":rows", ":alltape")):
+        out_dir, _, option = out_dir.rpartition(":")
+        options.add(option)
+    rows = "rows" in options
     res = json.loads(Path(out_dir, "results.json").read_text())
     settings = SDSNNSettings(**res["settings"])
     tr = SDSNNTrainer(settings, out_dir=out_dir, progress=False)
@@ -50,6 +55,8 @@ def restore(out_dir: str) -> SDSNNTrainer:
     tr.structure_enabled = False   # time training alone: no structure steps
     if rows:
         tr.net.sim.backend.conv_taps = False
+    if "alltape" in options:
+        tr.net.tape_windows = False
     return tr
 
 
