@@ -24,9 +24,9 @@ CASES = {   # spec, input shape: graded (input, pool) and spiking (conv) presyna
 }
 
 
-def _trained(case, seed=1):
+def _trained(case, seed=1, dtype="float64"):
     spec, shape = CASES[case]
-    cfg = BPTTConfig(input_shape=shape, layers=spec, steps=6, loss="ce_rate", dtype="float64", seed=seed)
+    cfg = BPTTConfig(input_shape=shape, layers=spec, steps=6, loss="ce_rate", dtype=dtype, seed=seed)
     net = BPTTNetwork(cfg, batch_size=3)
     for L in net.layers:
         if L.kind == "conv":
@@ -56,6 +56,17 @@ def test_kernel_event_sum_equals_the_per_synapse_gradient(case):
         got = kernel_event_sum(net.sim, proj, "du", "cnt" if graded else None)
         assert np.abs(ref).max() > 1e-6, f"{L.name}: vanishing gradient, the comparison would be vacuous"
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-13, err_msg=L.name)
+
+
+def test_float32_kernel_event_sum_sums_each_element_in_float32_like_the_synapses():
+    """A float32 network's per-element sums are float32 (as the per-synapse update's): the two agree to
+    float32 rounding."""
+    net = _trained("conv_pool_conv", dtype="float32")
+    for L, proj, graded in _convs(net):
+        ref = _per_synapse_kernel_gradient(net, proj)
+        got = kernel_event_sum(net.sim, proj, "du", "cnt" if graded else None)
+        assert got.dtype == np.float64 and np.abs(ref).max() > 1e-4
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6 * np.abs(ref).max(), err_msg=L.name)
 
 
 def _tape_key(sim, pop, var):

@@ -34,10 +34,11 @@ def event_tap_sums(rec_step, rec_idx, rec_n, t0, arrive, post, pre, graded, chan
     only events arriving at rows ``row0 .. row1 - 1`` count (those after the last tape row are not on it).  ``x`` is
     ``pre[b, te, i]`` when ``graded`` (the value the event carried), else 1.  ``channels``: the output
     channels to sum (int64, ascending); ``n_out``: output positions per channel; ``out``
-    [B, C_in * kh * kw, len(channels)] float64, overwritten.
+    [B, C_in * kh * kw, len(channels)] (the sums' precision), overwritten.
     """
     n_c = channels.size
     ntape = min(post.shape[1], row1)
+    one = np.ones(1, out.dtype)[0]   # the sums' type: products in the sums' precision
     for b in numba.prange(out.shape[0]):
         acc = out[b]
         acc[:] = 0.0
@@ -51,7 +52,7 @@ def event_tap_sums(rec_step, rec_idx, rec_n, t0, arrive, post, pre, graded, chan
             if t < row0:
                 continue
             i = rec_idx[b, e]
-            x = pre[b, te, i] if graded else 1.0
+            x = pre[b, te, i] if graded else one
             if x == 0.0:
                 continue
             if t != current:
