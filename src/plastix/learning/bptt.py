@@ -259,8 +259,8 @@ class BPTTNetwork:
                     var_refs={"W": f"{L.name}_rec.w"})
                 add(f"{L.name}_bias_grad", L.name, bm.tape_sum(), rows=trial)
             elif L.spiking:
-                # s is recomputed from u where nothing else reads its tape (the loss tapes the output's;
-                # a layer above that is not a pooling reads it through SD-SNN's gradient probe)
+                # the adjoint recomputes s from u; its tape is kept where a layer above that is not a
+                # pooling reads it (SD-SNN's gradient probe); the loss tapes the output's itself
                 above = self.layers[depth] if depth < len(self.layers) else None
                 taped = above is not None and above.kind != "pool"
                 add(f"{L.name}_adj", L.name, bm.adjoint(depth, c.decay, c.v_thresh, c.surrogate_width,

@@ -211,20 +211,8 @@ def _adjoint(u, p, row):
         sg = 0.0
         if abs(u.u - p.v_th) < p.lens:
             sg = 1.0
-        d = (u.g - p.decay * u.u * u.nxt) * sg + p.decay * (1.0 - u.s) * u.nxt
-    u.du = d
-    u.nxt = d
-    u.gb = d
-
-
-def _adjoint_spikes_from_u(u, p, row):
-    d = 0.0
-    if row >= p.t_first:
-        sg = 0.0
-        if abs(u.u - p.v_th) < p.lens:
-            sg = 1.0
         s = 0.0
-        if u.u > p.v_th:   # the spike of the step, as the forward step set it from the same u
+        if u.u > p.v_th:   # the step's spike, as the forward step set it from this very u
             s = 1.0
         d = (u.g - p.decay * u.u * u.nxt) * sg + p.decay * (1.0 - s) * u.nxt
     u.du = d
@@ -235,17 +223,17 @@ def _adjoint_spikes_from_u(u, p, row):
 def adjoint(depth: int, decay: float = 0.2, v_thresh: float = 0.5, lens: float = 0.5,
             spikes_on_tape: bool = True) -> CustomUpdateModel:
     """The per-neuron backward scan above for a layer at ``depth``; ``gb``: the bias gradient (summed over
-    steps and the batch).  ``spikes_on_tape=False``: ``s_t`` is recomputed from the taped ``u_t`` (the
-    forward step sets ``s_t = [u_t > v_th]`` from that very value at the trial's steps), so ``s`` need not
-    be taped: one stream less written every forward step and read back, the same bits."""
+    steps and the batch).  ``s_t`` is recomputed from the taped ``u_t`` (the forward step sets ``s_t =
+    [u_t > v_th]`` from that very value at the trial's steps): the same bits as reading a tape of ``s``,
+    one stream less written every forward step and read back.  ``spikes_on_tape=True`` still tapes ``s``
+    (an unread tape reference) for readers outside the backward pass, e.g. SD-SNN's gradient probe."""
+    refs = {"u": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE}
     if spikes_on_tape:
-        refs, update = {"u": VA.READ_ONLY, "s": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE}, _adjoint
-    else:
-        refs, update = {"u": VA.READ_ONLY, "g": VA.READ_ONLY, "du": VA.READ_WRITE}, _adjoint_spikes_from_u
+        refs["s"] = VA.READ_ONLY
     return CustomUpdateModel(name="lif_adjoint", params={"decay": decay, "v_th": v_thresh, "lens": lens,
                                                          "t_first": float(depth)},
                              temps=("nxt",), tape_refs=refs, vars={"gb": Var(0.0, access=VA.REDUCE_SUM)},
-                             scan="backward", update=update)
+                             scan="backward", update=_adjoint)
 
 
 def _recurrent_adjoint(u, p, rows):

@@ -255,21 +255,20 @@ class Simulation:
         customs = {c.update.name: c for c in self.plan.customs}
         if rows is not None:
             rows = self._tape_window(group, members, customs, rows)
+            self._set_tape_rows(rows)
         out = {}
-        for name in members:
-            if name in customs:
-                t0 = time.perf_counter()
-                if rows is not None:
-                    self._set_tape_rows(rows)
-                try:
+        try:
+            for name in members:
+                if name in customs:
+                    t0 = time.perf_counter()
                     self.backend.run_custom(self.state, customs[name].prefix, self.step, net.dt, net.seed)
-                finally:
-                    if rows is not None:
-                        self._set_tape_rows(ALL_TAPE_ROWS)
-                out[name] = {"update_s": time.perf_counter() - t0}
-                self._update_timings[name] = dict(out[name])
-                continue
-            out[name] = self._connectivity_update(plans[name])
+                    out[name] = {"update_s": time.perf_counter() - t0}
+                    self._update_timings[name] = dict(out[name])
+                    continue
+                out[name] = self._connectivity_update(plans[name])
+        finally:   # the window is this call's only: scheduled updates and later calls see every row
+            if rows is not None:
+                self._set_tape_rows(ALL_TAPE_ROWS)
         return out
 
     @staticmethod
