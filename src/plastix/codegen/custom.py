@@ -417,7 +417,7 @@ def _event_series(plan: Plan, c: CustomPlan, names: Names, b: _Body, tapes: dict
             L += _neuron_major(n, key)
     L += ["for i in range(_lo, _hi):", f"    _nk = {rl}[i]", "    for _u in range(_bt):", "        _mask[_u] = False",
           "    for _b in range(_B):", "        for _e in range(_off[_b, i], _off[_b, i + 1]):",
-          "            _t = _evt[_b, _e]", "            if _r0 <= _t < _ntape:",
+          "            _t = _evt[_e]", "            if _r0 <= _t < _ntape:",
           "                _mask[_b * _ntape + _t] = True"]
     L += [f"    _x_{n} = _X_{n}[i - _lo]" for n, f in tapes.items() if f.side == "pre"]
 
@@ -472,7 +472,7 @@ def _event_lists(plan: Plan, c: CustomPlan, names: Names, b: _Body, tapes: dict,
     L += ["for i in range(_lo, _hi):", f"    _nk = {rl}[i]", "    for k in range(_nk):"]
     L += [f"        _r_{n}[k] = 0.0" for n in sums]
     L += ["    _ne = 0", "    for _b in range(_B):", "        for _e in range(_off[_b, i], _off[_b, i + 1]):",
-          "            _t = _evt[_b, _e]",
+          "            _t = _evt[_e]",
           # spikes that arrive after the last recorded step are not on the tape; the window's rows only
           "            if _r0 <= _t < _ntape:",
           "                _eb[_ne] = _b", "                _et[_ne] = _t", "                _ne += 1"]
@@ -504,16 +504,20 @@ def _spike_keys(plan: Plan, c: CustomPlan, names: Names):
 
 def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
     """Counting sort of the recorded presynaptic spikes by neuron, per batch element: ``_off[b, i] ..
-    _off[b, i + 1]`` index ``_evt[b]``, the steps (tape rows) at which neuron ``i`` spiked, ascending."""
+    _off[b, i + 1]`` index ``_evt``, the steps (tape rows) at which neuron ``i`` of element ``b`` spiked,
+    ascending.  ``_evt`` holds the recorded events only, the elements one after another (not a buffer per
+    element of the recording's capacity: fresh pages faulted in by every call cost more than the sort)."""
     steps, idx, count, t0 = _spike_keys(plan, c, names)
     rl = names(c.target_keys.rowlen)
     b_, n_ = ("_bb, ", f"{count}[_bb, 0]") if plan.batched else ("", f"{count}[0]")
     nb = f"{count}.shape[0]" if plan.batched else "1"
     return [f"_nb = {nb}", f"_npre = {rl}.shape[0]", f"_cap = {steps}.shape[{1 if plan.batched else 0}]",
-            "_off = np.zeros((_nb, _npre + 1), np.int64)", "_evt = np.empty((_nb, max(_cap, 1)), np.int64)",
-            "_fill = np.zeros(_npre, np.int64)", f"_t0 = {t0}[0]",
+            "_tot = 0", "for _bb in range(_nb):", f"    _tot += min({n_}, _cap)",
+            "_off = np.zeros((_nb, _npre + 1), np.int64)", "_evt = np.empty(max(_tot, 1), np.int32)",
+            "_fill = np.empty(_npre, np.int64)", f"_t0 = {t0}[0]", "_base = 0",
             "for _bb in range(_nb):",
             f"    _ne = min({n_}, _cap)",
+            "    _off[_bb, 0] = _base",
             "    for _e in range(_ne):",
             f"        _off[_bb, {idx}[{b_}_e] + 1] += 1",
             "    for _q in range(_npre):",
@@ -522,8 +526,9 @@ def _cpu_events_index(plan: Plan, c: CustomPlan, names: Names) -> list[str]:
             "    for _e in range(_ne):",
             f"        _q = {idx}[{b_}_e]",
             # the step the spike reaches the synapse (1 + delay after it was emitted): a tape row
-            f"        _evt[_bb, _fill[_q]] = {steps}[{b_}_e] - _t0 + {1 + c.update.target.delay}",
-            "        _fill[_q] += 1"]
+            f"        _evt[_fill[_q]] = {steps}[{b_}_e] - _t0 + {1 + c.update.target.delay}",
+            "        _fill[_q] += 1",
+            "    _base += _ne"]
 
 
 def cpu_population_kernel(plan: Plan, c: CustomPlan, name: str) -> tuple[list[str], list[str]]:
@@ -601,7 +606,7 @@ def cpu_kernel(plan: Plan, c: CustomPlan, name: str, chunked: bool = True) -> tu
             b = _Body(plan, c, names, "i, k", "i * stride + k")
             body += _ntape(b)
             # spikes that arrive after the last recorded step are not on the tape; the window's rows only
-            event_head = ["_t = _evt[_b, _e]", "if _t >= _ntape or _t < _r0:", "    continue"]
+            event_head = ["_t = _evt[_e]", "if _t >= _ntape or _t < _r0:", "    continue"]
             time_loop = ["for _e in range(_off[_b, i], _off[_b, i + 1]):"]
         else:
             b = _Body(plan, c, names, "i, k", "i * stride + k")

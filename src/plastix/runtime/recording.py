@@ -93,8 +93,12 @@ class Recorder:
             keys = NAMES.pop(self._pop(pop))
             cap = max_spikes or min(self._pop(pop).size * n_steps, DEFAULT_MAX_SPIKES)
             caps[pop] = cap
-            state[keys.rec_step] = np.empty(self._lead + (cap,), np.int32)
-            state[keys.rec_idx] = np.empty(self._lead + (cap,), np.int32)
+            # the run writes each element's events from the start of its buffer and counts them: the last
+            # run's buffers are reused when their capacity fits (fresh pages would be faulted in every call)
+            for key in (keys.rec_step, keys.rec_idx):
+                old = state.get(key)
+                if not (isinstance(old, np.ndarray) and old.shape == self._lead + (cap,)):
+                    state[key] = np.empty(self._lead + (cap,), np.int32)
             state[keys.rec_n][...] = 0
             backend.push(state, list(keys.rec_buffers))
         rows = -(-n_steps // self.every)
