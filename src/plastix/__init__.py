@@ -6,6 +6,7 @@ then run it with :class:`Simulation` on the CPU (numba) or an NVIDIA GPU (numba-
 from __future__ import annotations
 
 from ._version import __version__
+from . import compile_gc  # noqa: F401  (fewer garbage collections while numba compiles)
 from . import connect, init, neurons, postsynaptic, structural, weight_update
 from .errors import BackendError, CapacityError, ModelError, NetworkError, PlastixError, StateError
 from .model.network import Network, Population, Projection

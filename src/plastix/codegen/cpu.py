@@ -17,6 +17,7 @@ import ast
 
 from . import custom
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
+from .merge import merge_identical
 from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 from .row_draws import predraw_stages
@@ -242,7 +243,7 @@ def emit_global_module(plan: Plan) -> str:
     for c in plan.customs:
         if c.array is not None:
             L += custom.cpu_kernel(plan, c, f"{c.prefix}_update", chunked=False)[0]
-    return "\n".join(L)
+    return merge_identical("\n".join(L))
 
 
 def host_custom_args(plan: Plan) -> dict[str, list[str]]:
@@ -360,7 +361,7 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
             raise ValueError("batched modules run each batch element's time loop serially (parallel=False); "
                              "the batch itself is the parallel loop")
         L += _batched_run(plan, run_args)
-    return "\n".join(L), run_args
+    return merge_identical("\n".join(L)), run_args
 
 
 def _batched_run(plan: Plan, run_args: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ import re
 from ..model.specs import VarAccess
 from . import custom
 from .elements import Names, header, indent, neuron_body, scalar_functions, synapse_body
+from .merge import merge_identical
 from .names import STAT, rec_var
 from .plan import Plan, PopPlan, ProjPlan, UpdatePlan
 
@@ -355,4 +356,4 @@ def emit_module(plan: Plan, *, parallel: bool) -> tuple[str, list[str]]:
               "            row = np.int64((_s - rec_origin) // rec_every)"]
         L += ["            " + line for line in rec_lines]
     L += ["    return", ""]
-    return "\n".join(L), run_args
+    return merge_identical("\n".join(L)), run_args

@@ -30,6 +30,8 @@ class GlobalKeys:
     params: dict[str, str]
     #: rows.parts: 1, or a partitioned simulation's ranks (rows.count = parts x presynaptic neurons, rank-major)
     parts: int = 1
+    #: the state scalar holding the stream id of rng.* (an argument: updates of the same code share one function)
+    stream: str = ""
 
 
 @dataclass
@@ -40,7 +42,8 @@ class GlobalCode:
     written: list[str]  # state keys the function may write
 
 
-def global_code(fn, keys: GlobalKeys, name: str, where: str, stream: int) -> GlobalCode:
+def global_code(fn, keys: GlobalKeys, name: str, where: str) -> GlobalCode:
+    """``fn`` as the source of function ``name`` over the state arrays (draws keyed by ``keys.stream``)."""
     fdef = parse_function(fn, where)
     args = [a.arg for a in fdef.args.args]
     for a in args:
@@ -118,9 +121,10 @@ def global_code(fn, keys: GlobalKeys, name: str, where: str, stream: int) -> Glo
                     err(node, "rng offers uniform(n) and normal(n): arrays of n counter-based random numbers")
                 n = self.visit(node.args[0])
                 draws[0] += 1
+                used.add(keys.stream)
                 # _gdraw counts the calls at run time, so draws inside loops differ per iteration
                 return ast.copy_location(ast.parse(
-                    f"_{f.attr}_array(seed, step, np.uint64({stream}), _gdraw, {ast.unparse(n)})",
+                    f"_{f.attr}_array(seed, step, np.uint64({keys.stream}), _gdraw, {ast.unparse(n)})",
                     mode="eval").body, node)
             return self.generic_visit(node)
 

@@ -18,6 +18,8 @@ Keys (a = population index, b = projection index, k = connectivity-update index)
 * custom update ``cxk``: ``cxk_v_<var>`` own per-element variables, ``cxk_g_<var>`` global vars ([1], or
   [batch, 1]), ``cxk_p_<param>`` params.
 * ``rec_var<r>`` the buffer of the r-th recorded neuron variable.
+* ``<group>_<phase>_rng`` the random-number stream id of a group's phase (int64 scalar, derived from the
+  names: kernel arguments rather than literals, so groups with the same code share one compiled kernel).
 """
 from __future__ import annotations
 
@@ -137,8 +139,13 @@ TAPE_T0 = "tape_t0"
 TAPE_ROWS = "tape_rows_scratch"
 ALL_TAPE_ROWS = (0, (1 << 62))
 
-#: Suffixes of backend scratch arrays: not part of a saved state.
-SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch", "_taps")
+#: Suffixes of backend scratch arrays and derived constants: not part of a saved state.
+SCRATCH_SUFFIXES = ("_accbuf", "_flag", "_scratch", "_taps", "_rng")
+
+
+def rng_stream(prefix: str, phase: str) -> str:
+    """The key of the stream id (int64 scalar) of phase ``phase`` of the group with key prefix ``prefix``."""
+    return f"{prefix}_{phase}_rng"
 
 
 def spike_recording_count(buffer_key: str) -> str:

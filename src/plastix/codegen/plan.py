@@ -11,7 +11,7 @@ from ..errors import ModelError, NetworkError
 from ..model.network import ConnectivityUpdate, CustomUpdate, Network, Population, Projection
 from ..model.specs import VarAccess
 from ..kernels.rng import stream_id
-from .names import NAMES, CustomKeys, PopKeys, ProjKeys, UpdateKeys
+from .names import NAMES, CustomKeys, PopKeys, ProjKeys, UpdateKeys, rng_stream
 from .transform import Field, ScalarFunction, transform
 
 
@@ -130,6 +130,12 @@ class Plan:
 
     def outgoing(self, pp: PopPlan) -> list[ProjPlan]:
         return [q for q in self.projs if q.proj.pre is pp.pop]
+
+    def stream_constants(self) -> dict[str, np.int64]:
+        """The stream ids the kernels take as arguments (state scalars keyed by :func:`~.names.rng_stream`),
+        derived from the group prefixes as :func:`~plastix.kernels.rng.stream_id` numbers every stream."""
+        return {rng_stream(u.prefix, phase): np.int64(stream_id(u.prefix, phase))
+                for u in self.updates for phase in ("row_update", "global_update")}
 
     def source_key(self) -> str:
         """Everything that determines generated code (not sizes or values)."""
@@ -431,21 +437,21 @@ def _update_plan(plan: Plan, upd: ConnectivityUpdate) -> UpdatePlan:
         bits=q.keys.bits if q.uses_bits else None,
         collen=q.keys.collen if q.needs_columns else None, part=upd.part)
     where = f"connectivity update {upd.name!r} (model {m.name!r}) on projection {upd.projection.name!r}"
-    code = row_code(m.row_update, keys, where, stream_id(prefix, "row_update"))
+    code = row_code(m.row_update, keys, where, rng_stream(prefix, "row_update"))
     up = UpdatePlan(upd, prefix, q, code, params, keys=ukeys)
     if q.needs_columns:
         import dataclasses
 
         inc_keys = dataclasses.replace(keys, colsyn=q.keys.colsyn)
-        up.code_incremental = row_code(m.row_update, inc_keys, where, stream_id(prefix, "row_update"))
+        up.code_incremental = row_code(m.row_update, inc_keys, where, rng_stream(prefix, "row_update"))
     if m.global_update is not None:
         from .globalcode import GlobalKeys, global_code
 
         up.global_keys = GlobalKeys(rows=dict(keys.row), rowlen=keys.rowlen, ind=keys.ind,
                                     glob={v: ukeys.glob(v) for v in m.global_vars}, params=dict(keys.params),
-                                    parts=upd.part.parts if upd.part is not None else 1)
+                                    parts=upd.part.parts if upd.part is not None else 1,
+                                    stream=rng_stream(prefix, "global_update"))
         up.global_stream = stream_id(prefix, "global_update")
         if m.global_mode == "compiled":
-            up.global_code = global_code(m.global_update, up.global_keys, f"{prefix}_global", where,
-                                         up.global_stream)
+            up.global_code = global_code(m.global_update, up.global_keys, f"{prefix}_global", where)
     return up

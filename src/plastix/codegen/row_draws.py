@@ -144,12 +144,12 @@ def predraw_stages(code, buf: str, q: str) -> tuple[list[str], list[str], list[s
     read.  The prefetches are only hints: the numbers are exactly those the row would draw."""
     k = code.keys
     draw = ["_pk0 = np.uint64(seed) & _MASK32", "_pk1 = np.uint64(seed) >> _SHIFT32"]
-    streams = {"rng": code.stream, "structural": code.stream ^ STRUCTURAL_STREAM}
-    load, settle, used = [], [], set()
+    streams = {"rng": code.stream_key, "structural": f"{code.stream_key} ^ np.int64({STRUCTURAL_STREAM})"}
+    load, settle, used = [], [], {code.stream_key}
     for name in code.predraw:
         c, local = _PREDRAW_COLUMNS[name], _PREDRAW_LOCALS[name]
         draw.append(f"{buf}[{q}, {c}], {buf}[{q}, {c + 1}], {buf}[{q}, {c + 2}], {buf}[{q}, {c + 3}] = "
-                    f"philox4x32(i, step, np.int64(0), np.int64({streams[name]}), _pk0, _pk1)")
+                    f"philox4x32(i, step, np.int64(0), {streams[name]}, _pk0, _pk1)")
         load += [f"{local}{w} = {buf}[{q}, {c + w}]" for w in range(4)]
     c = _PREDRAW_COLUMNS["structural"]
     if code.sample_free and k.bits:

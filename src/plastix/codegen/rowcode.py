@@ -70,7 +70,7 @@ class RowCode:
     scans_row: bool = False  # a synapse loop, remove_weakest or smallest_magnitude: O(row length) per row
     edits_row: bool = False  # removes (swap-remove: reads the last slot) or adds (writes after it)
     keys: RowKeys | None = None
-    stream: int = 0
+    stream_key: str = ""  # the state key of the rule's stream id (a kernel argument, see names.rng_stream)
 
 
 class _Expr(ast.NodeTransformer):
@@ -470,8 +470,9 @@ class _RowGen:
         return ast.parse("\n".join(lines)).body
 
 
-def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
-    """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring)."""
+def row_code(fn, keys: RowKeys, where: str, stream_key: str) -> RowCode:
+    """Expand ``fn`` into kernel-body lines for row ``i`` (see module docstring); ``stream_key`` names the
+    state scalar holding the rule's stream id."""
     gen = _RowGen(fn, keys, where)
     stmts = [ast.fix_missing_locations(b) for b in gen.stmts(gen.fdef.body, False)]
     bodies = {}
@@ -491,9 +492,10 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
                     if used)
     # rng.* draws use (seed, row, step, _rc, stream); sample_free and random_slot take 32-bit words in
     # turn from their own stream, so the two never collide
-    # typed constants: numba would compile the draws once per literal value they are called with
+    # the stream id is an argument, not a literal: rules of the same code on other projections then share
+    # one compiled kernel (codegen.merge), and numba compiles the draws once, not once per literal value
     pro = ["_rc = np.int64(0)", "_rm = False", "_seed = seed", "_elem = i", "_step = step",
-           f"_stream = np.int64({stream})", f"_sfstream = np.int64({stream ^ STRUCTURAL_STREAM})",
+           f"_stream = {stream_key}", f"_sfstream = _stream ^ np.int64({STRUCTURAL_STREAM})",
            f"_rl = {keys.rowlen}[i]", "_k = 0", "_aj = 0"]
     pro += [f"row_{n} = {key}[i]" for n, key in keys.row.items()]
     pro += [f"pre_{n} = {key}[i]" for n, key in keys.pre.items()]
@@ -507,8 +509,8 @@ def row_code(fn, keys: RowKeys, where: str, stream: int) -> RowCode:
     epi = [f"{keys.rowlen}[i] = _rl"]
     epi += [f"{key}[i] = row_{n}" for n, key in keys.row.items()]
     epi += [f"{key}[i] = pre_{n}" for n, key in keys.pre.items()]
-    used = gen.used | {keys.rowlen, keys.ind} | set(keys.row.values()) | set(keys.pre.values())
+    used = gen.used | {keys.rowlen, keys.ind, stream_key} | set(keys.row.values()) | set(keys.pre.values())
     return RowCode(pro + bodies[False] + epi, used, gen.uses_scratch, dict(keys.row),
                    body_predrawn=pro + bodies[True] + epi, predraw=predraw, sample_free=sample_free_used,
                    random_slot=slot_used, scans_row=gen.scans_row or gen.uses_scratch, edits_row=gen.edits_row,
-                   keys=keys, stream=stream)
+                   keys=keys, stream_key=stream_key)

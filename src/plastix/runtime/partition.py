@@ -102,6 +102,7 @@ class _RankSimulation(Simulation):
                                                          (0, 0), writeable=False)
         view.update({k: state[k].copy() for k in keys.glob.values()})
         view.update({k: state[k] for k in keys.params.values()})
+        view[keys.stream] = state[keys.stream]
         if u.global_code is not None:
             self.backend.run_global(view, u, self.step, self.network.dt, self.global_seed)
             written = list(u.global_code.written)

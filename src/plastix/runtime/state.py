@@ -144,6 +144,7 @@ def allocate(net: Network, plan: Plan, col_headroom: float = 1.0) -> dict[str, n
         for name, var in m.global_vars.items():  # scalars kept as 1-element arrays
             state[keys.glob(name)] = np.full(1, var.init, var_dtype(var, prec))
         set_params(state, keys.param, m, cu.params, net.dt, prec)
+    state.update(plan.stream_constants())
     if plan.batched:  # every batch element starts from the same initial state
         for key in plan.duplicated:
             if key in state:
