@@ -242,14 +242,16 @@ def header(backend: str, precision: str) -> list[str]:
         val = getattr(rng_mod, c)
         L.append(f"{c} = np.uint64({int(val)})" if hasattr(val, "dtype") else f"{c} = {val!r}")
     L.append("")
-    for fname in rng_mod.KERNEL_FUNCTIONS:
-        L.append(dev)
-        L.append(inspect.getsource(getattr(rng_mod, fname)))
+    if backend == "cpu":  # compiled once per installation, loaded from numba's cache by every model
+        from ..kernels.cpu_helpers import NAMES as helpers
+
+        L.append(f"from plastix.kernels.cpu_helpers import {', '.join(helpers)}")
+    else:  # device functions compile with their kernels
+        for fname in rng_mod.KERNEL_FUNCTIONS + sampling.KERNEL_FUNCTIONS:
+            L.append(dev)
+            L.append(inspect.getsource(getattr(rng_mod if fname in rng_mod.KERNEL_FUNCTIONS else sampling, fname)))
     L += ["_rand_uniform = uniform", "_rand_normal = normal", "", dev, "def clip(x, lo, hi):",
           "    return min(max(x, lo), hi)", ""]
-    for fname in sampling.KERNEL_FUNCTIONS:
-        L.append(dev)
-        L.append(inspect.getsource(getattr(sampling, fname)))
     return L
 
 
