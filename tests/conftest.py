@@ -15,6 +15,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 if os.environ.get("PLASTIX_TEST_REAL_CUDA") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# one pytest-xdist worker per core already keeps the cores busy: no compile helper processes beside them
+# (tests/test_cpu_compile.py turns the helper on where it tests it)
+os.environ.setdefault("PLASTIX_COMPILE_WORKERS", "0")
+
 import plastix as px  # noqa: E402
 
 import kernel_launches  # noqa: E402

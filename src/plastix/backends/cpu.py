@@ -11,6 +11,7 @@ from ..codegen.cache import load_module
 from ..codegen.plan import Plan
 from ..codegen.taps import tap_keys
 from ..kernels import conv_taps
+from . import cpu_compile
 
 #: Below these sizes the parallel runtime's per-step fork/join costs more than it saves.
 PARALLEL_MIN_SYNAPSES = 1_000_000
@@ -23,6 +24,9 @@ def wants_parallel(plan: Plan, state: dict) -> bool:
     n_syn = sum(int(state[q.keys.rowlen].sum()) for q in plan.projs)
     n_neu = sum(pp.pop.size for pp in plan.pops)
     return n_syn >= PARALLEL_MIN_SYNAPSES or n_neu >= PARALLEL_MIN_NEURONS
+
+
+_UNKNOWN = object()  # an argument not in the state: numba has no type for it, so the call is not shared
 
 
 class CpuBackend:
@@ -54,6 +58,19 @@ class CpuBackend:
         #: enough to pay for it (True); "always": in every step with an event (tests); False: always the
         #: rows (an A/B measurement).  The results are the same bits every way.
         self.conv_taps: bool | str = True
+        self._helper: cpu_compile.Helper | None = None  # started by prepare_compile
+        #: which kernels the last cold compile compiled here and which in the helper (empty when warm)
+        self.compiled_apart: dict = {}
+        #: the same for the kernels called from Python, shared out at the first run
+        self.compiled_apart_later: dict = {}
+        self._python_kernels_cold = False
+        self._global_args: dict[str, list[str]] = {}
+
+    def prepare_compile(self) -> None:
+        """A build begins: start a compile helper (:mod:`~plastix.backends.cpu_compile`) while the plan is
+        built; :meth:`compile` gives it work if the generated module turns out not to be cached."""
+        if self._helper is None:
+            self._helper = cpu_compile.Helper.start()
 
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
@@ -81,6 +98,19 @@ class CpuBackend:
         self._taps = [] if self.parallel else [self._tap_arrays(q, state) for q in plan.projs if q.taps]
         self.source = source
         self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
+        helper, self._helper = self._helper, None
+        # a cold module: the kernels called from Python (custom updates, rewiring rules) are shared out at
+        # the first run, when every array they take exists (tapes and recordings come with the run)
+        self._python_kernels_cold = cpu_compile.helper_allowed() and not cpu_compile.is_cached(self.module)
+        self._global_args = {u.prefix: u.global_code.args for u in plan.updates if u.global_code is not None}
+        if self.parallel:  # a parallel `run` is one function: nothing to share out
+            if helper is not None:
+                helper.cancel()
+        else:  # a cold module: its kernels compiled on two cores
+            values = cpu_compile.loop_scalars(self.precision)
+            values.update((a, state[a][0] if self.batched and a in plan.duplicated else state[a])
+                          for a in self.run_args if a in state)  # recording buffers come with the run
+            self.compiled_apart = cpu_compile.compile_kernels(self.module, source, values, helper)
 
     @staticmethod
     def _tap_arrays(q, state: dict) -> tuple:
@@ -149,7 +179,35 @@ class CpuBackend:
         for f in futures:
             f.result()  # re-raises a chunk's exception
 
+    def _python_kernel_calls(self, state: dict) -> list[tuple[str, list]]:
+        """(kernel, example arguments) of every kernel called from Python, as run_custom, run_update and
+        run_global call them."""
+        real = np.dtype(self.precision).type
+        loop = [np.int64(0), real(0), real(0), np.uint64(0)]  # step, t, dt, seed
+        calls = []
+        for prefix, names in self.custom_args.items():  # chunked: _part, _parts first
+            calls.append((f"{prefix}_update", [np.int64(0), np.int64(1)] + loop + [state.get(a) for a in names[4:]]))
+        for prefix, names in self.update_args.items():
+            calls.append((f"{prefix}_row", loop + [state.get(a) for a in names[4:]]))
+        for prefix, names in self._global_args.items():
+            calls.append((f"{prefix}_global", [np.uint64(0), np.int64(0), real(0), real(0)]
+                          + [state.get(a) for a in names]))
+        return calls
+
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
+        shared = None
+        if self._python_kernels_cold:  # the helper compiles them while `run` compiles here
+            self._python_kernels_cold = False
+            calls = [(n, [_UNKNOWN if a is None else a for a in args]) for n, args in self._python_kernel_calls(state)]
+            shared = cpu_compile.SharedCompile.start(self.module,
+                                                     cpu_compile.jobs_for(self.module, self.source, calls))
+        try:
+            self._run(state, step0, n_steps, dt, seed, rec_every)
+        finally:
+            if shared is not None:
+                self.compiled_apart_later = shared.finish()
+
+    def _run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
         self._read_kernels(state)
         args = [state[a] for a in self.run_args]
         scalars = (np.int64(step0), np.int64(n_steps), np.float64(dt), np.uint64(seed), np.int64(rec_every))
