@@ -96,11 +96,37 @@ def _assert_same(a, b):
     assert a["stats"] == b["stats"]
 
 
+def test_helper_fills_numbas_cache_for_this_process(tmp_path, monkeypatch):
+    """The helper alone (this process claims nothing): what it compiled is loaded here from the cache."""
+    monkeypatch.setenv("PLASTIX_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PLASTIX_COMPILE_WORKERS", "0")  # build without sharing: nothing compiled yet
+    sim = px.Simulation(topomap.build(topomap.TopomapParams()), backend="cpu", parallel=False).build()
+    backend, module = sim.backend, sim.backend.module
+    values = cpu_compile.loop_scalars(backend.precision)
+    values.update((a, sim.state[a]) for a in backend.run_args if a in sim.state)
+    calls = [(n, [values[a] for a in args]) for n, args, _ in cpu_compile.kernel_calls(backend.source)]
+    jobs = cpu_compile.jobs_for(module, backend.source, calls, min_lines=0)
+    assert {n for n, _ in jobs} >= {"p0_neuron_update", "p1_neuron_update", "q0_propagate", "cu0_row"}
+    monkeypatch.setenv("PLASTIX_COMPILE_WORKERS", "1")
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    helper = cpu_compile.Helper.start()
+    assert helper.give(module, jobs, str(claims)) and helper.wait()
+    assert sorted(p.name for p in claims.iterdir()) == sorted(str(i) for i in range(len(jobs)))  # it took all
+    for name, sig in jobs:
+        dispatcher = getattr(module, name)
+        dispatcher.compile(sig)
+        assert dispatcher.stats.cache_hits[sig] == 1 and dispatcher.stats.cache_misses[sig] == 0, name
+    sys.modules.pop(module.__name__)
+
+
 def test_helper_compiles_part_of_a_cold_module_with_the_same_results(tmp_path, monkeypatch):
     _, alone = _topomap_run(tmp_path / "alone", monkeypatch, "0")
     sim, shared = _topomap_run(tmp_path / "shared", monkeypatch, "1")
     apart = sim.backend.compiled_apart
-    assert apart["helper_ok"] and apart["helper"] and apart["here"]
+    # how the kernels were split depends on how fast the helper started; every kernel was compiled once
+    assert apart["here"] and apart["helper_ok"] in (True, None)
+    assert (apart["helper_ok"] is None) == (apart["helper"] == [])
     module = sim.backend.module
     for name in apart["helper"]:  # what the helper compiled was loaded from numba's cache, not compiled here
         assert sum(getattr(module, name).stats.cache_hits.values()) >= 1, name
@@ -118,7 +144,7 @@ def test_a_failing_helper_leaves_the_work_to_this_process(tmp_path, monkeypatch)
     monkeypatch.setattr(cpu_compile, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
     sim, failed = _topomap_run(tmp_path / "failed", monkeypatch, "1")
     apart = sim.backend.compiled_apart
-    assert apart["helper_ok"] is False
+    assert apart["helper"] == [] and apart["helper_ok"] is not True  # it compiled nothing
     _assert_same(alone, failed)
 
 
@@ -166,10 +192,12 @@ def _rewiring_run(cache_dir, monkeypatch, workers: str):
 
 
 def test_kernels_called_from_python_are_shared_out_at_the_first_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_compile, "MIN_SHARED_LINES", 0)  # a small network: share it all the same
     _, alone = _rewiring_run(tmp_path / "alone", monkeypatch, "0")
     sim, shared = _rewiring_run(tmp_path / "shared", monkeypatch, "1")
     later = sim.backend.compiled_apart_later
-    assert later["helper_ok"] and sorted(later["here"] + later["helper"]) == ["cu0_row", "cu1_global", "cu1_row"]
+    assert later["helper_ok"] in (True, None)
+    assert sorted(later["here"] + later["helper"]) == ["cu0_row", "cu1_global", "cu1_row"]
     for x, y in zip(alone["ff"], shared["ff"]):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(alone["w"], shared["w"])

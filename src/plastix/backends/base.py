@@ -24,10 +24,6 @@ class Backend(Protocol):
     def thread_count(self) -> int:
         """Host threads the kernels use (1 for serial CPU kernels and for a GPU backend)."""
 
-    def prepare_compile(self) -> None:
-        """A build begins (before its plan is made): start whatever may overlap planning, e.g. the CPU
-        backend's compile helper process.  :meth:`compile` follows."""
-
     def compile(self, plan, state: dict) -> None:
         """Generate (or load from the cache) and compile the kernels of ``plan``; may add backend scratch
         arrays to ``state``.  Called again after a rebuild (e.g. a newly recorded variable)."""

@@ -58,19 +58,12 @@ class CpuBackend:
         #: enough to pay for it (True); "always": in every step with an event (tests); False: always the
         #: rows (an A/B measurement).  The results are the same bits every way.
         self.conv_taps: bool | str = True
-        self._helper: cpu_compile.Helper | None = None  # started by prepare_compile
         #: which kernels the last cold compile compiled here and which in the helper (empty when warm)
         self.compiled_apart: dict = {}
         #: the same for the kernels called from Python, shared out at the first run
         self.compiled_apart_later: dict = {}
         self._python_kernels_cold = False
         self._global_args: dict[str, list[str]] = {}
-
-    def prepare_compile(self) -> None:
-        """A build begins: start a compile helper (:mod:`~plastix.backends.cpu_compile`) while the plan is
-        built; :meth:`compile` gives it work if the generated module turns out not to be cached."""
-        if self._helper is None:
-            self._helper = cpu_compile.Helper.start()
 
     def compile(self, plan: Plan, state: dict) -> None:
         # a batch runs its elements in parallel, each element's time loop on one thread (serial kernels)
@@ -98,19 +91,15 @@ class CpuBackend:
         self._taps = [] if self.parallel else [self._tap_arrays(q, state) for q in plan.projs if q.taps]
         self.source = source
         self.module = load_module(source, "cpu_par" if self.parallel else "cpu")
-        helper, self._helper = self._helper, None
         # a cold module: the kernels called from Python (custom updates, rewiring rules) are shared out at
         # the first run, when every array they take exists (tapes and recordings come with the run)
         self._python_kernels_cold = cpu_compile.helper_allowed() and not cpu_compile.is_cached(self.module)
         self._global_args = {u.prefix: u.global_code.args for u in plan.updates if u.global_code is not None}
-        if self.parallel:  # a parallel `run` is one function: nothing to share out
-            if helper is not None:
-                helper.cancel()
-        else:  # a cold module: its kernels compiled on two cores
+        if not self.parallel:  # a cold module: run's kernels compiled on two cores (a parallel run is one function)
             values = cpu_compile.loop_scalars(self.precision)
             values.update((a, state[a][0] if self.batched and a in plan.duplicated else state[a])
                           for a in self.run_args if a in state)  # recording buffers come with the run
-            self.compiled_apart = cpu_compile.compile_kernels(self.module, source, values, helper)
+            self.compiled_apart = cpu_compile.compile_kernels(self.module, source, values)
 
     @staticmethod
     def _tap_arrays(q, state: dict) -> tuple:

@@ -6,9 +6,12 @@ yet and the process may use a second core, :func:`compile_kernels` hands some of
 helper process, which compiles them into numba's on-disk cache (``cache=True``) while this process
 compiles the others.  ``run``'s own compilation then finds the helper's kernels in the cache and links
 them in; nothing is compiled twice.  The helper only fills the cache: if it fails or is slow, this process
-compiles what is missing itself, and the machine code is the same either way.
+compiles what is missing itself, and the machine code is the same either way.  The kernels called from
+Python (custom updates, rewiring rules) are shared out the same way at the first run
+(:class:`SharedCompile`): the helper compiles them while this process compiles ``run``.
 
-Measured (BENCHMARKS.md, session 18): a cold ``plastix topomap --scale 1 --seconds 1`` on 2 cores.
+Measured (BENCHMARKS.md, "Session 18"), 2 cores, cold: ``plastix topomap --scale 1 --seconds 1`` 6.4-6.8 ->
+5.1-5.5 s, ``plastix train --dataset digits --epochs 1`` 19-21 -> 13 s.
 
 ``PLASTIX_COMPILE_WORKERS=0`` turns the helper off (the test suite does: its workers already fill the cores).
 """
@@ -35,6 +38,10 @@ log = logging.getLogger("plastix.compile")
 
 #: the helper's command line (it reads its job list from standard input)
 HELPER_COMMAND = [sys.executable, "-m", "plastix.backends.cpu_compile"]
+#: less generated code than this (lines, kernels and their callees) is compiled here alone: a helper's
+#: cache round trip costs more than it saves (measured: a cold ``bench sim`` of ~100 lines was 0.3 s slower
+#: with it, ``topomap`` with ~350 lines 1 s faster)
+MIN_SHARED_LINES = 200
 #: how long to wait for the helper before compiling what it has not here (s)
 HELPER_TIMEOUT_S = 300.0
 
@@ -96,9 +103,12 @@ def _lines_with_callees(name: str, functions: dict, aliases: dict) -> int:
 
 
 class Helper:
-    """A compile helper process, started ahead of the work (:meth:`start`, while the plan is being built)
-    so that its start-up (an interpreter, numba, a first compilation: ~0.6 s) overlaps this process's work.
-    It waits for one job list (:meth:`give`) or for its input to close (:meth:`cancel`: nothing to do)."""
+    """A compile helper process: it imports numba and plastix, sets up numba's compiler (~0.6 s in all),
+    then waits for one job list (:meth:`give`) or for its input to close (:meth:`cancel`: nothing to do).
+
+    It is started only once a module is known to be cold: a helper started ahead, while the plan is built,
+    gained 0.1-0.3 s on a cold topomap run but cost every warm run ~0.08 s (on this 2-vCPU machine a busy
+    second vCPU slows the first)."""
 
     def __init__(self, proc, err):
         self._proc, self._err = proc, err
@@ -178,38 +188,46 @@ class SharedCompile:
         return cls(module, jobs, helper or Helper.start(), tempfile.mkdtemp(prefix="plastix-claims-"))
 
     def finish(self) -> dict:
-        """``{"here": kernel names, "helper": kernel names, "helper_ok": bool}`` once all are compiled."""
+        """``{"here": kernel names, "helper": kernel names, "helper_ok": bool}`` once all are compiled
+        (``helper_ok`` None: this process compiled everything before the helper claimed anything)."""
         try:
             with counting():
-                here = _compile_claimed(self.module, self.jobs, self._claims)
-                ok = self._given and self._helper.wait()
+                done = _compile_claimed(self.module, self.jobs, self._claims)
+                if len(done) == len(self.jobs):  # the helper took nothing (still starting): never wait for it
+                    ok = None
+                    if self._helper is not None:
+                        self._helper.cancel()
+                else:
+                    ok = self._given and self._helper.wait()
         finally:
             shutil.rmtree(self._claims, ignore_errors=True)
-        return {"here": here, "helper": [n for n, _ in self.jobs if n not in here], "helper_ok": ok}
+        here = [n for _, n in done]
+        mine = {i for i, _ in done}
+        return {"here": here, "helper": [n for i, (n, _) in enumerate(self.jobs) if i not in mine], "helper_ok": ok}
 
 
-def compile_kernels(module, source: str, values: dict, helper: Helper | None = None) -> dict:
+def compile_kernels(module, source: str, values: dict) -> dict:
     """Compile ``run``'s kernels of a cold generated ``module`` now, on two cores: this process and a
-    helper process (``helper``, started ahead by :meth:`Helper.start`, or one started now) take the
-    kernels from one list, longest first, each claiming the next one free.
+    helper process take the kernels from one list, longest first, each claiming the next one free.
 
     ``values``: the value (or an example of its type) of every argument name in ``run``'s body: state
     arrays and the loop scalars.  Returns what was done (see :meth:`SharedCompile.finish`); an empty dict
-    when nothing was (a warm cache, no second CPU, one kernel), in which case ``helper`` is cancelled.
+    when nothing was (a warm cache, no second CPU, too little code).
     """
     calls = [(name, [values.get(a, _MISSING) for a in args]) for name, args, _ in kernel_calls(source)]
     jobs = jobs_for(module, source, calls) if helper_allowed() and not is_cached(module) else []
-    shared = SharedCompile.start(module, jobs, helper)
+    shared = SharedCompile.start(module, jobs)
     return {} if shared is None else shared.finish()
 
 
 _MISSING = object()
 
 
-def jobs_for(module, source: str, calls) -> list[tuple[str, tuple]]:
+def jobs_for(module, source: str, calls, min_lines: int | None = None) -> list[tuple[str, tuple]]:
     """(kernel name, numba signature) for each ``(kernel name, argument values)`` in ``calls`` whose
     kernel is a dispatcher of ``module`` not compiled for those types yet, the longest kernels first
-    (their source lines and their callees'); calls with an unknown argument are left out."""
+    (their source lines and their callees'); calls with an unknown argument are left out.  None at all
+    when they add up to fewer than ``min_lines`` (default :data:`MIN_SHARED_LINES`) lines."""
     tree = ast.parse(source)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     aliases = {t.id: n.value.id for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)
@@ -228,6 +246,8 @@ def jobs_for(module, source: str, calls) -> list[tuple[str, tuple]]:
             continue
         seen.add((name, sig))
         work.append((_lines_with_callees(name, functions, aliases), (name, sig)))
+    if sum(lines for lines, _ in work) < (MIN_SHARED_LINES if min_lines is None else min_lines):
+        return []
     return [job for _, job in sorted(work, key=lambda w: -w[0])]  # longest first: the two sides end together
 
 
@@ -238,6 +258,8 @@ def _claim(claims: str, index: int) -> bool:
         return True
     except FileExistsError:
         return False
+    except FileNotFoundError:  # the list is gone: the other side has finished every job
+        return False
 
 
 def _compile_claimed(module, jobs, claims: str) -> list[str]:
@@ -246,7 +268,7 @@ def _compile_claimed(module, jobs, claims: str) -> list[str]:
     for i, (name, sig) in enumerate(jobs):
         if _claim(claims, i):
             getattr(module, name).compile(sig)
-            done.append(name)
+            done.append((i, name))
     return done
 
 

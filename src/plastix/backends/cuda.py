@@ -48,9 +48,6 @@ class CudaBackend:
     def simulator(self) -> bool:
         return launch.simulator()
 
-    def prepare_compile(self) -> None:
-        """Nothing to start ahead: numba-cuda compiles each kernel at its first launch."""
-
     def compile(self, plan: Plan, state: dict) -> None:
         if self.dev:
             # a rebuild (e.g. a newly recorded variable) pushes the whole host state next: the device holds

@@ -116,7 +116,6 @@ class Simulation:
         recorded = self.recorder.recorded_vars
         if self.state is not None and self._built_key == recorded:
             return self
-        self.backend.prepare_compile()
         self.plan = build_plan(self.network, recorded, self.batch_size)
         fresh = self.state is None
         if fresh:
