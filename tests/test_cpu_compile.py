@@ -10,6 +10,7 @@ import pytest
 import plastix as px
 from plastix.backends import cpu_compile
 from plastix.topomap import model as topomap
+from test_global_phase import _net as rewiring_network
 
 SOURCE = '''
 from numba import njit
@@ -160,28 +161,12 @@ def test_cuda_probe_without_device_nodes(monkeypatch):
     assert not ok and "/nonexistent/nvidiactl" in why
 
 
-def _prune(row):
-    row.removed = 0
-    for s in row.synapses:
-        if s.weight < 0.0:
-            s.remove()
-            row.removed += 1
-
-
 def _rewiring_run(cache_dir, monkeypatch, workers: str):
     """Rewiring rules called from Python (row phases, a compiled global phase) after a first run: the
     kernels shared out at that run."""
     monkeypatch.setenv("PLASTIX_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("PLASTIX_COMPILE_WORKERS", workers)
-    net = px.Network(dt=1.0, seed=5)
-    a = net.add_population("a", 120, px.neurons.lif())
-    proj = net.add_projection("aa", a, a, connectivity=px.connect.FixedProbability(0.05),
-                              init={"w": px.init.Normal(0.0, 1.0)}, row_stride=20)
-    prune = px.ConnectivityUpdateModel(name="prune_negative", row_vars={"removed": px.Var(0, "int32")},
-                                       var_refs=("weight",), row_update=_prune)
-    net.add_connectivity_update("prune", proj, prune, var_refs={"weight": "w"})
-    net.add_connectivity_update("regrow", proj, px.structural.distributed_regrow(w_init=0.0),
-                                var_refs={"weight": "w"}, row_var_refs={"removed": "prune.removed"})
+    net = rewiring_network("compiled")  # prune negative weights, regrow them elsewhere (compiled global)
     sim = px.Simulation(net, backend="cpu", parallel=False)
     sim.run(5, progress=False)
     removed = sim.custom_update("prune")["prune"]["removed"]

@@ -16,8 +16,8 @@ ROOT = Path(plastix.__file__).parent
 #: Layer of each top-level package or module: imports may only go to a strictly lower layer (or stay
 #: inside the same package).  The faces (package __init__, connect, init, neurons, ...) sit on top.
 LAYERS = {
-    "errors": 0, "_version": 0, "compile_clock": 0, "compile_gc": 0,
-    "kernels": 1, "parallel": 1, "model": 1, "analysis": 1, "datasets": 1,
+    "errors": 0, "_version": 0, "compile_clock": 0,
+    "compile_gc": 1, "kernels": 1, "parallel": 1, "model": 1, "analysis": 1, "datasets": 1,
     "codegen": 2, "structural": 2,
     "backends": 3,
     "runtime": 4,

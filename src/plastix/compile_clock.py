@@ -22,22 +22,27 @@ from contextlib import contextmanager
 
 from numba.core import event
 
-__all__ = ["compile_seconds", "counting", "Stopwatch"]
+__all__ = ["compile_seconds", "counting", "Stopwatch", "OutermostLock"]
 
 
-class _LockTimer(event.Listener):
-    """Adds up the wall time during which at least one compilation (or counted block) is in progress."""
+class OutermostLock(event.Listener):
+    """A listener to numba's compiler-lock events that acts when the outermost acquisition starts
+    (:meth:`first`) and when it ends (:meth:`last`): nested acquisitions count once."""
 
     def __init__(self):
         self._mutex = threading.Lock()
         self._depth = 0
-        self._since = 0.0
-        self.total = 0.0
+
+    def first(self) -> None:
+        """The lock is taken (nothing held it)."""
+
+    def last(self) -> None:
+        """The outermost holder released it."""
 
     def on_start(self, _event=None):
         with self._mutex:
             if self._depth == 0:
-                self._since = time.perf_counter()
+                self.first()
             self._depth += 1
 
     def on_end(self, _event=None):
@@ -46,7 +51,22 @@ class _LockTimer(event.Listener):
                 return
             self._depth -= 1
             if self._depth == 0:
-                self.total += time.perf_counter() - self._since
+                self.last()
+
+
+class _LockTimer(OutermostLock):
+    """Adds up the wall time during which at least one compilation (or counted block) is in progress."""
+
+    def __init__(self):
+        super().__init__()
+        self._since = 0.0
+        self.total = 0.0
+
+    def first(self) -> None:
+        self._since = time.perf_counter()
+
+    def last(self) -> None:
+        self.total += time.perf_counter() - self._since
 
     def seconds(self) -> float:
         with self._mutex:

@@ -12,9 +12,10 @@ back when the outermost compilation ends, so nothing changes outside compilation
 from __future__ import annotations
 
 import gc
-import threading
 
 from numba.core import event
+
+from .compile_clock import OutermostLock
 
 __all__ = ["COMPILING_THRESHOLDS"]
 
@@ -22,27 +23,19 @@ __all__ = ["COMPILING_THRESHOLDS"]
 COMPILING_THRESHOLDS = (20_000, 50, 50)
 
 
-class _FewerCollections(event.Listener):
+class _FewerCollections(OutermostLock):
     def __init__(self):
-        self._mutex = threading.Lock()
-        self._depth = 0
+        super().__init__()
         self._saved = None
 
-    def on_start(self, _event=None):
-        with self._mutex:
-            if self._depth == 0:
-                self._saved = gc.get_threshold()
-                gc.set_threshold(*(max(a, b) for a, b in zip(self._saved, COMPILING_THRESHOLDS)))
-            self._depth += 1
+    def first(self) -> None:
+        self._saved = gc.get_threshold()
+        gc.set_threshold(*(max(a, b) for a, b in zip(self._saved, COMPILING_THRESHOLDS)))
 
-    def on_end(self, _event=None):
-        with self._mutex:
-            if self._depth == 0:  # a lock taken before this listener was registered
-                return
-            self._depth -= 1
-            if self._depth == 0 and self._saved is not None:
-                gc.set_threshold(*self._saved)
-                self._saved = None
+    def last(self) -> None:
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
 
 
 event.register("numba:compiler_lock", _FewerCollections())
