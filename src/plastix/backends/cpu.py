@@ -26,9 +26,6 @@ def wants_parallel(plan: Plan, state: dict) -> bool:
     return n_syn >= PARALLEL_MIN_SYNAPSES or n_neu >= PARALLEL_MIN_NEURONS
 
 
-_UNKNOWN = object()  # an argument not in the state: numba has no type for it, so the call is not shared
-
-
 class CpuBackend:
     """Generated ``numba.njit`` kernels on the host arrays (implements :class:`~plastix.backends.base.Backend`)."""
 
@@ -174,22 +171,24 @@ class CpuBackend:
         real = np.dtype(self.precision).type
         loop = [np.int64(0), real(0), real(0), np.uint64(0)]  # step, t, dt, seed
         calls = []
+
+        def arg(name):
+            return state.get(name, cpu_compile.MISSING)
+
         for prefix, names in self.custom_args.items():  # chunked: _part, _parts first
-            calls.append((f"{prefix}_update", [np.int64(0), np.int64(1)] + loop + [state.get(a) for a in names[4:]]))
+            calls.append((f"{prefix}_update", [np.int64(0), np.int64(1)] + loop + [arg(a) for a in names[4:]]))
         for prefix, names in self.update_args.items():
-            calls.append((f"{prefix}_row", loop + [state.get(a) for a in names[4:]]))
+            calls.append((f"{prefix}_row", loop + [arg(a) for a in names[4:]]))
         for prefix, names in self._global_args.items():
-            calls.append((f"{prefix}_global", [np.uint64(0), np.int64(0), real(0), real(0)]
-                          + [state.get(a) for a in names]))
+            calls.append((f"{prefix}_global", [np.uint64(0), np.int64(0), real(0), real(0)] + [arg(a) for a in names]))
         return calls
 
     def run(self, state: dict, step0: int, n_steps: int, dt: float, seed: int, rec_every: int) -> None:
         shared = None
         if self._python_kernels_cold:  # the helper compiles them while `run` compiles here
             self._python_kernels_cold = False
-            calls = [(n, [_UNKNOWN if a is None else a for a in args]) for n, args in self._python_kernel_calls(state)]
-            shared = cpu_compile.SharedCompile.start(self.module,
-                                                     cpu_compile.jobs_for(self.module, self.source, calls))
+            jobs = cpu_compile.jobs_for(self.module, self.source, self._python_kernel_calls(state))
+            shared = cpu_compile.SharedCompile.start(self.module, jobs)
         try:
             self._run(state, step0, n_steps, dt, seed, rec_every)
         finally:

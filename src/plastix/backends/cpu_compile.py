@@ -10,8 +10,8 @@ compiles what is missing itself, and the machine code is the same either way.  T
 Python (custom updates, rewiring rules) are shared out the same way at the first run
 (:class:`SharedCompile`): the helper compiles them while this process compiles ``run``.
 
-Measured (BENCHMARKS.md, "Session 18"), 2 cores, cold: ``plastix topomap --scale 1 --seconds 1`` 6.4-6.8 ->
-5.1-5.5 s, ``plastix train --dataset digits --epochs 1`` 19-21 -> 13 s.
+Measured (BENCHMARKS.md, "Session 18"), 2 cores, cold, one process -> with the helper: ``plastix topomap
+--scale 1 --seconds 1`` 6.2-7.0 -> 5.3-6.7 s, ``plastix train --dataset digits --epochs 1`` 19-21 -> 12-13.5 s.
 
 ``PLASTIX_COMPILE_WORKERS=0`` turns the helper off (the test suite does: its workers already fill the cores).
 """
@@ -31,8 +31,11 @@ import numpy as np
 
 from ..compile_clock import counting
 
-__all__ = ["Helper", "SharedCompile", "compile_kernels", "helper_allowed", "is_cached", "jobs_for", "kernel_calls",
-           "loop_scalars"]
+__all__ = ["Helper", "MISSING", "SharedCompile", "compile_kernels", "helper_allowed", "is_cached", "jobs_for",
+           "kernel_calls", "loop_scalars"]
+
+#: an argument value that is not known yet (numba has no type for it): the call is not shared out
+MISSING = object()
 
 log = logging.getLogger("plastix.compile")
 
@@ -64,10 +67,7 @@ def kernel_calls(source: str, entry: str = "run") -> list[tuple[str, list[str], 
     """(kernel name, argument names, source lines) of each call ``name(a, b, ...)`` in ``entry``'s body
     whose arguments are all plain names and whose callee is a function of the module (aliases
     ``q1_x = q0_x`` resolved to the function compiled).  Calls are listed once, in source order."""
-    tree = ast.parse(source)
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    aliases = {t.id: n.value.id for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)
-               for t in n.targets if isinstance(t, ast.Name)}
+    functions, aliases = _parse(source)
     if entry not in functions:
         return []
     calls, seen = [], set()
@@ -83,6 +83,15 @@ def kernel_calls(source: str, entry: str = "run") -> list[tuple[str, list[str], 
         seen.add((name, tuple(args)))
         calls.append((name, args, _lines_with_callees(name, functions, aliases)))
     return calls
+
+
+def _parse(source: str) -> tuple[dict, dict]:
+    """The module's top-level functions by name, and its aliases (``q1_x = q0_x``: q1_x -> q0_x)."""
+    tree = ast.parse(source)
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    aliases = {t.id: n.value.id for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)
+               for t in n.targets if isinstance(t, ast.Name)}
+    return functions, aliases
 
 
 def _lines_with_callees(name: str, functions: dict, aliases: dict) -> int:
@@ -178,14 +187,12 @@ class SharedCompile:
         self._given = helper is not None and helper.give(module, jobs, claims)
 
     @classmethod
-    def start(cls, module, jobs, helper: Helper | None = None) -> "SharedCompile | None":
-        """Hand ``jobs`` (``(kernel name, signature)``, longest first) to ``helper`` (or a new one); None,
-        with ``helper`` cancelled, when there is not enough to share or no helper may run."""
+    def start(cls, module, jobs) -> "SharedCompile | None":
+        """Hand ``jobs`` (``(kernel name, signature)``, longest first) to a new helper; None when there is
+        not enough to share or no helper may run."""
         if len(jobs) < 2 or not helper_allowed():
-            if helper is not None:
-                helper.cancel()
             return None
-        return cls(module, jobs, helper or Helper.start(), tempfile.mkdtemp(prefix="plastix-claims-"))
+        return cls(module, jobs, Helper.start(), tempfile.mkdtemp(prefix="plastix-claims-"))
 
     def finish(self) -> dict:
         """``{"here": kernel names, "helper": kernel names, "helper_ok": bool}`` once all are compiled
@@ -214,13 +221,10 @@ def compile_kernels(module, source: str, values: dict) -> dict:
     arrays and the loop scalars.  Returns what was done (see :meth:`SharedCompile.finish`); an empty dict
     when nothing was (a warm cache, no second CPU, too little code).
     """
-    calls = [(name, [values.get(a, _MISSING) for a in args]) for name, args, _ in kernel_calls(source)]
+    calls = [(name, [values.get(a, MISSING) for a in args]) for name, args, _ in kernel_calls(source)]
     jobs = jobs_for(module, source, calls) if helper_allowed() and not is_cached(module) else []
     shared = SharedCompile.start(module, jobs)
     return {} if shared is None else shared.finish()
-
-
-_MISSING = object()
 
 
 def jobs_for(module, source: str, calls, min_lines: int | None = None) -> list[tuple[str, tuple]]:
@@ -228,10 +232,7 @@ def jobs_for(module, source: str, calls, min_lines: int | None = None) -> list[t
     kernel is a dispatcher of ``module`` not compiled for those types yet, the longest kernels first
     (their source lines and their callees'); calls with an unknown argument are left out.  None at all
     when they add up to fewer than ``min_lines`` (default :data:`MIN_SHARED_LINES`) lines."""
-    tree = ast.parse(source)
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    aliases = {t.id: n.value.id for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Name)
-               for t in n.targets if isinstance(t, ast.Name)}
+    functions, aliases = _parse(source)
     work, seen = [], set()
     for name, args in calls:
         name = aliases.get(name, name)
@@ -240,7 +241,7 @@ def jobs_for(module, source: str, calls, min_lines: int | None = None) -> list[t
             continue
         try:
             sig = tuple(numba.typeof(a) for a in args)
-        except ValueError:  # _MISSING, or a value numba has no type for
+        except ValueError:  # MISSING, or a value numba has no type for
             continue
         if (name, sig) in seen or sig in dispatcher.overloads:
             continue

@@ -15,7 +15,6 @@ from . import analysis
 __all__ = ["plot_maps", "plot_time_series", "plot_formation_elimination", "plot_rf_map"]
 
 
-
 def _figure(nrows: int, ncols: int, figsize, margins: dict, **kw):
     """A figure on its own Agg canvas (no pyplot state, so the caller's backend is never touched).
 
